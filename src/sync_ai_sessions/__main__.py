@@ -1,0 +1,3 @@
+from sync_ai_sessions.cli import main
+
+main()

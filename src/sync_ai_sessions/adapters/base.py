@@ -1,0 +1,192 @@
+"""The one small interface every AI-tool adapter implements.
+
+Send side:   `find_sessions(repo)` -> the repo's sessions, each with the files that travel with it.
+Receive side: `stage(...)` writes the rewritten files for this machine into a staging folder and says
+where each must land; the shared import engine (`sync_ai_sessions.importer`) then decides, on bytes,
+new / skip / fast-forward / copy, and places files atomically without ever overwriting.  When a
+session must become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once
+after anything was imported (index resets, registrations); it is not called when nothing was.
+
+Rules every adapter keeps:
+- `arcname`s are POSIX, relative, without `..`, and start with a top folder the adapter owns
+  (e.g. `projects/...`); they are names inside the payload, not paths on this machine.
+- Every `Placement.dest` lies inside `self.home()`; the engine re-checks and refuses anything else.
+- Nothing is written outside `ctx.staging` by `stage`; only `finalize` touches the tool's home directly.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sync_ai_sessions.gitrepo import Repo
+
+# Roles of files inside a session.  Exactly one "transcript" per session: the file whose bytes decide
+# new / identical / fast-forward / diverged.
+ROLE_TRANSCRIPT = "transcript"
+ROLE_SIDECAR = "sidecar"  # subagents, tool outputs, file-history, memory, ...
+
+
+@dataclass
+class ExportFile:
+    arcname: str  # name inside the payload (POSIX, relative)
+    source: Path  # file to read on this machine
+    size: int  # bytes to carry: read exactly this many (append-only files may grow while we read)
+    role: str = ROLE_SIDECAR
+
+
+@dataclass
+class Session:
+    """One session found on the sending machine."""
+
+    id: str
+    files: list[ExportFile]
+    cwd_rel: str = ""  # the session's cwd relative to the repo root, POSIX ("" = the root itself)
+    title: str | None = None  # title or first prompt (shown on receive, kept inside the ciphertext)
+    last_activity: str | None = None  # ISO-8601 UTC
+    lines: int | None = None
+    tool_version: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)  # adapter-specific, JSON-serialisable
+
+    @property
+    def transcript(self) -> ExportFile:
+        return next(f for f in self.files if f.role == ROLE_TRANSCRIPT)
+
+
+@dataclass
+class SessionManifest:
+    """A session as read back from a payload's manifest on the receiving machine."""
+
+    id: str
+    files: list[dict[str, Any]]  # {"arcname", "size", "sha256", "role"}
+    cwd_rel: str = ""
+    title: str | None = None
+    last_activity: str | None = None
+    lines: int | None = None
+    tool_version: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class SourceInfo:
+    """Facts about the sending machine, from the manifest."""
+
+    os_flavor: str  # "posix" or "windows"
+    repo_root: str
+    home: str | None = None
+    tool_home: str | None = None  # the adapter's home() on the sender
+    hostname: str | None = None
+    adapter_meta: dict[str, Any] = field(default_factory=dict)  # export_meta() of the sending adapter
+
+
+@dataclass
+class ImportContext:
+    target: Repo  # the local clone (root is the physical path)
+    source: SourceInfo
+    staging: Path  # a private folder for staged files; removed by the engine afterwards
+    env: Mapping[str, str]
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"keep_provider": True} for codex
+
+
+@dataclass
+class Placement:
+    dest: Path  # absolute, inside the adapter's home
+    staged: Path  # the rewritten bytes to place there
+
+
+@dataclass
+class LineAppend:
+    """Lines to add to a shared append-only file (e.g. Codex history.jsonl) unless already present."""
+
+    dest: Path
+    lines: list[bytes]  # each without the trailing newline
+
+
+@dataclass
+class StagedSession:
+    session_id: str  # the id the tool will know it by (new id for a copy)
+    original_id: str
+    transcript: Placement
+    sidecars: list[Placement] = field(default_factory=list)
+    line_appends: list[LineAppend] = field(default_factory=list)
+    resume_cwd: Path | None = None  # folder to run the resume command in
+
+
+@dataclass
+class SessionResult:
+    """What the engine did with one session; handed to `finalize` and reported to the user."""
+
+    id: str
+    original_id: str
+    action: str  # "new" | "fast-forward" | "copy" | "skip"
+    path: Path | None
+    reason: str | None = None
+    resume: str | None = None
+
+
+class Adapter(ABC):
+    name: ClassVar[str]  # "claude", "codex", ... (the --tool value)
+    display_name: ClassVar[str]  # "Claude Code"
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        self.env: Mapping[str, str] = dict(os.environ if env is None else env)
+
+    # -- locations ---------------------------------------------------------------------------
+    def user_home(self) -> Path:
+        return Path(self.env.get("HOME") or Path.home())
+
+    @abstractmethod
+    def home(self) -> Path:
+        """Root of the tool's data that imports are confined to (honours the tool's overrides)."""
+
+    # -- send side ---------------------------------------------------------------------------
+    @abstractmethod
+    def find_sessions(self, repo: Repo) -> list[Session]:
+        """Sessions whose recorded cwd is `repo.root` or inside it, newest first."""
+
+    def export_meta(self) -> dict[str, Any]:
+        """Adapter-level facts the receiving side needs (config dir, temp dir, provider, ...)."""
+        return {}
+
+    def tool_version(self) -> str | None:
+        return None
+
+    def session_count(self) -> int | None:
+        """Total sessions on this machine (for doctor); None when unknown."""
+        return None
+
+    # -- receive side ------------------------------------------------------------------------
+    @abstractmethod
+    def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
+        """The local transcript already holding `session_id`, if any."""
+
+    @abstractmethod
+    def stage(
+        self,
+        session: SessionManifest,
+        files: Mapping[str, Path],
+        ctx: ImportContext,
+        new_id: str | None = None,
+    ) -> StagedSession:
+        """Rewrite `session` for this machine into `ctx.staging` and say where each file goes.
+
+        `files` maps each manifest arcname to the verified bytes received.  With `new_id`, produce a
+        copy known to the tool under that id everywhere it reads the id (file names included).
+        """
+
+    def new_session_id(self) -> str:
+        import uuid
+
+        return str(uuid.uuid4())
+
+    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
+        """Run once after at least one session was imported; returns notes for the user."""
+        return []
+
+    @abstractmethod
+    def resume_command(self, session_id: str) -> str:
+        """The command that continues the session, to run in `StagedSession.resume_cwd`."""

@@ -1,0 +1,157 @@
+"""Byte-level, JSON-aware path rewriting shared by every adapter.
+
+Session files are JSON (one document per line, or one document).  A path such as `/home/alice/src/app`
+appears inside JSON string values in a few encodings: as is (UTF-8), with non-ASCII as `\\uXXXX`, with
+`/` escaped as `\\/`, and inside `file://` URLs percent-encoded.  Rather than parse and re-serialise every
+line (slow, and it changes bytes that carry no path), we search the raw bytes for each encoding of each old
+prefix at a name boundary and splice in the same encoding of the new prefix.  Because the needles are the
+JSON-escaped forms, a match can only ever sit inside a string value, and every other byte is kept.
+
+Windows-origin paths (`C:\\work\\my-app\\src\\x.py`) become POSIX on a POSIX target (and the reverse): the
+separators of the path suffix that follows the prefix are converted too.  In free text a suffix ends at
+white space or a quote, so paths with spaces after the prefix are converted only up to the space.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+# Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
+_NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
+_BLOCK = 1 << 20
+_MAX_LINE = 16 << 20
+
+
+@dataclass(frozen=True)
+class Rule:
+    old: str
+    new: str
+    kind: str = "path"  # "path": separators of the suffix follow the flavours; "token": plain text
+
+
+def _json_inner(s: str, ascii_only: bool) -> bytes:
+    return json.dumps(s, ensure_ascii=ascii_only)[1:-1].encode("utf-8")
+
+
+def is_windows_path(p: str) -> bool:
+    return bool(re.match(r"^[A-Za-z]:[\\/]", p)) or p.startswith("\\\\")
+
+
+class PathRewriter:
+    """Replace old prefixes by new ones in JSON text, longest prefix first."""
+
+    def __init__(self, rules: Iterable[Rule], *, source_flavor: str = "posix", target_flavor: str = "posix"):
+        self.source_flavor = source_flavor
+        self.target_flavor = target_flavor
+        self._repl: dict[bytes, tuple[bytes, str, str]] = {}  # needle -> (replacement, kind, encoding)
+        self._pct_new: dict[bytes, bytes] = {}  # needle -> percent-encoded new path
+        for rule in rules:
+            if not rule.old or rule.old == rule.new:
+                continue
+            self._add_rule(rule)
+        needles = sorted(self._repl, key=len, reverse=True)
+        self.needles = needles
+        self._max_needle = max((len(n) for n in needles), default=0)
+        if needles:
+            alt = b"|".join(re.escape(n) for n in needles)
+            convert = source_flavor != target_flavor
+            if convert and source_flavor == "windows":
+                suffix = rb"((?:(?:\\\\|/)[^\\\"/\s<>|*?]*)*)"
+            elif convert:
+                suffix = rb"((?:/[^/\"\s\\]*)*)"
+            else:
+                suffix = rb"()"
+            self._re: re.Pattern[bytes] | None = re.compile(
+                rb"(?<![" + _NAME_BYTE + rb"])(" + alt + rb")(?![" + _NAME_BYTE + rb"])" + suffix
+            )
+        else:
+            self._re = None
+
+    def _add_rule(self, rule: Rule) -> None:
+        olds = [rule.old]
+        if rule.kind == "path" and is_windows_path(rule.old):
+            # Windows paths are written with either separator, and drive letters in either case.
+            fwd = rule.old.replace("\\", "/")
+            olds += [fwd]
+            for o in list(olds):
+                if len(o) > 1 and o[1] == ":":
+                    olds.append(o[0].swapcase() + o[1:])
+        for old in olds:
+            for ascii_only in (False, True):
+                needle = _json_inner(old, ascii_only)
+                self._repl.setdefault(needle, (_json_inner(rule.new, ascii_only), rule.kind, "json"))
+                slashed = needle.replace(b"/", b"\\/")
+                if slashed != needle:
+                    self._repl.setdefault(
+                        slashed, (_json_inner(rule.new, ascii_only).replace(b"/", b"\\/"), rule.kind, "slash")
+                    )
+            if rule.kind == "path":
+                new_pct = urllib.parse.quote(rule.new.replace("\\", "/"), safe="/:").encode("ascii")
+                for needle in (_json_inner(old, False), _json_inner(old, True)):
+                    self._pct_new.setdefault(needle, new_pct)
+                pct = urllib.parse.quote(old.replace("\\", "/"), safe="/:").encode("ascii")
+                self._repl.setdefault(pct, (new_pct, rule.kind, "pct"))
+
+    @property
+    def active(self) -> bool:
+        return self._re is not None
+
+    def _sub(self, m: re.Match[bytes]) -> bytes:
+        new, kind, enc = self._repl[m.group(1)]
+        if kind == "path" and enc != "pct" and m.string.endswith(b"file://", 0, m.start()):
+            # Same bytes as the percent-encoded needle: inside a file:// URL the new path is encoded.
+            new = self._pct_new.get(m.group(1), new)
+            enc = "pct"
+        suffix = m.group(2)
+        if suffix and kind == "path":
+            if self.target_flavor == "posix":
+                suffix = suffix.replace(b"\\\\", b"/")
+            elif enc == "json":
+                suffix = suffix.replace(b"/", b"\\\\")
+        return new + suffix
+
+    def rewrite(self, data: bytes) -> bytes:
+        """Rewrite a complete JSON line (or document)."""
+        if self._re is None:
+            return data
+        return self._re.sub(self._sub, data)
+
+    def rewrite_str(self, text: str) -> str:
+        """Rewrite a decoded string value (for adapters that parse a document themselves)."""
+        if self._re is None:
+            return text
+        inner = _json_inner(text, False)
+        out = self.rewrite(inner)
+        if out is inner:
+            return text
+        return json.loads(b'"' + out + b'"')
+
+    def rewrite_file(self, src: Path, dst: Path) -> None:
+        """Stream `src` to `dst`, rewriting line by line; memory stays bounded on huge lines."""
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            if self._re is None:
+                while block := fin.read(_BLOCK):
+                    fout.write(block)
+                return
+            carry = b""
+            while True:
+                block = fin.read(_BLOCK)
+                if not block:
+                    break
+                buf = carry + block
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0 and len(buf) > _MAX_LINE:
+                    # A single enormous line: rewrite all but a tail long enough to hold a needle.
+                    cut = len(buf) - (self._max_needle + 4096)
+                if cut > 0:
+                    fout.write(self.rewrite(buf[:cut]))
+                    carry = buf[cut:]
+                else:
+                    carry = buf
+            if carry:
+                fout.write(self.rewrite(carry))
