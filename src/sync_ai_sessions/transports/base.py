@@ -1,0 +1,41 @@
+"""The interface every storage transport implements.
+
+A transport only ever sees ciphertext: the finished payload file written by `sync_ai_sessions.container`.
+It must not add anything readable about the repo, the sessions or the user.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# progress(done_bytes, total_bytes) -- total may be None when unknown
+Progress = Callable[[int, int | None], None]
+
+
+@dataclass
+class Stored:
+    """Where a payload went: `ref` is what `receive` needs (a gist id, a file path)."""
+
+    ref: str
+    kind: str  # "gist" | "file"
+    size: int  # ciphertext bytes
+    extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"url": ..., "gists": [...]}
+
+
+class Transport(ABC):
+    kind: str
+
+    @abstractmethod
+    def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
+        """Store the ciphertext file `payload`; on failure leave nothing half-made behind."""
+
+    @abstractmethod
+    def download(self, ref: str, dest: Path, *, progress: Progress | None = None) -> None:
+        """Write the ciphertext stored under `ref` to the new file `dest`, complete or not at all."""
+
+    def delete(self, ref: str) -> None:  # optional
+        raise NotImplementedError

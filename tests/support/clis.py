@@ -1,0 +1,40 @@
+"""Locate the real AI coding CLIs that `.ci/install-clis` put in `.cache/clis` (pinned in .ci/clis)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI_DIR = Path(os.environ.get("SAIS_CLIS_DIR", ROOT / ".cache" / "clis"))
+SHARED = Path(os.environ.get("SAIS_SHARED_DIR", ROOT.parent / "shared"))
+
+
+def cli_path(name: str) -> Path:
+    """Path of the real CLI `name` (claude, codex, gemini, qwen).
+
+    When it is not installed the test is skipped on a developer machine but fails under CI (CI=true),
+    where `.ci/run` must have installed it.
+    """
+    p = CLI_DIR / "node_modules" / ".bin" / name
+    if p.exists():
+        return p
+    msg = f"real {name} CLI not installed in {CLI_DIR} (run: bash .ci/install-clis)"
+    if os.environ.get("CI"):
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def node_bin_dir() -> str:
+    node = shutil.which("node")
+    return str(Path(node).parent) if node else "/usr/bin"
+
+
+def fixtures_dir() -> Path:
+    p = SHARED / "fixtures"
+    if not p.exists():
+        pytest.skip(f"shared fixtures not found at {p}")
+    return p
