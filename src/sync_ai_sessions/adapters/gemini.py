@@ -1,0 +1,737 @@
+"""Gemini CLI adapter.
+
+Storage (checked against Gemini CLI 0.61.0, see the format notes):
+- data lives under `<GEMINI_CLI_HOME or ~>/.gemini`;
+- a project is the *cwd* Gemini was started in; since 0.29 its per-project folder is `tmp/<short name>/`,
+  the short name kept in `projects.json` (`{"projects": {"<abs path>": "<name>"}}`) and confirmed by the
+  ownership markers `tmp/<name>/.project_root` and `history/<name>/.project_root`; before 0.29 the folder
+  was `tmp/<sha256(abs path)>/` (Gemini copies it into the slug folder once);
+- chats are `tmp/<name>/chats/session-<YYYY-MM-DDTHH-MM>-<id8>.jsonl` (JSONL since 0.39) or `.json` (one
+  document, before 0.39); subagent chats sit in `chats/<sessionId>/`; a session's large tool outputs in
+  `tool-outputs/session-<id>/` and its plans/tracker/tasks in `<id>/`.
+
+Several chat files can hold the same sessionId: every `--resume` first writes a startup record, which
+lands in a separate two-line file when the minute changed.  Like Gemini's own session picker we keep, per
+sessionId, the file with resumable content (a real user or model message, not a subagent) and the latest
+`lastUpdated`; that file travels as the one ROLE_TRANSCRIPT.  The other files of the same id are *dropped*:
+startup stubs hold no conversation and older resumable copies (e.g. left behind by the legacy-folder
+migration) are ones Gemini itself never shows.
+
+Import: the target project path is the repo root on this machine plus the session's cwd relative to the
+repo (the root itself when that folder does not exist here).  `stage` works out, read-only, the short name
+Gemini would give that path (same algorithm as Gemini: existing verified mapping, else a folder whose marker
+names the path, else `slugify(basename)` with `-1`, `-2`... on clashes) and writes nothing outside the
+staging folder; `finalize` (run only when something was imported) registers the path in `projects.json`
+under the same lock Gemini takes (`projects.json.lock` directory, as proper-lockfile makes it) and writes
+both `.project_root` markers.  Every string is rewritten from the old repo root / project path / project
+temp folder to the new ones, and `projectHash` becomes sha256 of the new project path.  A copy under a new
+id gets the new id in every `sessionId`, in the file name's id8, and in its sidecar folder names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sync_ai_sessions.adapters.base import (
+    ROLE_SIDECAR,
+    ROLE_TRANSCRIPT,
+    Adapter,
+    ExportFile,
+    ImportContext,
+    Placement,
+    Session,
+    SessionManifest,
+    SessionResult,
+    StagedSession,
+)
+from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, Rule
+
+PROJECT_ROOT_FILE = ".project_root"
+_HASH_DIR = re.compile(r"^[0-9a-f]{64}$")
+_CHAT_NAME = re.compile(r"^session-.*\.jsonl?$")
+_ID8_TAIL = re.compile(r"^(session-.*-)([^-/]{1,8})(\.jsonl?)$")
+_PROJECT_HASH = re.compile(rb'"projectHash"\s*:\s*"([0-9a-fA-F]{64})"')
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+_TEXT_SUFFIXES = {".json", ".jsonl", ".md", ".txt", ".log", ".yaml", ".yml", ""}
+LOCK_TIMEOUT_S = 10.0
+LOCK_STALE_S = 10.0  # proper-lockfile's default `stale`
+_MAX_WALK_DIRS = 20000
+
+
+def slugify(text: str) -> str:
+    """Gemini's short-name slug: lower-case, non [a-z0-9] runs become one `-`, trimmed, else `project`."""
+    s = re.sub(r"[^a-z0-9]", "-", text.lower())
+    s = re.sub(r"-+", "-", s)
+    s = re.sub(r"^-|-$", "", s)
+    return s or "project"
+
+
+def project_hash(path: str) -> str:
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+
+# -- reading chat files ---------------------------------------------------------------------------
+
+
+def _content_text(content: Any) -> str:
+    """Gemini's verbose partListUnionToString, enough to decide resumability and show a title."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(_content_text(p) for p in content)
+    if isinstance(content, dict):
+        if isinstance(content.get("text"), str):
+            return content["text"]
+        for key, label in (("functionCall", "Function Call"), ("functionResponse", "Function Response")):
+            if isinstance(content.get(key), dict):
+                return f"[{label}: {content[key].get('name', '')}]"
+        if content:
+            return "[Part]"
+    return ""
+
+
+def _ignored_user_text(t: str) -> bool:
+    return not t or t.startswith(("/", "?", "<session_context>", "<hook_context>"))
+
+
+def _is_resumable(msg: dict[str, Any]) -> bool:
+    text = _content_text(msg.get("content")).strip()
+    if msg.get("type") == "user":
+        return not _ignored_user_text(text)
+    if msg.get("type") == "gemini":
+        return bool(text) or bool(msg.get("toolCalls")) or bool(msg.get("thoughts"))
+    return False
+
+
+@dataclass
+class ChatInfo:
+    path: Path
+    session_id: str | None
+    start_time: str | None
+    last_updated: str | None
+    kind: str | None
+    summary: str | None
+    messages: list[dict[str, Any]]
+    fmt: str  # "jsonl" | "json"
+    size: int
+    lines: int
+
+    @property
+    def resumable(self) -> bool:
+        return any(_is_resumable(m) for m in self.messages)
+
+    @property
+    def title(self) -> str | None:
+        if self.summary:
+            return self.summary
+        for m in self.messages:
+            if m.get("type") == "user" and _is_resumable(m):
+                return " ".join(_content_text(m.get("content")).split())[:200]
+        return None
+
+
+def read_chat(path: Path) -> ChatInfo | None:
+    """Replay a chat file the way Gemini's loader does (JSONL records, else the legacy single document)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    size = len(data)
+    meta: dict[str, Any] = {}
+    messages: dict[str, dict[str, Any]] = {}
+    lines = 0
+    if path.suffix == ".jsonl":
+        # Only whole lines count: a line being appended right now is not sent.
+        size = data.rfind(b"\n") + 1 or size
+    for raw in data[:size].splitlines():
+        if not raw.strip():
+            continue
+        lines += 1
+        try:
+            rec = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        if isinstance(rec.get("$rewindTo"), str):
+            keys = list(messages)
+            if rec["$rewindTo"] in messages:
+                for k in keys[keys.index(rec["$rewindTo"]) :]:
+                    del messages[k]
+            else:
+                messages.clear()
+        elif isinstance(rec.get("id"), str):
+            messages[rec["id"]] = rec
+        elif isinstance(rec.get("$set"), dict):
+            upd = rec["$set"]
+            if isinstance(upd.get("messages"), list):
+                messages = {m["id"]: m for m in upd["messages"] if isinstance(m, dict) and "id" in m}
+            meta.update(upd)
+        elif isinstance(rec.get("sessionId"), str) and isinstance(rec.get("projectHash"), str):
+            meta.update(rec)
+            for m in rec.get("messages") or []:
+                if isinstance(m, dict) and isinstance(m.get("id"), str):
+                    messages[m["id"]] = m
+    fmt = "jsonl"
+    if not (meta.get("sessionId") and meta.get("projectHash")):
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            return None
+        if not isinstance(doc, dict) or not isinstance(doc.get("sessionId"), str):
+            return None
+        meta = doc
+        messages = {
+            str(m.get("id", i)): m for i, m in enumerate(doc.get("messages") or []) if isinstance(m, dict)
+        }
+        fmt = "json"
+        size = len(data)
+        lines = len(messages)
+    return ChatInfo(
+        path=path,
+        session_id=meta.get("sessionId") if isinstance(meta.get("sessionId"), str) else None,
+        start_time=meta.get("startTime"),
+        last_updated=meta.get("lastUpdated") or meta.get("startTime"),
+        kind=meta.get("kind"),
+        summary=meta.get("summary") if isinstance(meta.get("summary"), str) else None,
+        messages=list(messages.values()),
+        fmt=fmt,
+        size=size,
+        lines=lines,
+    )
+
+
+def _ts_key(ts: str | None) -> str:
+    return ts or ""
+
+
+def pick_transcript(chats: list[ChatInfo]) -> ChatInfo | None:
+    """Gemini's choice among files sharing a sessionId: resumable, not a subagent, latest lastUpdated."""
+    good = [c for c in chats if c.resumable and c.kind != "subagent"]
+    if not good:
+        return None
+    return max(good, key=lambda c: (_ts_key(c.last_updated), c.size))
+
+
+# -- the registry ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def registry_lock(registry: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Hold the lock Gemini (proper-lockfile) takes on projects.json: a `<realpath>.lock` directory."""
+    if not registry.exists():
+        _atomic_write_json(registry, {"projects": {}}, exclusive=True)
+    lock = Path(os.path.realpath(registry) + ".lock")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.mkdir(lock)
+            break
+        except FileExistsError:
+            try:
+                stale = time.time() - lock.stat().st_mtime > LOCK_STALE_S
+            except FileNotFoundError:
+                continue
+            if stale:
+                with contextlib.suppress(OSError):
+                    os.rmdir(lock)
+                continue
+            if time.monotonic() > deadline:
+                raise ConflictError(
+                    f"{registry} is locked by a running Gemini CLI: close it and run receive again",
+                    code="locked",
+                ) from None
+            time.sleep(0.1)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.rmdir(lock)
+
+
+def _atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    try:
+        if exclusive:
+            with contextlib.suppress(FileExistsError):
+                os.link(tmp, path)
+        else:
+            os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def load_registry(registry: Path) -> dict[str, str]:
+    try:
+        data = json.loads(registry.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (ValueError, OSError):
+        return {}
+    projects = data.get("projects") if isinstance(data, dict) else None
+    if not isinstance(projects, dict) or not all(
+        isinstance(v, str) and re.fullmatch(r"[a-z0-9-]+", v) for v in projects.values()
+    ):
+        return {}  # Gemini resets an invalid registry to empty
+    return {str(k): v for k, v in projects.items()}
+
+
+# -- the adapter ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Pending:
+    project: str
+    slug: str
+    dests: list[Path]
+
+
+class GeminiAdapter(Adapter):
+    name = "gemini"
+    display_name = "Gemini CLI"
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        super().__init__(env)
+        self._reserved: dict[str, str] = {}  # project path -> short name planned in this receive
+        self._pending: dict[str, _Pending] = {}  # staged session id -> registration to do in finalize
+
+    # -- locations ---------------------------------------------------------------------------
+    def gemini_home(self) -> Path:
+        return Path(self.env.get("GEMINI_CLI_HOME") or self.user_home())
+
+    def home(self) -> Path:
+        return self.gemini_home() / ".gemini"
+
+    @property
+    def registry_path(self) -> Path:
+        return self.home() / "projects.json"
+
+    @property
+    def base_dirs(self) -> list[Path]:
+        return [self.home() / "tmp", self.home() / "history"]
+
+    def export_meta(self) -> dict[str, Any]:
+        return {"runtime_dir": str(self.home())}
+
+    def tool_version(self) -> str | None:
+        return None  # chat files do not record the CLI version
+
+    # -- projects on this machine ------------------------------------------------------------
+    def _marker_owner(self, base: Path, slug: str) -> str | None:
+        try:
+            return (base / slug / PROJECT_ROOT_FILE).read_text(encoding="utf-8").strip()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError:
+            return ""  # unreadable: Gemini treats it as owned by someone else
+
+    def _projects(self) -> dict[Path, str]:
+        """Project temp folder -> project path, from projects.json and the ownership markers."""
+        out: dict[Path, str] = {}
+        tmp = self.home() / "tmp"
+        for path, slug in load_registry(self.registry_path).items():
+            owner = self._marker_owner(tmp, slug)
+            if owner is None or os.path.normpath(owner) == os.path.normpath(path):
+                out[tmp / slug] = path
+        if tmp.is_dir():
+            for d in tmp.iterdir():
+                if d in out or _HASH_DIR.match(d.name):
+                    continue
+                owner = self._marker_owner(tmp, d.name)
+                if owner:
+                    out[d] = owner
+        return out
+
+    def _legacy_dirs(self, repo_root: Path) -> dict[Path, str]:
+        """Pre-0.29 `tmp/<sha256(path)>` folders whose path is the repo root or a folder inside it."""
+        tmp = self.home() / "tmp"
+        hashes = {d.name: d for d in tmp.iterdir() if _HASH_DIR.match(d.name)} if tmp.is_dir() else {}
+        out: dict[Path, str] = {}
+        if not hashes:
+            return out
+        for seen, (dirpath, dirnames, _files) in enumerate(os.walk(repo_root), 1):
+            dirnames[:] = [d for d in dirnames if d not in (".git", "node_modules")]
+            h = project_hash(dirpath)
+            if h in hashes:
+                out[hashes[h]] = dirpath
+            if seen >= _MAX_WALK_DIRS or len(out) == len(hashes):
+                break
+        return out
+
+    @staticmethod
+    def _rel_to(root: Path, project: str) -> str | None:
+        for cand in (project, os.path.realpath(project)):
+            p = Path(cand)
+            if p == root:
+                return ""
+            if root in p.parents:
+                return p.relative_to(root).as_posix()
+        return None
+
+    # -- send side ---------------------------------------------------------------------------
+    def find_sessions(self, repo: Repo) -> list[Session]:
+        root = Path(repo.root)
+        projects = {**self._legacy_dirs(root), **self._projects()}
+        by_id: dict[str, list[tuple[ChatInfo, Path, str]]] = {}
+        for temp_dir, project in projects.items():
+            rel = self._rel_to(root, project)
+            if rel is None:
+                continue
+            chats_dir = temp_dir / "chats"
+            if not chats_dir.is_dir():
+                continue
+            for f in sorted(chats_dir.iterdir()):
+                if not _CHAT_NAME.match(f.name) or not f.is_file():
+                    continue
+                info = read_chat(f)
+                if info and info.session_id:
+                    by_id.setdefault(info.session_id, []).append((info, temp_dir, rel))
+        sessions: list[Session] = []
+        for sid, entries in by_id.items():
+            best = pick_transcript([e[0] for e in entries])
+            if best is None or not _SAFE_ID.match(sid):
+                continue
+            _, temp_dir, rel = next(e for e in entries if e[0] is best)
+            files = [ExportFile(f"chats/{best.path.name}", best.path, best.size, ROLE_TRANSCRIPT)]
+            files += self._sidecars(temp_dir, sid)
+            sessions.append(
+                Session(
+                    id=sid,
+                    files=files,
+                    cwd_rel=rel,
+                    title=best.title,
+                    last_activity=best.last_updated,
+                    lines=best.lines,
+                    meta={
+                        "project_root": projects[temp_dir],
+                        "temp_dir": str(temp_dir),
+                        "format": best.fmt,
+                        "start_time": best.start_time,
+                    },
+                )
+            )
+        sessions.sort(key=lambda s: _ts_key(s.last_activity), reverse=True)
+        return sessions
+
+    def _sidecars(self, temp_dir: Path, sid: str) -> list[ExportFile]:
+        out: list[ExportFile] = []
+        for src_dir, prefix in (
+            (temp_dir / "chats" / sid, f"chats/{sid}"),
+            (temp_dir / "tool-outputs" / f"session-{sid}", f"tool-outputs/session-{sid}"),
+            (temp_dir / sid, f"artifacts/{sid}"),
+        ):
+            if not src_dir.is_dir() or src_dir.is_symlink():
+                continue
+            for dirpath, dirnames, filenames in os.walk(src_dir):
+                dirnames.sort()
+                for fn in sorted(filenames):
+                    p = Path(dirpath) / fn
+                    if p.is_symlink() or not p.is_file():
+                        continue
+                    rel = p.relative_to(src_dir).as_posix()
+                    out.append(ExportFile(f"{prefix}/{rel}", p, p.stat().st_size, ROLE_SIDECAR))
+        return out
+
+    def session_count(self) -> int | None:
+        tmp = self.home() / "tmp"
+        if not tmp.is_dir():
+            return 0
+        ids = set()
+        for chats in tmp.glob("*/chats"):
+            for f in chats.iterdir():
+                m = _ID8_TAIL.match(f.name)
+                if m:
+                    ids.add((chats, m.group(2)))
+        return len(ids)
+
+    # -- short names (read-only) -------------------------------------------------------------
+    def _owner_ok(self, slug: str, project: str) -> bool:
+        for base in self.base_dirs:
+            owner = self._marker_owner(base, slug)
+            if owner is not None and os.path.normpath(owner) != os.path.normpath(project):
+                return False
+        return True
+
+    def _existing_slug(self, project: str, registry: dict[str, str]) -> str | None:
+        slug = registry.get(project)
+        if slug and self._owner_ok(slug, project):
+            return slug
+        for base in self.base_dirs:
+            if not base.is_dir():
+                continue
+            for d in sorted(base.iterdir()):
+                owner = self._marker_owner(base, d.name)
+                if owner and os.path.normpath(owner) == os.path.normpath(project):
+                    return d.name
+        return None
+
+    def _claim_slug(self, project: str, registry: dict[str, str], taken: set[str]) -> str:
+        base = slugify(os.path.basename(project) or "project")
+        used = set(registry.values()) | taken
+        n = 0
+        while True:
+            cand = base if n == 0 else f"{base}-{n}"
+            n += 1
+            if cand not in used and self._owner_ok(cand, project):
+                return cand
+
+    def short_name(self, project: str) -> str:
+        """The short name Gemini would give `project` now, without writing anything."""
+        if project in self._reserved:
+            return self._reserved[project]
+        registry = load_registry(self.registry_path)
+        if registry.get(project) and not self._owner_ok(registry[project], project):
+            del registry[project]
+        taken = {s for p, s in self._reserved.items() if p != project}
+        slug = self._existing_slug(project, registry)
+        if slug is None or slug in taken:
+            slug = self._claim_slug(project, registry, taken)
+        self._reserved[project] = slug
+        return slug
+
+    # -- receive side ------------------------------------------------------------------------
+    def _target_project(self, session: SessionManifest, ctx: ImportContext) -> str:
+        root = Path(ctx.target.root)
+        rel = PurePosixPath(session.cwd_rel or "")
+        if rel.is_absolute() or ".." in rel.parts:
+            raise UnsafePayloadError(f"session {session.id}: cwd {session.cwd_rel!r} leaves the repository")
+        cand = root.joinpath(*rel.parts) if rel.parts else root
+        return os.path.abspath(cand if cand.is_dir() else root)
+
+    def _find_in(self, chats_dir: Path, session_id: str) -> Path | None:
+        if not chats_dir.is_dir():
+            return None
+        found = []
+        for f in chats_dir.iterdir():
+            if _CHAT_NAME.match(f.name) and f.stem.endswith("-" + session_id[:8]) and f.is_file():
+                info = read_chat(f)
+                if info and info.session_id == session_id:
+                    found.append(info)
+        best = pick_transcript(found)
+        return best.path if best else None
+
+    def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
+        root = Path(ctx.target.root)
+        dirs = [d for d, p in self._projects().items() if self._rel_to(root, p) is not None]
+        dirs += [self.home() / "tmp" / s for s in self._reserved.values()]
+        for d in dict.fromkeys(dirs):
+            hit = self._find_in(d / "chats", session_id)
+            if hit:
+                return hit
+        return None
+
+    def stage(
+        self,
+        session: SessionManifest,
+        files: Mapping[str, Path],
+        ctx: ImportContext,
+        new_id: str | None = None,
+    ) -> StagedSession:
+        sid = session.id
+        out_id = new_id or sid
+        if not _SAFE_ID.match(sid) or not _SAFE_ID.match(out_id):
+            raise UnsafePayloadError(f"session id {sid!r} is not a Gemini session id")
+        existing = None if new_id else self.find_existing(sid, ctx)
+        if existing is not None:
+            temp_dir = existing.parent.parent
+            project = self._projects().get(temp_dir) or self._target_project(session, ctx)
+            slug = temp_dir.name
+        else:
+            project = self._target_project(session, ctx)
+            slug = self.short_name(project)
+            temp_dir = self.home() / "tmp" / slug
+
+        transcripts = [f for f in session.files if f.get("role") == ROLE_TRANSCRIPT]
+        if len(transcripts) != 1:
+            raise UnsafePayloadError(f"session {sid}: expected one transcript, got {len(transcripts)}")
+        t_arc = transcripts[0]["arcname"]
+        t_name = self._check_arc(t_arc, sid)[1]
+        if existing is not None:
+            t_name = existing.name
+        elif new_id:
+            m = _ID8_TAIL.match(t_name)
+            t_name = f"{m.group(1)}{out_id[:8]}{m.group(3)}" if m else f"session-{out_id[:8]}.jsonl"
+
+        rewriter = self._rewriter(session, ctx, files[t_arc], project, temp_dir, sid, out_id)
+        staging = ctx.staging / f"gemini-{out_id}"
+        staging.mkdir(parents=True, exist_ok=True)
+        staged_t = staging / "transcript"
+        rewriter.rewrite_file(files[t_arc], staged_t)
+        transcript = Placement(temp_dir / "chats" / t_name, staged_t)
+
+        sidecars: list[Placement] = []
+        for i, f in enumerate(session.files):
+            arc = f["arcname"]
+            if arc == t_arc:
+                continue
+            kind, rel = self._check_arc(arc, sid)
+            if kind == "subagent":
+                dest = temp_dir / "chats" / out_id / rel
+            elif kind == "tool-outputs":
+                dest = temp_dir / "tool-outputs" / f"session-{out_id}" / rel
+            elif kind == "artifacts":
+                dest = temp_dir / out_id / rel
+            else:
+                raise UnsafePayloadError(f"session {sid}: a second chat file {arc!r}")
+            staged = staging / f"s{i}"
+            if Path(rel).suffix.lower() in _TEXT_SUFFIXES:
+                rewriter.rewrite_file(files[arc], staged)
+            else:
+                staged.write_bytes(files[arc].read_bytes())
+            sidecars.append(Placement(dest, staged))
+
+        self._pending[out_id] = _Pending(project, slug, [transcript.dest] + [p.dest for p in sidecars])
+        return StagedSession(
+            session_id=out_id,
+            original_id=sid,
+            transcript=transcript,
+            sidecars=sidecars,
+            resume_cwd=Path(project),
+        )
+
+    @staticmethod
+    def _check_arc(arc: str, sid: str) -> tuple[str, str]:
+        p = PurePosixPath(arc)
+        if p.is_absolute() or ".." in p.parts or "\\" in arc or any(x in ("", ".") for x in p.parts):
+            raise UnsafePayloadError(f"unsafe name in payload: {arc!r}")
+        parts = p.parts
+        if len(parts) == 2 and parts[0] == "chats" and _CHAT_NAME.match(parts[1]):
+            return "chat", parts[1]
+        if len(parts) >= 3 and parts[0] == "chats" and parts[1] == sid:
+            return "subagent", "/".join(parts[2:])
+        if len(parts) >= 3 and parts[0] == "tool-outputs" and parts[1] == f"session-{sid}":
+            return "tool-outputs", "/".join(parts[2:])
+        if len(parts) >= 3 and parts[0] == "artifacts" and parts[1] == sid:
+            return "artifacts", "/".join(parts[2:])
+        raise UnsafePayloadError(f"unexpected file in a Gemini session: {arc!r}")
+
+    def _rewriter(
+        self,
+        session: SessionManifest,
+        ctx: ImportContext,
+        transcript: Path,
+        project: str,
+        temp_dir: Path,
+        sid: str,
+        out_id: str,
+    ) -> PathRewriter:
+        src = ctx.source
+        rules: list[Rule] = []
+        old_temp = session.meta.get("temp_dir")
+        if isinstance(old_temp, str) and old_temp:
+            if out_id != sid:
+                outs = "tool-outputs/session-"
+                rules.append(Rule(f"{old_temp}/{outs}{sid}", f"{temp_dir}/{outs}{out_id}"))
+                rules.append(Rule(f"{old_temp}/{sid}", f"{temp_dir}/{out_id}"))
+            rules.append(Rule(old_temp, str(temp_dir)))
+        old_project = session.meta.get("project_root")
+        if isinstance(old_project, str) and old_project:
+            rules.append(Rule(old_project, project))
+        if src.repo_root:
+            rules.append(Rule(src.repo_root, str(ctx.target.root)))
+        new_hash = project_hash(project)
+        with open(transcript, "rb") as fh:
+            head = fh.read(64 << 20)
+        for h in dict.fromkeys(m.group(1).decode() for m in _PROJECT_HASH.finditer(head)):
+            if h != new_hash:
+                rules.append(Rule(h, new_hash, kind="token"))
+        if out_id != sid:
+            rules.append(Rule(f"session-{sid}", f"session-{out_id}", kind="token"))
+            rules.append(Rule(sid, out_id, kind="token"))
+        flavor = "windows" if os.name == "nt" else "posix"
+        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=flavor)
+
+    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
+        todo = [
+            self._pending[r.id]
+            for r in results
+            if r.action in ("new", "fast-forward", "copy") and r.id in self._pending
+        ]
+        if not todo:
+            return []
+        notes: list[str] = []
+        with registry_lock(self.registry_path):
+            registry = load_registry(self.registry_path)
+            before = dict(registry)
+            for p in todo:
+                final = self._register(p, registry)
+                if final != p.slug:
+                    self._move(p, final)
+                    notes.append(f"Gemini project {p.project} uses short name {final!r} (not {p.slug!r})")
+            if registry != before:
+                _atomic_write_json(self.registry_path, {"projects": registry})
+        return notes
+
+    def _register(self, p: _Pending, registry: dict[str, str]) -> str:
+        """Claim `p.slug` for `p.project` (or whatever is free now), writing both markers."""
+        current = registry.get(p.project)
+        if current and not self._owner_ok(current, p.project):
+            del registry[p.project]
+            current = None
+        slug = current or p.slug
+        taken = {s for path, s in registry.items() if path != p.project}
+        for _attempt in range(100):
+            if slug not in taken and self._owner_ok(slug, p.project):
+                try:
+                    self._write_markers(slug, p.project)
+                except FileExistsError:
+                    pass
+                else:
+                    registry[p.project] = slug
+                    return slug
+            taken.add(slug)
+            slug = self._claim_slug(p.project, registry, taken)
+        raise ConflictError(f"could not register {p.project} with Gemini CLI", code="conflict")
+
+    def _write_markers(self, slug: str, project: str) -> None:
+        for base in self.base_dirs:
+            d = base / slug
+            d.mkdir(parents=True, exist_ok=True)
+            marker = d / PROJECT_ROOT_FILE
+            try:
+                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                owner = self._marker_owner(base, slug)
+                if owner is None or os.path.normpath(owner) != os.path.normpath(project):
+                    raise
+                continue
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(project)
+
+    def _move(self, p: _Pending, final: str) -> None:
+        """A Gemini started meanwhile took the planned short name: move what we placed to the final one."""
+        old_dir = self.home() / "tmp" / p.slug
+        new_dir = self.home() / "tmp" / final
+        for dest in p.dests:
+            if not dest.exists():
+                continue
+            target = new_dir / dest.relative_to(old_dir)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(dest, target)
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise
+                continue
+            dest.unlink()
+
+    def resume_command(self, session_id: str) -> str:
+        return f"gemini --resume {session_id}"
