@@ -1,0 +1,639 @@
+"""Claude Code adapter.
+
+Where Claude Code keeps a session (facts checked against the real CLI 2.1.330, 2.0.77, 1.0.128):
+  <CFG>/projects/<enc(cwd)>/<sessionId>.jsonl     the transcript (append-only JSON lines)
+  <CFG>/projects/<enc(cwd)>/<sessionId>/          subagents/, tool-results/
+  <CFG>/projects/<enc(cwd)>/agent-<aid>.jsonl     older (<=2.0) subagent files, matched by sessionId
+  <CFG>/file-history/<sessionId>/                 rewind backups (raw file contents)
+  <CFG>/projects/<enc(git root)>/memory/          per-project auto-memory
+CFG is $CLAUDE_CONFIG_DIR or ~/.claude.  `cwd` is the physical working directory at launch, and
+`enc` replaces every UTF-16 code unit outside [A-Za-z0-9] by "-" (names over 200 characters are cut and
+get a hash suffix).  The encoding is lossy, so a session's repo is decided by the `cwd` recorded inside
+the file (or its latest `relocated` record), never by the folder name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.adapters.base import (
+    ROLE_SIDECAR,
+    ROLE_TRANSCRIPT,
+    Adapter,
+    ExportFile,
+    ImportContext,
+    Placement,
+    Session,
+    SessionManifest,
+    SessionResult,
+    StagedSession,
+)
+from sync_ai_sessions.errors import UnsafePayloadError
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, Rule
+
+MAX_DIR_NAME = 200
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
+_BLOCK = 1 << 20
+_HEAD_LIMIT = 8 << 20  # how far into a file we look for the first recorded cwd
+
+# Never carried, whatever the layout: credentials and machine-local runtime state.
+_NEVER = {".credentials.json", ".claude.json"}
+_TITLE_TYPES = (b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"')
+
+
+# -- the project folder name -------------------------------------------------------------------
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    if n == 0:
+        return "0"
+    out = []
+    while n:
+        n, r = divmod(n, 36)
+        out.append(digits[r])
+    return "".join(reversed(out))
+
+
+def _utf16_units(s: str) -> list[int]:
+    data = s.encode("utf-16-le", "surrogatepass")
+    return [data[i] | (data[i + 1] << 8) for i in range(0, len(data), 2)]
+
+
+def path_hash(s: str) -> int:
+    """The 31-multiplier int32 hash over UTF-16 code units (Java's String.hashCode)."""
+    h = 0
+    for c in _utf16_units(s):
+        h = (h * 31 + c) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def encode_project_dir(path: str) -> str:
+    """Claude Code's folder name for a working directory (`projects/<this>/`)."""
+    units = _utf16_units(path)
+    s = "".join(chr(c) if (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122) else "-" for c in units)
+    if len(s) <= MAX_DIR_NAME:
+        return s
+    return s[:MAX_DIR_NAME] + "-" + _base36(abs(path_hash(path)))
+
+
+# -- small file readers -------------------------------------------------------------------------
+def _map(path: Path) -> tuple[Any, mmap.mmap | None]:
+    f = open(path, "rb")  # noqa: SIM115 - closed by the caller through _Mapped
+    try:
+        size = os.fstat(f.fileno()).st_size
+        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
+    except BaseException:
+        f.close()
+        raise
+    return f, mm
+
+
+class _Mapped:
+    """A read-only memory map of a file (None for an empty file): searches without reading it all."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self) -> mmap.mmap | None:
+        self._f, self._mm = _map(self.path)
+        return self._mm
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._mm is not None:
+            self._mm.close()
+        self._f.close()
+
+
+def _line_at(mm: mmap.mmap, pos: int) -> bytes:
+    start = mm.rfind(b"\n", 0, pos) + 1
+    end = mm.find(b"\n", pos)
+    return mm[start : end if end >= 0 else len(mm)]
+
+
+def _loads(line: bytes) -> dict[str, Any] | None:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None:
+    """The first top-level string `key` of any line (a raw `"key":"` can only be JSON structure)."""
+    needle = b'"' + key.encode() + b'":"'
+    pos = 0
+    while True:
+        pos = mm.find(needle, pos, min(len(mm), limit))
+        if pos < 0:
+            return None
+        d = _loads(_line_at(mm, pos))
+        if d is not None and isinstance(d.get(key), str):
+            return d[key]
+        pos += len(needle)
+
+
+def _last_relocated(mm: mmap.mmap) -> str | None:
+    needle = b'"relocatedCwd":"'
+    end = len(mm)
+    while True:
+        pos = mm.rfind(needle, 0, end)
+        if pos < 0:
+            return None
+        d = _loads(_line_at(mm, pos))
+        if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
+            return d["relocatedCwd"]
+        end = pos
+
+
+def _complete_size(path: Path, size: int) -> int:
+    """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
+    if size == 0:
+        return 0
+    with open(path, "rb") as f:
+        pos = size
+        while pos > 0:
+            step = min(pos, 1 << 16)
+            f.seek(pos - step)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                return pos - step + i + 1
+            pos -= step
+    return size  # one line without a newline: carry it as is
+
+
+def _is_inside(child: str, root: str) -> bool:
+    if os.name == "nt":
+        child, root = os.path.normcase(child), os.path.normcase(root)
+    root = root.rstrip("/\\") or root
+    if child == root:
+        return True
+    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
+
+
+def _walk_files(folder: Path) -> Iterator[Path]:
+    """Regular files under `folder`, never following symlinks."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            p = Path(dirpath, name)
+            if name not in _NEVER and p.is_file() and not p.is_symlink():
+                yield p
+
+
+def _iso(ts: str | None, fallback: float) -> str:
+    if ts:
+        try:
+            dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(fallback, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _prompt_text(d: dict[str, Any]) -> str | None:
+    msg = d.get("message")
+    if not isinstance(msg, dict) or d.get("isMeta") or d.get("isSidechain"):
+        return None
+    content = msg.get("content")
+    if isinstance(content, list):
+        content = next(
+            (b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"), None
+        )
+    if not isinstance(content, str):
+        return None
+    text = content.strip()
+    if not text or text.startswith("<"):
+        return None
+    return " ".join(text.split())[:200]
+
+
+def _check_arcname(arcname: str) -> list[str]:
+    parts = arcname.split("/")
+    if (
+        not arcname
+        or arcname.startswith("/")
+        or any(p in ("", ".", "..") or "\\" in p or "\x00" in p or ":" in p for p in parts)
+    ):
+        raise UnsafePayloadError(f"refusing unsafe file name in the payload: {arcname!r}")
+    return parts
+
+
+def _check_id(session_id: str) -> str:
+    if not _ID_RE.match(session_id or ""):
+        raise UnsafePayloadError(f"refusing unsafe session id in the payload: {session_id!r}")
+    return session_id
+
+
+class ClaudeAdapter(Adapter):
+    name = "claude"
+    display_name = "Claude Code"
+
+    # -- locations ---------------------------------------------------------------------------
+    def _expand(self, p: str) -> Path:
+        if p == "~" or p.startswith(("~/", "~\\")):
+            return self.user_home() / p[2:] if len(p) > 1 else self.user_home()
+        return Path(p)
+
+    def config_dir(self) -> Path:
+        """Claude's config dir; with the projects-folder override, the folder that holds it."""
+        override = self.env.get("SYNC_AI_SESSIONS_SESSION_DIR")
+        if override:
+            return self._expand(override).parent
+        cfg = self.env.get("CLAUDE_CONFIG_DIR")
+        if cfg:
+            return self._expand(cfg)
+        return self.user_home() / ".claude"
+
+    def projects_dir(self) -> Path:
+        override = self.env.get("SYNC_AI_SESSIONS_SESSION_DIR")
+        if override:
+            return self._expand(override)
+        return self.config_dir() / "projects"
+
+    def home(self) -> Path:
+        return self.config_dir()
+
+    def tmp_dir(self) -> str:
+        """Where the CLI puts task output (`<tmp>/claude-<uid>/<enc(cwd)>/<id>/tasks/`)."""
+        base = self.env.get("CLAUDE_CODE_TMPDIR") or ("/tmp" if os.name != "nt" else tempfile.gettempdir())
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return os.path.join(base, f"claude-{uid}")
+
+    def project_dir_name(self, cwd: str) -> str:
+        """The folder under `projects/` the CLI uses for `cwd` (honours CLAUDE_CODE_PROJECT_DIR_NAME)."""
+        override = self.env.get("CLAUDE_CODE_PROJECT_DIR_NAME")
+        if (
+            override
+            and self.env.get("CLAUDE_CONFIG_DIR")
+            and _OVERRIDE_NAME_RE.match(override)
+            and not _WIN_DEVICE_RE.match(override)
+        ):
+            return override
+        return encode_project_dir(cwd)
+
+    def _transcripts(self) -> Iterator[Path]:
+        projects = self.projects_dir()
+        try:
+            dirs = sorted(os.scandir(projects), key=lambda e: e.name)
+        except OSError:
+            return
+        for d in dirs:
+            if not d.is_dir(follow_symlinks=False):
+                continue
+            try:
+                entries = sorted(os.scandir(d.path), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if (
+                    e.name.endswith(".jsonl")
+                    and not e.name.startswith("agent-")
+                    and e.is_file(follow_symlinks=False)
+                ):
+                    yield Path(e.path)
+
+    # -- send side ---------------------------------------------------------------------------
+    def session_cwd(self, path: Path) -> str | None:
+        """The session's working directory: its latest `relocated` cwd, else the first recorded cwd."""
+        try:
+            with _Mapped(path) as mm:
+                if mm is None:
+                    return None
+                return _last_relocated(mm) or _head_value(mm, "cwd")
+        except (OSError, ValueError):
+            return None
+
+    def find_sessions(self, repo: Repo) -> list[Session]:
+        root = os.path.realpath(repo.root)
+        sessions: list[Session] = []
+        for path in self._transcripts():
+            cwd = self.session_cwd(path)
+            if cwd is None or not _is_inside(cwd, root):
+                continue
+            session = self._describe(path, cwd, root)
+            if session is not None:
+                sessions.append(session)
+        memory = self._memory_files(root)
+        for s in sessions:
+            s.files.extend(memory)
+        sessions.sort(key=lambda s: (s.last_activity or "", s.id), reverse=True)
+        return sessions
+
+    def _memory_files(self, root: str) -> list[ExportFile]:
+        folder = self.projects_dir() / self.project_dir_name(root) / "memory"
+        out = []
+        if folder.is_dir() and not folder.is_symlink():
+            for p in _walk_files(folder):
+                rel = p.relative_to(folder).as_posix()
+                out.append(ExportFile(f"memory/{rel}", p, p.stat().st_size, ROLE_SIDECAR))
+        return out
+
+    def _describe(self, path: Path, cwd: str, root: str) -> Session | None:
+        sid = path.name[: -len(".jsonl")]
+        if not _ID_RE.match(sid):
+            return None
+        st = path.stat()
+        size = _complete_size(path, st.st_size)
+        info = self._scan(path, size)
+        rel = os.path.relpath(cwd, root) if cwd != root else ""
+        rel = "" if rel == "." else rel.replace(os.sep, "/")
+        files = [ExportFile(f"projects/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
+        sibling = path.parent / sid
+        if sibling.is_dir() and not sibling.is_symlink():
+            for p in _walk_files(sibling):
+                rel_p = p.relative_to(sibling).as_posix()
+                files.append(ExportFile(f"projects/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
+        for p in self._old_agent_files(path.parent, sid):
+            files.append(ExportFile(f"agents/{sid}/{p.name}", p, p.stat().st_size, ROLE_SIDECAR))
+        history = self.config_dir() / "file-history" / sid
+        if history.is_dir() and not history.is_symlink():
+            for p in _walk_files(history):
+                rel_p = p.relative_to(history).as_posix()
+                files.append(ExportFile(f"file-history/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
+        return Session(
+            id=sid,
+            files=files,
+            cwd_rel=rel,
+            title=info["title"],
+            last_activity=_iso(info["timestamp"], st.st_mtime),
+            lines=info["lines"],
+            tool_version=info["version"],
+            meta={"cwd": cwd, "project_dir": path.parent.name},
+        )
+
+    def _old_agent_files(self, folder: Path, sid: str) -> list[Path]:
+        out = []
+        for p in sorted(folder.glob("agent-*.jsonl")):
+            if p.is_symlink() or not p.is_file():
+                continue
+            try:
+                with _Mapped(p) as mm:
+                    if mm is not None and _head_value(mm, "sessionId", 1 << 20) == sid:
+                        out.append(p)
+            except (OSError, ValueError):
+                continue
+        return out
+
+    def _scan(self, path: Path, size: int) -> dict[str, Any]:
+        """One pass over a matched transcript: line count, title, last timestamp and version."""
+        lines = 0
+        first_prompt = title = timestamp = version = None
+        with open(path, "rb") as f:
+            remaining = size
+            for line in f:
+                if remaining <= 0:
+                    break
+                remaining -= len(line)
+                lines += 1
+                if first_prompt is None and b'"type":"user"' in line:
+                    d = _loads(line)
+                    if d and d.get("type") == "user":
+                        first_prompt = _prompt_text(d)
+                if any(t in line for t in _TITLE_TYPES):
+                    d = _loads(line)
+                    if d:
+                        for key in ("customTitle", "aiTitle", "title", "summary"):
+                            if isinstance(d.get(key), str) and d[key].strip():
+                                title = d[key].strip()[:200]
+                                break
+                if b'"timestamp":"' in line or b'"version":"' in line:
+                    d = _loads(line)
+                    if d:
+                        if isinstance(d.get("timestamp"), str):
+                            timestamp = d["timestamp"]
+                        if isinstance(d.get("version"), str):
+                            version = d["version"]
+        return {"lines": lines, "title": title or first_prompt, "timestamp": timestamp, "version": version}
+
+    def export_meta(self) -> dict[str, Any]:
+        return {
+            "config_dir": str(self.config_dir()),
+            "projects_dir": str(self.projects_dir()),
+            "tmp_dir": self.tmp_dir(),
+            "home": str(self.user_home()),
+        }
+
+    def tool_version(self) -> str | None:
+        newest: tuple[float, Path] | None = None
+        for p in self._transcripts():
+            try:
+                m = p.stat().st_mtime
+            except OSError:
+                continue
+            if newest is None or m > newest[0]:
+                newest = (m, p)
+        if newest is None:
+            return None
+        try:
+            with _Mapped(newest[1]) as mm:
+                if mm is None:
+                    return None
+                pos = mm.rfind(b'"version":"')
+                while pos >= 0:
+                    d = _loads(_line_at(mm, pos))
+                    if d and isinstance(d.get("version"), str):
+                        return d["version"]
+                    pos = mm.rfind(b'"version":"', 0, pos)
+        except (OSError, ValueError):
+            return None
+        return None
+
+    def session_count(self) -> int | None:
+        return sum(1 for _ in self._transcripts())
+
+    # -- receive side ------------------------------------------------------------------------
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
+        if not _ID_RE.match(session_id or ""):
+            return None
+        projects = self.projects_dir()
+        try:
+            dirs = sorted(os.scandir(projects), key=lambda e: e.name)
+        except OSError:
+            return None
+        for d in dirs:
+            p = Path(d.path, f"{session_id}.jsonl")
+            if d.is_dir(follow_symlinks=False) and p.is_file():
+                return p
+        return None
+
+    def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
+        root = Path(os.path.realpath(ctx.target.root))
+        rel = session.cwd_rel or ""
+        if rel:
+            parts = _check_arcname(rel)
+            cand = Path(os.path.realpath(root.joinpath(*parts)))
+            if cand.is_dir() and _is_inside(str(cand), str(root)):
+                return cand
+        return root
+
+    def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
+        src = ctx.source
+        meta = src.adapter_meta or {}
+        win = src.os_flavor == "windows"
+        sep = "\\" if win else "/"
+        target_root = str(Path(os.path.realpath(ctx.target.root)))
+        new_cwd = str(target_cwd)
+        old_root = src.repo_root.rstrip("/\\") or src.repo_root
+        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
+        if not old_cwd:
+            rel = session.cwd_rel or ""
+            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
+        enc_old_root, enc_new_root = encode_project_dir(old_root), self.project_dir_name(target_root)
+        enc_old_cwd, enc_new_cwd = encode_project_dir(old_cwd), self.project_dir_name(new_cwd)
+        new_projects, new_tmp = str(self.projects_dir()), self.tmp_dir()
+        new_sep = os.sep
+        rules = [Rule(old_root, target_root), Rule(old_cwd, new_cwd)]
+        old_projects = meta.get("projects_dir")
+        old_cfg = meta.get("config_dir")
+        old_tmp = meta.get("tmp_dir")
+        if old_projects:
+            rules += [
+                Rule(old_projects + sep + enc_old_root, new_projects + new_sep + enc_new_root),
+                Rule(old_projects + sep + enc_old_cwd, new_projects + new_sep + enc_new_cwd),
+                Rule(old_projects, new_projects),
+            ]
+        if old_cfg:
+            rules.append(Rule(old_cfg, str(self.config_dir())))
+        if old_tmp:
+            rules += [
+                Rule(old_tmp + sep + enc_old_cwd, new_tmp + new_sep + enc_new_cwd),
+                Rule(old_tmp + sep + enc_old_root, new_tmp + new_sep + enc_new_root),
+                Rule(old_tmp, new_tmp),
+            ]
+        old_home = src.home or meta.get("home")
+        new_home = str(self.user_home())
+        if old_home and len(old_home.strip("/\\")) > 2:
+            rules.append(Rule(old_home, new_home))
+        # Bare folder names (e.g. inside text that names them without the parent path).
+        tokens = {enc_old_root: enc_new_root, enc_old_cwd: enc_new_cwd}
+        if isinstance(session.meta.get("project_dir"), str):
+            tokens.setdefault(session.meta["project_dir"], enc_new_cwd)
+        for old, new in tokens.items():
+            if len(old) >= 4 and old.strip("-"):
+                rules.append(Rule(old, new, kind="token"))
+        return rules
+
+    def stage(
+        self,
+        session: SessionManifest,
+        files: Mapping[str, Path],
+        ctx: ImportContext,
+        new_id: str | None = None,
+    ) -> StagedSession:
+        sid = _check_id(session.id)
+        out_id = _check_id(new_id) if new_id else sid
+        target_cwd = self.target_cwd(session, ctx)
+        target_root = Path(os.path.realpath(ctx.target.root))
+        projects = self.projects_dir()
+        project = projects / self.project_dir_name(str(target_cwd))
+        # Claude refuses an id that exists in two project folders; keep the one file where it already is.
+        existing = None if new_id else self.find_existing(sid, ctx)
+        if existing is not None:
+            project = existing.parent
+        memory = projects / self.project_dir_name(str(target_root)) / "memory"
+        history = self.config_dir() / "file-history" / out_id
+        target_flavor = "windows" if os.name == "nt" else "posix"
+        rules = self._rules(session, ctx, target_cwd)
+        rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=target_flavor)
+        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
+        ctx.staging.mkdir(parents=True, exist_ok=True)
+        stage_dir = Path(tempfile.mkdtemp(prefix=f"claude-{out_id}-", dir=ctx.staging))
+
+        transcript: Placement | None = None
+        sidecars: list[Placement] = []
+        for n, entry in enumerate(session.files):
+            arcname = str(entry.get("arcname", ""))
+            parts = _check_arcname(arcname)
+            src = files.get(arcname)
+            if src is None:
+                continue
+            rewrite = True
+            role = entry.get("role")
+            if role == ROLE_TRANSCRIPT:
+                if parts != ["projects", f"{sid}.jsonl"]:
+                    raise UnsafePayloadError(f"unexpected transcript name in the payload: {arcname!r}")
+                dest = project / f"{out_id}.jsonl"
+            elif parts[0] == "projects" and len(parts) >= 3 and parts[1] == sid:
+                dest = project.joinpath(out_id, *parts[2:])
+            elif parts[0] == "agents" and len(parts) == 3 and parts[1] == sid:
+                name = parts[2]
+                if ids and name.endswith(".jsonl"):
+                    name = f"{name[: -len('.jsonl')]}-{out_id[:8]}.jsonl"
+                dest = project / name
+            elif parts[0] == "file-history" and len(parts) >= 3 and parts[1] == sid:
+                dest = history.joinpath(*parts[2:])
+                rewrite = False  # raw copies of the user's files, restored byte for byte by /rewind
+            elif parts[0] == "memory" and len(parts) >= 2:
+                dest = memory.joinpath(*parts[1:])
+            else:
+                raise UnsafePayloadError(f"unexpected file in a Claude Code session: {arcname!r}")
+            if parts[-1] in _NEVER:
+                continue
+            staged = stage_dir / f"{n:05d}-{parts[-1]}"
+            if rewrite:
+                self._rewrite(Path(src), staged, rewriter, ids)
+            else:
+                with open(src, "rb") as fin, open(staged, "wb") as fout:
+                    while block := fin.read(_BLOCK):
+                        fout.write(block)
+            placement = Placement(dest=dest, staged=staged)
+            if role == ROLE_TRANSCRIPT:
+                transcript = placement
+            else:
+                sidecars.append(placement)
+        if transcript is None:
+            raise UnsafePayloadError(f"session {sid} has no transcript in the payload")
+        return StagedSession(
+            session_id=out_id,
+            original_id=sid,
+            transcript=transcript,
+            sidecars=sidecars,
+            resume_cwd=target_cwd,
+        )
+
+    @staticmethod
+    def _rewrite(src: Path, dst: Path, rewriter: PathRewriter, ids: tuple[bytes, bytes] | None) -> None:
+        if ids is None:
+            rewriter.rewrite_file(src, dst)
+            return
+        old, new = ids
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            carry = b""
+            while True:
+                block = fin.read(_BLOCK)
+                buf = carry + block
+                cut = len(buf) if not block else buf.rfind(b"\n") + 1
+                if cut == 0 and len(buf) > 16 * _BLOCK:
+                    cut = len(buf) - 65536
+                if cut > 0:
+                    fout.write(rewriter.rewrite(buf[:cut]).replace(old, new))
+                    carry = buf[cut:]
+                else:
+                    carry = buf
+                if not block:
+                    break
+
+    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
+        # Claude sweeps transcripts older than cleanupPeriodDays by mtime: give imports a fresh one.
+        for r in results:
+            if r.path is not None and r.action != "skip":
+                with contextlib.suppress(OSError):
+                    os.utime(r.path)
+        return []
+
+    def resume_command(self, session_id: str) -> str:
+        return f"claude --resume {session_id}"
