@@ -67,7 +67,11 @@ class PathRewriter:
             else:
                 suffix = rb"()"
             self._re: re.Pattern[bytes] | None = re.compile(
-                rb"(?<![" + _NAME_BYTE + rb"])(" + alt + rb")(?![" + _NAME_BYTE + rb"])" + suffix
+                # A JSON escape such as `\\n` right before a path is a boundary too (`n` alone is not).
+                rb"(?:(?<![" + _NAME_BYTE + rb"])|(?<=\\[nrtbf]))("
+                + alt
+                + rb")(?![" + _NAME_BYTE + rb"])"
+                + suffix
             )
         else:
             self._re = None
