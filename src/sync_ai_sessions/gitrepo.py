@@ -46,7 +46,7 @@ def normalize_remote(url: str) -> str:
     path = _clean_path(path)
     if host.startswith("www."):
         host = host[4:]
-    if host in CASE_INSENSITIVE_HOSTS or host.startswith("ssh.") and host[4:] in CASE_INSENSITIVE_HOSTS:
+    if host in CASE_INSENSITIVE_HOSTS or (host.startswith("ssh.") and host[4:] in CASE_INSENSITIVE_HOSTS):
         host = host.removeprefix("ssh.")
         path = path.lower()
     return f"{host}/{path}" if path else host

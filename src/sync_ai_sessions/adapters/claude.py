@@ -242,6 +242,10 @@ class ClaudeAdapter(Adapter):
     name = "claude"
     display_name = "Claude Code"
 
+    def __init__(self, env: Mapping[str, str] | None = None):
+        super().__init__(env)
+        self._memory_claims: dict[Path, str] = {}  # memory file dest -> session that places it
+
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
         if p == "~" or p.startswith(("~/", "~\\")):
@@ -327,19 +331,22 @@ class ClaudeAdapter(Adapter):
             session = self._describe(path, cwd, root)
             if session is not None:
                 sessions.append(session)
+        # Project memory travels with every session (each under its own names: the payload refuses
+        # duplicates); on import the first session of the handoff that carries it places it.
         memory = self._memory_files(root)
         for s in sessions:
-            s.files.extend(memory)
+            s.files.extend(
+                ExportFile(f"memory/{s.id}/{rel}", p, size, ROLE_SIDECAR) for rel, p, size in memory
+            )
         sessions.sort(key=lambda s: (s.last_activity or "", s.id), reverse=True)
         return sessions
 
-    def _memory_files(self, root: str) -> list[ExportFile]:
+    def _memory_files(self, root: str) -> list[tuple[str, Path, int]]:
         folder = self.projects_dir() / self.project_dir_name(root) / "memory"
         out = []
         if folder.is_dir() and not folder.is_symlink():
             for p in _walk_files(folder):
-                rel = p.relative_to(folder).as_posix()
-                out.append(ExportFile(f"memory/{rel}", p, p.stat().st_size, ROLE_SIDECAR))
+                out.append((p.relative_to(folder).as_posix(), p, p.stat().st_size))
         return out
 
     def _describe(self, path: Path, cwd: str, root: str) -> Session | None:
@@ -577,8 +584,10 @@ class ClaudeAdapter(Adapter):
             elif parts[0] == "file-history" and len(parts) >= 3 and parts[1] == sid:
                 dest = history.joinpath(*parts[2:])
                 rewrite = False  # raw copies of the user's files, restored byte for byte by /rewind
-            elif parts[0] == "memory" and len(parts) >= 2:
-                dest = memory.joinpath(*parts[1:])
+            elif parts[0] == "memory" and len(parts) >= 3 and parts[1] == sid:
+                dest = memory.joinpath(*parts[2:])
+                if self._memory_claims.setdefault(dest, sid) != sid:
+                    continue  # an earlier session of this handoff already brings this file
             else:
                 raise UnsafePayloadError(f"unexpected file in a Claude Code session: {arcname!r}")
             if parts[-1] in _NEVER:

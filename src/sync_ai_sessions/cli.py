@@ -1,0 +1,246 @@
+"""The command line: a thin layer over `sync_ai_sessions.commands`.
+
+Every command takes --json (one JSON document on stdout, success or failure) and --debug (tracebacks).
+Exit codes: see `sync_ai_sessions.errors` and the README.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sync_ai_sessions import __version__
+from sync_ai_sessions.adapters import REGISTRY, tool_names
+from sync_ai_sessions.errors import SyncError, UsageError
+from sync_ai_sessions.ui import UI, emit_json
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def common(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add --json and --debug, and turn every failure into one clear line and a documented exit code."""
+
+    @click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout.")
+    @click.option("--debug", is_flag=True, help="Show tracebacks and technical details on errors.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, json_mode: bool, debug: bool, **kwargs: Any) -> None:
+        ui = UI(json_mode=json_mode, debug=debug)
+        try:
+            doc = fn(*args, ui=ui, **kwargs)
+        except SyncError as exc:
+            _fail(ui, exc.code, exc.message, exc.exit_code, exc.hint)
+        except KeyboardInterrupt:
+            _fail(ui, "interrupted", "interrupted; nothing was changed", 130)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            raise
+        except Exception as exc:  # an internal error: still one line unless --debug
+            if ui.debug:
+                traceback.print_exc()
+            _fail(ui, "internal", f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
+        else:
+            if doc is not None and json_mode:
+                emit_json(doc)
+
+    return wrapper
+
+
+def _fail(ui: UI, code: str, message: str, exit_code: int, hint: str | None = None) -> None:
+    if ui.debug and sys.exc_info()[0] is not None:
+        traceback.print_exc()
+    if ui.json_mode:
+        emit_json({"ok": False, "error": {"code": code, "message": message, "exit_code": exit_code}})
+    else:
+        print(f"error: {message}", file=sys.stderr)
+        if hint:
+            print(f"hint: {hint}", file=sys.stderr)
+    sys.exit(exit_code)
+
+
+def pick_tool(tool: str | None) -> str:
+    if tool:
+        if tool not in REGISTRY:
+            raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
+        return tool
+    if not (sys.stdin.isatty() and sys.stderr.isatty()) or os.environ.get("CI"):
+        raise UsageError(f"which tool? pass --tool ({'|'.join(tool_names())})", code="no_tool")
+    names = tool_names()
+    for i, n in enumerate(names, 1):
+        print(f"  {i}. {REGISTRY[n][2]} ({n})", file=sys.stderr)
+    choice = click.prompt("Which sessions to send?", type=click.IntRange(1, len(names)), default=1,
+                          err=True)
+    return names[choice - 1]
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(__version__, prog_name="sync-ai-sessions")
+def main() -> None:
+    """Carry AI coding sessions (Claude Code, Codex CLI, Gemini CLI, Qwen Code) to another machine,
+    encrypted end to end, and resume them there.
+
+    \b
+    On device A, in your repo:   sync-ai-sessions send --tool claude
+    On device B, in your clone:  sync-ai-sessions receive --gist <id>
+    """
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--tool", type=click.Choice(tool_names(include_hidden=True)), help="Which tool's sessions to send.")
+@click.option("--cwd", type=click.Path(file_okay=False), help="Use the repo at this path (default: here).")
+@click.option("--to", "to", type=click.Path(dir_okay=False), help="Write the handoff to FILE instead of a gist.")
+@click.option("--session", "session_ids", multiple=True, metavar="ID", help="Send only this session (repeatable).")
+@click.option("--latest", is_flag=True, help="Send only the most recent session.")
+@click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
+@common
+def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
+         copy_cmd: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+    """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
+    from sync_ai_sessions.commands.send import send as do_send
+
+    tool = pick_tool(tool)
+    transport = None
+    if to is None:
+        transport = _gist_transport()
+    doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
+                  latest=latest, passphrase_file=passphrase_file, ui=ui)
+    where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
+    ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
+    ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{doc['receive']}[/bold]")
+    if copy_cmd:
+        doc["copied"] = _copy_to_clipboard(doc["receive"])
+        ui.info("Copied to the clipboard." if doc["copied"] else "Could not reach a clipboard; copy it by hand.")
+    return doc
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--gist", help="The gist id printed by send.")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), help="Read the handoff from FILE.")
+@click.option("--tool", type=click.Choice(tool_names(include_hidden=True)),
+              help="Optional: must match the handoff's tool.")
+@click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
+@click.option("--delete", "delete_after", is_flag=True, help="Delete the gist once imported.")
+@click.option("--keep-provider", is_flag=True, help="Codex: keep the session's model provider as recorded.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
+@common
+def receive(gist: str | None, from_file: str | None, tool: str | None, cwd: str | None, delete_after: bool,
+            keep_provider: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+    """Download a handoff, decrypt and verify it, and import its sessions into your local clone."""
+    from sync_ai_sessions.commands.receive import receive as do_receive
+
+    transport = _gist_transport() if gist else None
+    doc = do_receive(from_file=from_file, gist=gist, transport=transport, tool=tool, cwd=cwd,
+                     passphrase_file=passphrase_file, options={"keep_provider": keep_provider}, ui=ui)
+    for item in doc["imported"]:
+        label = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}[item["action"]]
+        extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
+        ui.say(f"[green]{label}[/green] {item['id']}{extra}")
+    for item in doc["skipped"]:
+        ui.say(f"[yellow]skipped[/yellow] {item['id']}: {item['reason']}")
+    for note in doc["notes"]:
+        ui.info(note)
+    if doc["imported"]:
+        ui.say("Continue with:")
+        for item in doc["imported"]:
+            ui.say(f"  [bold]{item['resume']}[/bold]")
+    if gist and delete_after and transport is not None:
+        transport.delete(gist)
+        doc["deleted"] = True
+        ui.info(f"Deleted gist {gist}.")
+    return doc
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--generate", is_flag=True, help="Generate a strong random passphrase and show it once.")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
+@click.option("--no-passphrase", is_flag=True, help="Do not set a passphrase check on this device.")
+@common
+def install(generate: bool, passphrase_file: str | None, no_passphrase: bool, ui: UI) -> dict[str, Any]:
+    """Prepare this device: config folder, gh check, and an optional passphrase check."""
+    from sync_ai_sessions.commands.install import install as do_install
+
+    return do_install(generate=generate, passphrase_file=passphrase_file, no_passphrase=no_passphrase, ui=ui)
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--cwd", type=click.Path(file_okay=False), help="Check the repo at this path (default: here).")
+@common
+def doctor(cwd: str | None, ui: UI) -> dict[str, Any]:
+    """Check the setup and say what to fix."""
+    from sync_ai_sessions.commands.doctor import doctor as do_doctor
+
+    doc = do_doctor(cwd=cwd, ui=ui)
+    if not doc["ok"]:
+        if ui.json_mode:
+            emit_json(doc)
+        sys.exit(3)
+    return doc
+
+
+@main.command(context_settings=CONTEXT)
+@common
+def undo(ui: UI) -> dict[str, Any]:
+    """Revert the last import exactly (refuses if those files changed since)."""
+    from sync_ai_sessions.commands.undo import undo as do_undo
+
+    doc = do_undo(ui=ui)
+    return doc
+
+
+@main.command(context_settings=CONTEXT)
+@click.option("--tool", type=click.Choice(["claude", "demo"]), default="claude", show_default=True)
+@click.option("--keep", is_flag=True, help="Keep the temporary machines to look at.")
+@common
+def demo(tool: str, keep: bool, ui: UI) -> dict[str, Any]:
+    """Show the whole send -> file -> receive path between two temporary machines (touches nothing of yours)."""
+    from sync_ai_sessions.commands.demo import demo as do_demo
+
+    return do_demo(tool=tool, keep=keep, ui=ui)
+
+
+def _gist_transport() -> Any:
+    try:
+        from sync_ai_sessions.transports.gist import GistTransport
+    except ModuleNotFoundError:
+        raise UsageError("the gist transport is not available in this build: use --to FILE / --from FILE") from None
+    return GistTransport()
+
+
+def _copy_to_clipboard(text: str) -> bool:
+    import shutil
+    import subprocess
+
+    for cmd in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"], ["xsel", "-b", "-i"], ["clip"]):
+        if shutil.which(cmd[0]):
+            try:
+                subprocess.run(cmd, input=text.encode(), check=True, timeout=5)
+                return True
+            except (OSError, subprocess.SubprocessError):
+                continue
+    return False
+
+
+def _register_handoff_commands() -> None:
+    import importlib
+
+    try:
+        handoffs = importlib.import_module("sync_ai_sessions.commands.handoffs")
+    except ImportError:
+        return
+    for name in ("list_cmd", "delete_cmd", "prune_cmd"):
+        cmd = getattr(handoffs, name, None)
+        if isinstance(cmd, click.Command):
+            main.add_command(cmd)
+
+
+_register_handoff_commands()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""`doctor`: check python, git, the repo and its remote, gh, each tool's session folder, our config."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
+from sync_ai_sessions.config import config_dir, load_config
+from sync_ai_sessions.errors import SyncError
+from sync_ai_sessions.gitrepo import find_repo
+from sync_ai_sessions.ui import UI
+
+
+def _check(name: str, status: str, detail: str, fix: str | None = None) -> dict[str, Any]:
+    return {"name": name, "status": status, "detail": detail, "fix": fix}
+
+
+def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: UI | None = None
+           ) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    ui = ui or UI()
+    checks: list[dict[str, Any]] = []
+    v = sys.version_info
+    checks.append(_check("python", "ok" if v >= (3, 11) else "fail", f"{v.major}.{v.minor}.{v.micro}",
+                         None if v >= (3, 11) else "install Python 3.11 or newer"))
+    git = shutil.which("git")
+    checks.append(_check("git", "ok" if git else "fail", git or "not found",
+                         None if git else "install git (e.g. apt-get install git)"))
+    repo_info: dict[str, Any] | None = None
+    if git:
+        try:
+            repo = find_repo(cwd)
+            repo_info = {"root": str(repo.root), "remotes": repo.normalized_remotes}
+            checks.append(_check("repo", "ok", f"{repo.root} ({', '.join(repo.normalized_remotes)})"))
+        except SyncError as exc:
+            checks.append(_check("repo", "warn", exc.message, "cd into your repo or pass --cwd PATH"))
+    try:
+        from sync_ai_sessions.gh import check_gh
+
+        gh = check_gh(env)
+        if getattr(gh, "problem", None):
+            checks.append(_check("gh", "fail", gh.problem, getattr(gh, "fix", None)))
+        else:
+            checks.append(_check("gh", "ok", f"logged in as {getattr(gh, 'user', '?')} on "
+                                 f"{getattr(gh, 'host', 'github.com')} with the gist scope"))
+    except ModuleNotFoundError:
+        checks.append(_check("gh", "warn", "gist support not available in this build"))
+    tools: dict[str, Any] = {}
+    for name in tool_names():
+        try:
+            a = get_adapter(name, env)
+        except SyncError:
+            continue
+        home = a.home()
+        count = None
+        try:
+            count = a.session_count()
+        except (OSError, SyncError):
+            count = None
+        tools[name] = {"home": str(home), "exists": home.exists(), "sessions": count}
+        if repo_info and home.exists():
+            try:
+                tools[name]["repo_sessions"] = len(a.find_sessions(find_repo(cwd)))
+            except (OSError, SyncError):
+                tools[name]["repo_sessions"] = None
+        detail = f"{home} ({count if count is not None else 'no'} sessions)" if home.exists() else f"{home} missing"
+        checks.append(_check(f"tool:{name}", "ok" if home.exists() else "info", f"{REGISTRY[name][2]}: {detail}"))
+    d = config_dir(env)
+    if d.exists():
+        mode = stat.S_IMODE(d.stat().st_mode)
+        private = mode & 0o077 == 0
+        checks.append(_check("config", "ok" if private else "warn", f"{d} (mode {mode:o})",
+                             None if private else f"chmod 700 {d}"))
+        checks.append(_check("passphrase_check", "ok" if load_config(env).get("verifier") else "info",
+                             "set" if load_config(env).get("verifier") else "not set (optional)",
+                             None if load_config(env).get("verifier") else "sync-ai-sessions install"))
+    else:
+        checks.append(_check("config", "warn", f"{d} missing", "sync-ai-sessions install"))
+    ok = all(c["status"] != "fail" for c in checks)
+    marks = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
+             "info": "[dim]info[/dim]"}
+    for c in checks:
+        line = f"{marks[c['status']]} {c['name']}: {c['detail']}"
+        if c["fix"] and c["status"] != "ok":
+            line += f"  → [bold]{c['fix']}[/bold]"
+        ui.say(line)
+    return {"ok": ok, "checks": checks, "tools": tools, "repo": repo_info, "config_dir": str(d)}

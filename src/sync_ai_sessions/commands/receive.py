@@ -1,0 +1,152 @@
+"""`receive`: fetch, decrypt and verify everything, find the local clone by remote URL, import."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.adapters import REGISTRY, get_adapter
+from sync_ai_sessions.archive import read_archive
+from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.container import DecryptReader
+from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.gitrepo import Repo, find_repo
+from sync_ai_sessions.importer import import_sessions
+from sync_ai_sessions.passphrase import get_passphrase
+from sync_ai_sessions.transports.base import Transport
+from sync_ai_sessions.ui import UI
+
+
+def _cleanup_stale_staging(base: Path) -> None:
+    """Remove staging folders left by killed runs (their pid is gone)."""
+    for d in base.glob("recv-*"):
+        try:
+            pid = int(d.name.split("-")[1])
+        except (IndexError, ValueError):
+            continue
+        try:
+            os.kill(pid, 0)
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            continue
+
+
+def decrypt_to_staging(payload: Path, passphrase: str, staging: Path, ui: UI
+                       ) -> tuple[dict[str, Any], dict[str, Path]]:
+    size = payload.stat().st_size
+    with open(payload, "rb") as fh:
+        reader = DecryptReader(fh, passphrase)
+        with ui.progress(size, "Decrypting") as advance:
+            last = [0]
+
+            def prog(_n: int) -> None:
+                advance(reader.cipher_bytes - last[0])
+                last[0] = reader.cipher_bytes
+
+            return read_archive(reader, staging, progress=prog)
+
+
+def find_target(manifest: dict[str, Any], cwd: str | None) -> Repo:
+    wanted: list[str] = manifest["repo"]["remotes"]
+    shown = wanted[0] if wanted else "(no remote)"
+    try:
+        repo = find_repo(cwd, require_remote=False)
+    except NotFoundError:
+        if cwd:
+            raise
+        raise NotFoundError(
+            f"this handoff is for {shown}: cd into your clone of it or pass --cwd /path/to/clone "
+            f"(clone it first if it is not on this machine)",
+            code="no_matching_repo",
+        ) from None
+    if not repo.matches(wanted):
+        have = ", ".join(repo.normalized_remotes) or "no remote"
+        raise NotFoundError(
+            f"the repo at {repo.root} ({have}) is not {shown}: pass --cwd with your clone of {shown}",
+            code="no_matching_repo",
+        )
+    return repo
+
+
+def receive(
+    *,
+    from_file: str | None = None,
+    gist: str | None = None,
+    transport: Transport | None = None,
+    tool: str | None = None,
+    cwd: str | None = None,
+    env: Mapping[str, str] | None = None,
+    passphrase_file: str | None = None,
+    options: dict[str, Any] | None = None,
+    ui: UI | None = None,
+) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    ui = ui or UI()
+    if tool is not None and tool not in REGISTRY:
+        raise UsageError(f"unknown tool {tool!r}", code="unknown_tool")
+    if bool(from_file) == bool(gist):
+        raise UsageError("give exactly one of --gist ID or --from FILE")
+    if from_file and not Path(from_file).is_file():
+        raise NotFoundError(f"handoff file {from_file} not found", code="no_file")
+    base = private_dir(config_dir(env) / "staging")
+    _cleanup_stale_staging(base)
+    staging = Path(tempfile.mkdtemp(prefix=f"recv-{os.getpid()}-", dir=base))
+    try:
+        if gist:
+            if transport is None:
+                raise UsageError("no gist transport available")
+            payload = staging / "payload"
+            transport.download(gist, payload)
+        else:
+            payload = Path(from_file or "")
+        passphrase, _ = get_passphrase(env, passphrase_file=passphrase_file)
+        files_dir = staging / "files"
+        files_dir.mkdir()
+        try:
+            manifest, files = decrypt_to_staging(payload, passphrase, files_dir, ui)
+        except OSError as exc:
+            raise IOFailure(f"cannot stage the handoff: {exc.strerror or exc}") from exc
+        if gist:
+            payload.unlink(missing_ok=True)
+        name = manifest["tool"]
+        if name not in REGISTRY:
+            raise FormatError(f"this handoff is for the tool {name!r}, which this version does not know")
+        if tool is not None and tool != name:
+            raise UsageError(f"this handoff holds {name} sessions, not {tool}: drop --tool or use --tool {name}",
+                             code="tool_mismatch")
+        target = find_target(manifest, cwd)
+        adapter = get_adapter(name, env)
+        work = staging / "work"
+        work.mkdir()
+        try:
+            report = import_sessions(adapter, manifest, files, target, env=env, staging=work, options=options)
+        except OSError as exc:
+            raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    imported = [
+        {"id": r.id, "original_id": r.original_id, "path": str(r.path) if r.path else None,
+         "action": r.action, "resume": r.resume, **({"note": r.reason} if r.reason else {})}
+        for r in report.results if r.action != "skip"
+    ]
+    skipped = [{"id": r.id, "reason": r.reason, "path": str(r.path) if r.path else None}
+               for r in report.results if r.action == "skip"]
+    return {
+        "ok": True,
+        "tool": name,
+        "repo": str(target.root),
+        "imported": imported,
+        "skipped": skipped,
+        "notes": report.notes,
+        "journal": str(report.journal) if report.journal else None,
+    }
+
+
+def receive_error_is_safe(exc: BaseException) -> bool:
+    return isinstance(exc, SyncError)

@@ -1,0 +1,163 @@
+"""`send`: find the repo's sessions, pack, compress, encrypt, store (file or gist)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions import __version__
+from sync_ai_sessions.adapters import get_adapter
+from sync_ai_sessions.adapters.base import Session
+from sync_ai_sessions.archive import FORMAT, ArchiveWriter
+from sync_ai_sessions.config import config_dir, load_config, private_dir
+from sync_ai_sessions.container import EncryptWriter
+from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
+from sync_ai_sessions.gitrepo import Repo, find_repo
+from sync_ai_sessions.passphrase import check_verifier, get_passphrase
+from sync_ai_sessions.transports.base import Stored, Transport
+from sync_ai_sessions.ui import UI
+
+
+def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool) -> list[Session]:
+    if ids:
+        by_id = {s.id: s for s in sessions}
+        missing = [i for i in ids if i not in by_id]
+        if missing:
+            raise NotFoundError(f"no session {missing[0]} for this repo (see `--json` output of send)",
+                                code="no_session")
+        return [by_id[i] for i in ids]
+    if latest:
+        return sorted(sessions, key=lambda s: s.last_activity or "", reverse=True)[:1]
+    return sessions
+
+
+def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
+                   files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "tool": tool,
+        "tool_version": adapter.tool_version(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "generator": f"sync-ai-sessions {__version__}",
+        "source": {
+            "os_flavor": "windows" if os.name == "nt" else "posix",
+            "repo_root": str(repo.root),
+            "home": str(adapter.user_home()),
+            "tool_home": str(adapter.home()),
+            "hostname": socket.gethostname(),
+            "adapter_meta": adapter.export_meta(),
+        },
+        "repo": {
+            "remotes": repo.normalized_remotes,
+            "branch": repo.branch,
+            "commit": repo.commit,
+            "dirty": repo.dirty,
+        },
+        "sessions": [
+            {
+                "id": s.id, "cwd_rel": s.cwd_rel, "title": s.title, "last_activity": s.last_activity,
+                "lines": s.lines, "tool_version": s.tool_version, "meta": s.meta,
+                "files": [dict(files[f.arcname], role=f.role) for f in s.files],
+            }
+            for s in sessions
+        ],
+    }
+
+
+def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Repo,
+                  sessions: list[Session], ui: UI) -> int:
+    """Write the encrypted handoff to `path`; returns the plaintext byte count."""
+    total = sum(f.size for s in sessions for f in s.files)
+    files: dict[str, dict[str, Any]] = {}
+    with open(path, "wb") as out:
+        enc = EncryptWriter(out, passphrase)
+        arch = ArchiveWriter(enc)
+        with ui.progress(total, "Encrypting") as advance:
+            for s in sessions:
+                for f in s.files:
+                    files[f.arcname] = arch.add_file(f.arcname, f.source, f.size, progress=advance)
+        arch.finish(build_manifest(tool, adapter, repo, sessions, files))
+        enc.close()
+        out.flush()
+        os.fsync(out.fileno())
+    return enc.plain_bytes
+
+
+def send(
+    *,
+    tool: str,
+    cwd: str | None = None,
+    to: str | None = None,
+    transport: Transport | None = None,
+    session_ids: list[str] | None = None,
+    latest: bool = False,
+    env: Mapping[str, str] | None = None,
+    passphrase_file: str | None = None,
+    ui: UI | None = None,
+) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    ui = ui or UI()
+    repo = find_repo(cwd)
+    adapter = get_adapter(tool, env)
+    found = adapter.find_sessions(repo)
+    if not found:
+        raise NotFoundError(
+            f"no {adapter.display_name} sessions found for the repo at {repo.root}: open "
+            f"{adapter.display_name} once inside the repo, then send again",
+            code="no_sessions",
+        )
+    sessions = select_sessions(found, session_ids, latest)
+    ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
+    passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
+    verifier = load_config(env).get("verifier")
+    if verifier and source == "prompt":
+        check_verifier(passphrase, verifier)
+    if to is not None:
+        dest = Path(to)
+        if dest.is_dir():
+            raise UsageError(f"--to {dest} is a folder: give a file name, e.g. {dest / 'handoff.sais'}")
+        if not dest.parent.is_dir():
+            raise NotFoundError(f"folder {dest.parent} does not exist", code="no_folder")
+        tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+    else:
+        if transport is None:
+            raise UsageError("no transport: pass --to FILE or use the gist transport")
+        tmp = Path(tempfile.mkstemp(prefix="send-", dir=private_dir(config_dir(env) / "staging"))[1])
+    try:
+        try:
+            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
+        except OSError as exc:
+            raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
+        if to is not None:
+            os.replace(tmp, to)
+            stored = Stored(ref=str(Path(to)), kind="file", size=os.path.getsize(to))
+        else:
+            assert transport is not None
+            stored = transport.upload(tmp)
+    finally:
+        tmp.unlink(missing_ok=True)
+    result: dict[str, Any] = {
+        "ok": True,
+        "tool": tool,
+        "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
+        "sessions": [
+            {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
+             "files": len(s.files), "bytes": sum(f.size for f in s.files)}
+            for s in sessions
+        ],
+        "bytes": stored.size,
+        "plain_bytes": plain,
+    }
+    if stored.kind == "file":
+        result["file"] = stored.ref
+        result["receive"] = f"sync-ai-sessions receive --from {stored.ref}"
+    else:
+        result["gist"] = stored.ref
+        result["receive"] = f"sync-ai-sessions receive --gist {stored.ref}"
+        result.update({k: v for k, v in stored.extra.items() if k not in result})
+    return result

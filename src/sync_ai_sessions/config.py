@@ -1,0 +1,61 @@
+"""Our own config folder: `~/.sync-ai-sessions` (as the reference), or `$SYNC_AI_SESSIONS_HOME`.
+
+It holds `config.json` (no secrets; an optional passphrase verifier), `journal/` (undo records), `locks/`
+and short-lived `staging/` folders.  Folders are created 0700, files 0600.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ENV_HOME = "SYNC_AI_SESSIONS_HOME"
+
+
+def config_dir(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    if env.get(ENV_HOME):
+        return Path(env[ENV_HOME])
+    home = env.get("HOME") or str(Path.home())
+    return Path(home) / ".sync-ai-sessions"
+
+
+def private_dir(path: Path) -> Path:
+    """Create `path` (and parents) with mode 0700 for the parts we create."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically write `data` to `path` with mode 0600."""
+    private_dir(path.parent)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load_config(env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    p = config_dir(env) / "config.json"
+    try:
+        data = json.loads(p.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_config(cfg: dict[str, Any], env: Mapping[str, str] | None = None) -> Path:
+    p = config_dir(env) / "config.json"
+    write_private(p, json.dumps(cfg, indent=2, sort_keys=True).encode("utf-8") + b"\n")
+    return p

@@ -1,0 +1,352 @@
+"""The encrypted handoff container (docs/FORMAT.md is the normative description).
+
+    header  = magic(8) version(1) cipher(1) kdf(1) log2_n(1) r(1) p(1) compression(1) reserved(1)
+              chunk_size(4, big-endian) salt(16) nonce(16) header_mac(32)
+    body    = chunk*   each = AES-256-GCM(payload_key, nonce=counter(11, BE) || last(1),
+                                           plaintext = up to chunk_size bytes, aad = header) (+16-byte tag)
+
+    kek         = scrypt(passphrase, salt, N=2^log2_n, r, p, 32)
+    payload_key = HKDF-SHA256(ikm=kek, salt=nonce, info="sync-ai-sessions v1 payload")
+    mac_key     = HKDF-SHA256(ikm=kek, salt=nonce, info="sync-ai-sessions v1 header")
+    header_mac  = HMAC-SHA256(mac_key, header[:-32])
+
+The plaintext is a zstd stream of the inner archive (`sync_ai_sessions.archive`).  This module only deals
+with bytes: `EncryptWriter` is a file-like sink that compresses and encrypts into a file, and
+`DecryptReader` is a file-like source that authenticates and decompresses, refusing anything unexpected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from sync_ai_sessions.errors import CryptoError, FormatError
+
+MAGIC = b"\x89SAIS\r\n\x1a"
+VERSION = 1
+CIPHER_AES_256_GCM = 1
+KDF_SCRYPT = 1
+COMPRESSION_ZSTD = 1
+HEADER_STRUCT = struct.Struct(">8sBBBBBBBBI16s16s")
+HEADER_LEN = HEADER_STRUCT.size + 32  # + header_mac
+TAG_LEN = 16
+
+DEFAULT_LOG2_N = 18  # scrypt N = 2^18, r = 8, p = 1: 256 MiB, about 0.9 s on a 2-core CI machine
+DEFAULT_R = 8
+DEFAULT_P = 1
+DEFAULT_CHUNK = 1 << 20  # 1 MiB of plaintext per chunk
+
+# Limits a reader enforces before doing any work (a hostile header must not eat memory or hours of CPU).
+MAX_LOG2_N = 20
+MAX_SCRYPT_MEMORY = 1 << 30  # 128 * r * N bytes
+MAX_SCRYPT_WORK = 1 << 24  # N * r * p
+MIN_CHUNK = 1 << 12
+MAX_CHUNK = 1 << 24
+MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
+DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
+
+_ENV_MAX = "SYNC_AI_SESSIONS_MAX_UNPACKED"
+_ENV_KDF = "SYNC_AI_SESSIONS_SCRYPT_LOG2N"  # lower cost for tests and slow machines (>= 10)
+
+
+def max_unpacked() -> int:
+    v = os.environ.get(_ENV_MAX)
+    return int(v) if v and v.isdigit() else DEFAULT_MAX_UNPACKED
+
+
+@dataclass(frozen=True)
+class KdfParams:
+    log2_n: int = DEFAULT_LOG2_N
+    r: int = DEFAULT_R
+    p: int = DEFAULT_P
+
+    @classmethod
+    def default(cls) -> KdfParams:
+        v = os.environ.get(_ENV_KDF)
+        if v and v.isdigit() and 10 <= int(v) <= MAX_LOG2_N:
+            return cls(log2_n=int(v))
+        return cls()
+
+    def check(self) -> None:
+        n = 1 << self.log2_n
+        if not (1 <= self.log2_n <= MAX_LOG2_N) or not (1 <= self.r <= 64) or not (1 <= self.p <= 64):
+            raise FormatError(
+                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: above this version's limits",
+                code="kdf_limit",
+            )
+        if 128 * self.r * n > MAX_SCRYPT_MEMORY or n * self.r * self.p > MAX_SCRYPT_WORK:
+            raise FormatError(
+                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: they would need "
+                f"{128 * self.r * n >> 20} MiB and too much CPU (limit {MAX_SCRYPT_MEMORY >> 20} MiB)",
+                code="kdf_limit",
+            )
+
+    def derive(self, passphrase: str, salt: bytes) -> bytes:
+        self.check()
+        n = 1 << self.log2_n
+        return hashlib.scrypt(
+            passphrase.encode("utf-8"), salt=salt, n=n, r=self.r, p=self.p,
+            maxmem=128 * self.r * n + (16 << 20), dklen=32,
+        )
+
+
+def _hkdf(kek: bytes, salt: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(kek)
+
+
+@dataclass
+class Header:
+    kdf: KdfParams
+    chunk_size: int
+    salt: bytes
+    nonce: bytes
+    version: int = VERSION
+
+    def body(self) -> bytes:
+        return HEADER_STRUCT.pack(
+            MAGIC, self.version, CIPHER_AES_256_GCM, KDF_SCRYPT, self.kdf.log2_n, self.kdf.r, self.kdf.p,
+            COMPRESSION_ZSTD, 0, self.chunk_size, self.salt, self.nonce,
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes) -> tuple[Header, bytes]:
+        """Parse and validate a header; returns it with its MAC (checked later, with the key)."""
+        if len(raw) < 8 or raw[:8] != MAGIC:
+            raise FormatError("this is not a sync-ai-sessions handoff (bad magic)", code="not_a_handoff")
+        if len(raw) < HEADER_LEN:
+            raise FormatError("the handoff is truncated (incomplete header)", code="truncated")
+        (_m, version, cipher, kdf, log2_n, r, p, comp, reserved, chunk, salt, nonce) = HEADER_STRUCT.unpack(
+            raw[: HEADER_STRUCT.size]
+        )
+        if version != VERSION:
+            raise FormatError(
+                f"this handoff uses format version {version}; this sync-ai-sessions reads version {VERSION}: "
+                "upgrade sync-ai-sessions",
+                code="unsupported_version",
+            )
+        if cipher != CIPHER_AES_256_GCM or kdf != KDF_SCRYPT or comp != COMPRESSION_ZSTD or reserved != 0:
+            raise FormatError("unsupported cipher, KDF or compression in the handoff header", code="unsupported")
+        if not (MIN_CHUNK <= chunk <= MAX_CHUNK):
+            raise FormatError(f"refusing chunk size {chunk}: outside {MIN_CHUNK}..{MAX_CHUNK}", code="format")
+        params = KdfParams(log2_n, r, p)
+        params.check()
+        return cls(kdf=params, chunk_size=chunk, salt=salt, nonce=nonce), raw[HEADER_STRUCT.size:HEADER_LEN]
+
+
+class _Keys:
+    def __init__(self, kek: bytes, header: Header):
+        self.aead = AESGCM(_hkdf(kek, header.nonce, b"sync-ai-sessions v1 payload"))
+        self.mac_key = _hkdf(kek, header.nonce, b"sync-ai-sessions v1 header")
+
+
+def _nonce(counter: int, last: bool) -> bytes:
+    if counter >= 1 << 88:
+        raise CryptoError("payload too large for one handoff")
+    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def derive_key(passphrase: str, header: Header) -> bytes:
+    return header.kdf.derive(passphrase, header.salt)
+
+
+class EncryptWriter:
+    """A writable binary stream: bytes written are zstd-compressed, chunked and encrypted into `out`."""
+
+    def __init__(
+        self,
+        out: BinaryIO,
+        passphrase: str | None = None,
+        *,
+        kek: bytes | None = None,
+        header: Header | None = None,
+        level: int = 3,
+        threads: int = -1,
+    ):
+        self.header = header or Header(
+            kdf=KdfParams.default(), chunk_size=DEFAULT_CHUNK, salt=os.urandom(16), nonce=os.urandom(16)
+        )
+        if kek is None:
+            if passphrase is None:
+                raise ValueError("passphrase or kek required")
+            kek = derive_key(passphrase, self.header)
+        self._keys = _Keys(kek, self.header)
+        self._aad = self.header.body()
+        self._out = out
+        out.write(self._aad + hmac.new(self._keys.mac_key, self._aad, hashlib.sha256).digest())
+        self._aad = self._aad + hmac.new(self._keys.mac_key, self._aad, hashlib.sha256).digest()
+        self._buf = bytearray()
+        self._counter = 0
+        self._closed = False
+        self.plain_bytes = 0
+        cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_content_size=False)
+        self._z = cctx.stream_writer(_ChunkSink(self), closefd=False, write_size=1 << 20)
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        self.plain_bytes += len(data)
+        return self._z.write(data)
+
+    def _push(self, data: bytes) -> None:
+        self._buf += data
+        size = self.header.chunk_size
+        # Keep at least one byte back: the final chunk (flagged last) is only known at close.
+        while len(self._buf) > size:
+            self._emit(bytes(self._buf[:size]), last=False)
+            del self._buf[:size]
+
+    def _emit(self, chunk: bytes, last: bool) -> None:
+        self._out.write(self._keys.aead.encrypt(_nonce(self._counter, last), chunk, self._aad))
+        self._counter += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._z.close()
+        self._emit(bytes(self._buf), last=True)
+        self._buf.clear()
+        self._closed = True
+
+    def __enter__(self) -> EncryptWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self.close()
+
+
+class _ChunkSink:
+    """Where zstd writes its output; feeds the chunker."""
+
+    def __init__(self, w: EncryptWriter):
+        self._w = w
+
+    def write(self, data: bytes) -> int:
+        self._w._push(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+DAMAGED = (
+    "the handoff is damaged or was tampered with (a chunk failed authentication, is missing, "
+    "out of order, or the file was truncated or extended)"
+)
+
+
+class _DecryptedChunks:
+    """Authenticated plaintext chunks of a container; raises CryptoError at the first bad chunk."""
+
+    def __init__(self, src: BinaryIO, keys: _Keys, header: Header, aad: bytes):
+        self._src = src
+        self._keys = keys
+        self._size = header.chunk_size + TAG_LEN
+        self._aad = aad
+        self._counter = 0
+        self._next = src.read(self._size)
+        self.cipher_bytes = HEADER_LEN
+        self.done = False
+
+    def read_chunk(self) -> bytes:
+        if self.done:
+            return b""
+        cur = self._next
+        if len(cur) < TAG_LEN:
+            raise CryptoError(DAMAGED, code="tampered")
+        self._next = self._src.read(self._size) if len(cur) == self._size else b""
+        last = not self._next
+        try:
+            plain = self._keys.aead.decrypt(_nonce(self._counter, last), cur, self._aad)
+        except InvalidTag:
+            raise CryptoError(DAMAGED, code="tampered") from None
+        self.cipher_bytes += len(cur)
+        self._counter += 1
+        if last:
+            self.done = True
+        elif not plain:
+            raise CryptoError(DAMAGED, code="tampered")
+        return plain
+
+
+class DecryptReader:
+    """A readable binary stream over the decrypted, decompressed plaintext.
+
+    Every byte handed out has been authenticated; a bad chunk raises CryptoError when reached.  Callers
+    must read to EOF (and check `at_eof`) before trusting that the payload was complete.
+    """
+
+    def __init__(self, src: BinaryIO, passphrase: str | None = None, *, kek: bytes | None = None,
+                 limit: int | None = None):
+        raw = src.read(HEADER_LEN)
+        self.header, mac = Header.parse(raw)
+        if kek is None:
+            if passphrase is None:
+                raise ValueError("passphrase or kek required")
+            kek = derive_key(passphrase, self.header)
+        keys = _Keys(kek, self.header)
+        body = self.header.body()
+        if not hmac.compare_digest(hmac.new(keys.mac_key, body, hashlib.sha256).digest(), mac):
+            raise CryptoError(
+                "wrong passphrase (or the handoff header was altered): the header does not authenticate",
+                code="wrong_passphrase",
+            )
+        self._chunks = _DecryptedChunks(src, keys, self.header, body + mac)
+        dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+        self._dobj = dctx.decompressobj(read_across_frames=False)
+        self._pending = bytearray()
+        self._limit = max_unpacked() if limit is None else limit
+        self.plain_bytes = 0
+        self._eof = False
+
+    @property
+    def cipher_bytes(self) -> int:
+        return self._chunks.cipher_bytes
+
+    def _fill(self, want: int) -> None:
+        while len(self._pending) < want and not self._eof:
+            chunk = self._chunks.read_chunk()
+            if not chunk and self._chunks.done:
+                self._finish()
+                break
+            try:
+                out = self._dobj.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise FormatError(f"the handoff's compressed stream is invalid ({exc})", code="format") from None
+            self._pending += out
+            self.plain_bytes += len(out)
+            if self.plain_bytes > self._limit:
+                raise FormatError(
+                    f"the handoff expands past the {self._limit >> 20} MiB limit; refusing it "
+                    f"(raise {_ENV_MAX} if you trust it)",
+                    code="too_large",
+                )
+            if self._chunks.done:
+                self._finish()
+
+    def _finish(self) -> None:
+        if not self._dobj.eof or self._dobj.unused_data:
+            raise FormatError("the handoff's compressed stream is incomplete or has extra data", code="format")
+        self._eof = True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            self._fill(1 << 62)
+            n = len(self._pending)
+        else:
+            self._fill(n)
+        out = bytes(self._pending[:n])
+        del self._pending[:n]
+        return out
+
+    @property
+    def at_eof(self) -> bool:
+        return self._eof and not self._pending

@@ -1,0 +1,364 @@
+"""The import engine shared by every adapter: decide on bytes, place atomically, never overwrite.
+
+For each session of a verified payload the adapter stages the rewritten files; the engine then compares
+the staged transcript with the local one holding the same id (if any):
+
+  identical                     -> skip ("already here")
+  local is a strict prefix      -> fast-forward (the session went on elsewhere)
+  incoming is a strict prefix   -> skip ("the local copy is newer")
+  anything else                 -> copy under a new id (the adapter re-stages with new_id)
+
+New files are hard-linked into place from the staging folder (link() never replaces an existing name);
+fast-forwarded files are replaced atomically by a complete new file after checking that the local file
+did not change since it was compared.  Every change is journalled ahead of time; a failure rolls back what
+this run did, so the tool's home is left exactly as it was (no empty folders either).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shlex
+import shutil
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.adapters.base import (
+    Adapter,
+    ImportContext,
+    LineAppend,
+    Placement,
+    SessionManifest,
+    SessionResult,
+    SourceInfo,
+    StagedSession,
+)
+from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafePayloadError
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.journal import Journal, fsync_dir, import_lock, sha256_file
+
+IDENTICAL, LOCAL_PREFIX, INCOMING_PREFIX, DIVERGED = "identical", "local-prefix", "incoming-prefix", "diverged"
+_BLOCK = 1 << 20
+
+
+def relation(local: Path, incoming: Path) -> str:
+    """How the bytes of `local` relate to those of `incoming`."""
+    ls, is_ = os.path.getsize(local), os.path.getsize(incoming)
+    n = min(ls, is_)
+    with open(local, "rb") as a, open(incoming, "rb") as b:
+        left = n
+        while left:
+            x = a.read(min(_BLOCK, left))
+            y = b.read(min(_BLOCK, left))
+            if x != y or not x:
+                return DIVERGED
+            left -= len(x)
+    if ls == is_:
+        return IDENTICAL
+    return LOCAL_PREFIX if ls < is_ else INCOMING_PREFIX
+
+
+def check_inside(home: Path, dest: Path) -> Path:
+    """`dest` as a real path inside the real `home`, with no symlink or special file on the way."""
+    home_real = Path(os.path.realpath(home))
+    rel = os.path.relpath(os.path.normpath(dest), os.path.normpath(home))
+    if os.path.isabs(rel) or rel == "." or rel.split(os.sep)[0] == "..":
+        raise UnsafePayloadError(f"refusing to write outside the tool's folder {home}: {dest}")
+    cur = home_real
+    parts = rel.split(os.sep)
+    for i, part in enumerate(parts):
+        cur = cur / part
+        try:
+            st = os.lstat(cur)
+        except FileNotFoundError:
+            break
+        last = i == len(parts) - 1
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePayloadError(f"refusing to write through the symlink {cur}")
+        if (not last and not stat.S_ISDIR(st.st_mode)) or (last and not stat.S_ISREG(st.st_mode)):
+            raise UnsafePayloadError(f"refusing to write over the special file or folder {cur}")
+    return home_real / rel
+
+
+@dataclass
+class _Op:
+    kind: str  # "create" | "extend" | "append"
+    dest: Path
+    staged: Path | None = None
+    old_size: int = 0
+    old_mtime: int = 0
+    lines: list[bytes] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport:
+    results: list[SessionResult]
+    notes: list[str]
+    journal: Path | None
+
+
+class Importer:
+    def __init__(self, adapter: Adapter, ctx: ImportContext):
+        self.adapter = adapter
+        self.ctx = ctx
+        self.home = adapter.home()
+        self._ops: list[_Op] = []
+        self._dests: set[Path] = set()
+        self.notes: list[str] = []
+
+    # -- planning ------------------------------------------------------------------------------
+    def _add(self, op: _Op) -> None:
+        op.dest = check_inside(self.home, op.dest)
+        if op.kind != "append":
+            if op.dest in self._dests:
+                raise UnsafePayloadError(f"two files of the handoff would land on {op.dest}")
+            self._dests.add(op.dest)
+        self._ops.append(op)
+
+    def _plan_file(self, p: Placement, *, primary_action: str) -> None:
+        dest = check_inside(self.home, p.dest)
+        if not dest.exists():
+            self._add(_Op("create", dest, p.staged))
+            return
+        rel = relation(dest, p.staged)
+        if rel == LOCAL_PREFIX:
+            st = os.stat(dest)
+            self._add(_Op("extend", dest, p.staged, st.st_size, st.st_mtime_ns))
+        elif rel == DIVERGED and primary_action != "skip":
+            self.notes.append(f"kept the local {dest.name}: it differs from the incoming one")
+
+    def _plan_appends(self, appends: list[LineAppend]) -> None:
+        for la in appends:
+            if la.lines:
+                self._add(_Op("append", la.dest, lines=list(la.lines)))
+
+    def plan_session(self, sm: SessionManifest, files: Mapping[str, Path]) -> SessionResult:
+        staged = self.adapter.stage(sm, files, self.ctx)
+        self._check_staged(staged)
+        existing = self.adapter.find_existing(staged.session_id, self.ctx)
+        if existing is None and staged.transcript.dest.exists():
+            existing = staged.transcript.dest
+        action = "new"
+        if existing is not None:
+            rel = relation(existing, staged.transcript.staged)
+            if rel == IDENTICAL:
+                return self._result(staged, "skip", existing, "already here: identical")
+            if rel == INCOMING_PREFIX:
+                return self._result(
+                    staged, "skip", existing, "the local copy is newer: it already holds everything in this handoff"
+                )
+            if rel == LOCAL_PREFIX:
+                action = "fast-forward"
+                st = os.stat(existing)
+                self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
+                for sc in staged.sidecars:
+                    self._plan_file(sc, primary_action=action)
+                self._plan_appends(staged.line_appends)
+                return self._result(staged, action, check_inside(self.home, existing))
+            action = "copy"
+            new_id = self.adapter.new_session_id()
+            staged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
+            self._check_staged(staged)
+            if self.adapter.find_existing(staged.session_id, self.ctx) or staged.transcript.dest.exists():
+                raise ConflictError(f"the new id {staged.session_id} for a copy is already taken; try again")
+        self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))
+        for sc in staged.sidecars:
+            self._plan_file(sc, primary_action=action)
+        self._plan_appends(staged.line_appends)
+        reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
+        return self._result(staged, action, check_inside(self.home, staged.transcript.dest), reason)
+
+    def _check_staged(self, staged: StagedSession) -> None:
+        for p in [staged.transcript, *staged.sidecars]:
+            check_inside(self.home, p.dest)
+            if not Path(p.staged).is_file():
+                raise IOFailure(f"adapter staged no file for {p.dest.name}")
+
+    def _result(self, staged: StagedSession, action: str, path: Path | None, reason: str | None = None
+                ) -> SessionResult:
+        cmd = self.adapter.resume_command(staged.session_id)
+        if staged.resume_cwd is not None:
+            cmd = f"cd {shlex.quote(str(staged.resume_cwd))} && {cmd}"
+        return SessionResult(id=staged.session_id, original_id=staged.original_id, action=action, path=path,
+                             reason=reason, resume=cmd)
+
+    # -- applying ------------------------------------------------------------------------------
+    def apply(self, journal: Journal) -> None:
+        done: list[tuple[str, Any]] = []
+        try:
+            for op in self._ops:
+                self._mkdirs(op.dest.parent, journal, done)
+                if op.kind == "create":
+                    self._create(op, journal, done)
+                elif op.kind == "extend":
+                    self._extend(op, journal, done)
+                else:
+                    self._append(op, journal, done)
+        except BaseException:
+            self._rollback(done)
+            raise
+
+    def _mkdirs(self, folder: Path, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        missing: list[Path] = []
+        cur = folder
+        while not cur.exists():
+            missing.append(cur)
+            cur = cur.parent
+        for d in reversed(missing):
+            journal.record(op="mkdir", path=str(d))
+            d.mkdir()
+            done.append(("mkdir", d))
+
+    def _link_or_copy(self, src: Path, dest: Path, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        """Make `dest` (which must not exist) hold the bytes of `src`, atomically, never replacing."""
+        with open(src, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(src, dest)
+            return
+        except FileExistsError:
+            raise ConflictError(f"{dest} appeared while importing; nothing of it was overwritten") from None
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+        tmp = dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
+        journal.record(op="temp", path=str(tmp))
+        done.append(("temp", tmp))
+        shutil.copyfile(src, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, dest)
+            tmp.unlink()
+        except FileExistsError:
+            raise ConflictError(f"{dest} appeared while importing; nothing of it was overwritten") from None
+        except OSError:
+            if dest.exists():
+                raise ConflictError(f"{dest} appeared while importing; nothing was overwritten") from None
+            os.rename(tmp, dest)
+
+    def _create(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        assert op.staged is not None
+        size = os.path.getsize(op.staged)
+        journal.record(op="create", path=str(op.dest), size=size, sha256=sha256_file(op.staged))
+        self._link_or_copy(op.staged, op.dest, journal, done)
+        done.append(("create", op.dest))
+        fsync_dir(op.dest.parent)
+
+    def _extend(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        assert op.staged is not None
+        st = os.stat(op.dest)
+        if st.st_size != op.old_size or st.st_mtime_ns != op.old_mtime:
+            raise ConflictError(f"{op.dest} changed while importing (is the session open?); try again")
+        size = os.path.getsize(op.staged)
+        tmp = op.dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
+        journal.record(op="temp", path=str(tmp))
+        journal.record(op="extend", path=str(op.dest), old_size=op.old_size, size=size,
+                       sha256=sha256_file(op.staged))
+        self._link_or_copy(op.staged, tmp, journal, done)
+        done.append(("temp", tmp))
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        st2 = os.stat(op.dest)
+        if st2.st_size != op.old_size or st2.st_mtime_ns != op.old_mtime:
+            raise ConflictError(f"{op.dest} changed while importing (is the session open?); try again")
+        os.replace(tmp, op.dest)
+        done.append(("extend", (op.dest, op.old_size)))
+        fsync_dir(op.dest.parent)
+
+    def _append(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        have: set[bytes] = set()
+        old_size = 0
+        needs_nl = False
+        if op.dest.exists():
+            data = op.dest.read_bytes()
+            old_size = len(data)
+            have = set(data.splitlines())
+            needs_nl = bool(data) and not data.endswith(b"\n")
+        new = [ln for ln in op.lines if ln not in have]
+        if not new:
+            return
+        blob = (b"\n" if needs_nl else b"") + b"\n".join(new) + b"\n"
+        journal.record(op="append", path=str(op.dest), old_size=old_size, size=old_size + len(blob))
+        fd = os.open(op.dest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        done.append(("append", (op.dest, old_size)))
+        try:
+            os.write(fd, blob)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _rollback(done: list[tuple[str, Any]]) -> None:
+        for kind, what in reversed(done):
+            with contextlib.suppress(OSError):
+                if kind in ("create", "temp"):
+                    Path(what).unlink(missing_ok=True)
+                elif kind in ("extend", "append"):
+                    path, old_size = what
+                    if kind == "append" and old_size == 0:
+                        Path(path).unlink(missing_ok=True)
+                    else:
+                        os.truncate(path, old_size)
+                elif kind == "mkdir":
+                    Path(what).rmdir()
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self._ops)
+
+
+def import_sessions(
+    adapter: Adapter,
+    manifest: dict[str, Any],
+    files: Mapping[str, Path],
+    target: Repo,
+    *,
+    env: Mapping[str, str],
+    staging: Path,
+    options: dict[str, Any] | None = None,
+    on_session: Callable[[SessionResult], None] | None = None,
+) -> ImportReport:
+    src = manifest["source"]
+    source = SourceInfo(
+        os_flavor=src["os_flavor"], repo_root=src["repo_root"], home=src.get("home"),
+        tool_home=src.get("tool_home"), hostname=src.get("hostname"),
+        adapter_meta=src.get("adapter_meta") or {},
+    )
+    ctx = ImportContext(target=target, source=source, staging=staging, env=env, options=dict(options or {}))
+    home = adapter.home()
+    with import_lock(env, Path(os.path.realpath(home))):
+        imp = Importer(adapter, ctx)
+        results: list[SessionResult] = []
+        for s in manifest["sessions"]:
+            sm = SessionManifest(
+                id=s["id"], files=s["files"], cwd_rel=s.get("cwd_rel", ""), title=s.get("title"),
+                last_activity=s.get("last_activity"), lines=s.get("lines"), tool_version=s.get("tool_version"),
+                meta=s.get("meta") or {},
+            )
+            sfiles = {f["arcname"]: files[f["arcname"]] for f in s["files"]}
+            r = imp.plan_session(sm, sfiles)
+            results.append(r)
+            if on_session:
+                on_session(r)
+        if not imp.has_changes:
+            return ImportReport(results=results, notes=imp.notes, journal=None)
+        journal = Journal.start(env, adapter.name, home)
+        try:
+            imp.apply(journal)
+        except BaseException:
+            journal.abandon()
+            raise
+        notes = list(imp.notes)
+        imported = [r for r in results if r.action != "skip"]
+        try:
+            notes += adapter.finalize(ctx, imported)
+        except (SyncError, OSError) as exc:
+            notes.append(f"warning: imported, but the {adapter.display_name} index step failed: {exc}")
+        journal.complete([
+            {"id": r.id, "original_id": r.original_id, "action": r.action, "path": str(r.path)} for r in imported
+        ])
+        return ImportReport(results=results, notes=notes, journal=journal.path)

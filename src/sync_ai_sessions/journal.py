@@ -1,0 +1,144 @@
+"""Import journals (for `undo` and crash recovery) and the per-tool-home import lock.
+
+A journal is a JSON-lines file in `<config>/journal/`, written ahead of each change:
+  {"journal": 1, "tool", "home", "created", "pid"}                      header
+  {"op": "mkdir", "path"}                                              a folder we created
+  {"op": "create", "path", "size", "sha256"}                          a file we placed
+  {"op": "extend", "path", "old_size", "size", "sha256"}             a file we fast-forwarded
+  {"op": "append", "path", "old_size", "size"}                         lines added to a shared file
+  {"op": "temp", "path"}                                               a temporary we may leave if killed
+  {"status": "complete", "sessions": [...]}                            the import finished
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.errors import ConflictError, NotFoundError
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass
+class Journal:
+    path: Path
+    ops: list[dict[str, Any]] = field(default_factory=list)
+    _fh: Any = None
+
+    @classmethod
+    def start(cls, env: Mapping[str, str], tool: str, home: Path) -> Journal:
+        d = private_dir(config_dir(env) / "journal")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        path = d / f"{stamp}-{os.getpid()}-{os.urandom(3).hex()}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        j = cls(path=path, _fh=os.fdopen(fd, "w", encoding="utf-8"))
+        j._write({"journal": 1, "tool": tool, "home": str(home), "created": stamp, "pid": os.getpid()})
+        return j
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def record(self, **rec: Any) -> None:
+        self.ops.append(rec)
+        self._write(rec)
+
+    def complete(self, sessions: list[dict[str, Any]]) -> None:
+        self._write({"status": "complete", "sessions": sessions})
+        self._fh.close()
+
+    def abandon(self) -> None:
+        """The import was rolled back: the journal has nothing left to undo."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
+        self.path.unlink(missing_ok=True)
+
+
+def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None]:
+    header: dict[str, Any] = {}
+    ops: list[dict[str, Any]] = []
+    done = None
+    for i, line in enumerate(path.read_text("utf-8").splitlines()):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            break  # a torn last line after a crash
+        if i == 0:
+            header = rec
+        elif "status" in rec:
+            done = rec
+        else:
+            ops.append(rec)
+    return header, ops, done
+
+
+def journals(env: Mapping[str, str]) -> list[Path]:
+    d = config_dir(env) / "journal"
+    if not d.is_dir():
+        return []
+    return sorted(d.glob("*.jsonl"))
+
+
+def latest_journal(env: Mapping[str, str]) -> Path:
+    js = journals(env)
+    if not js:
+        raise NotFoundError("nothing to undo: no import has been recorded on this device", code="no_journal")
+    return js[-1]
+
+
+@contextlib.contextmanager
+def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> Iterator[None]:
+    """One import at a time per tool home; a second one waits up to `wait` seconds, then refuses."""
+    d = private_dir(config_dir(env) / "locks")
+    key = hashlib.sha256(str(home).encode()).hexdigest()[:16]
+    path = d / f"import-{key}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise ConflictError(
+                        f"another sync-ai-sessions import into {home} is running; try again when it ends",
+                        code="busy",
+                    ) from None
+                time.sleep(0.1)
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)
