@@ -21,9 +21,8 @@ def _changed(op: dict[str, Any]) -> str | None:
             return f"{p} is gone"
         if p.stat().st_size != op["size"] or sha256_file(p) != op["sha256"]:
             return f"{p} changed since it was imported (was the session resumed?)"
-    elif kind == "append":
-        if not p.is_file() or p.stat().st_size != op["size"]:
-            return f"{p} changed since the import"
+    elif kind == "append" and (not p.is_file() or p.stat().st_size != op["size"]):
+        return f"{p} changed since the import"
     return None
 
 
