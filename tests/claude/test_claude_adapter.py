@@ -203,7 +203,7 @@ def test_files_carried_and_never_carried(machine_a: ClaudeAdapter) -> None:
             assert f.source.name not in (".credentials.json", ".claude.json")
             for banned in ("shell-snapshots", "session-env", "sessions", "todos"):
                 assert f"/.claude/{banned}/" not in str(f.source)
-        assert "memory/MEMORY.md" in [f.arcname for f in s.files]
+        assert f"memory/{s.id}/MEMORY.md" in [f.arcname for f in s.files]
     arcs = {f.arcname for f in found[SUB].files}
     assert f"projects/{SUB}/subagents/agent-a7ac202595a307a09.jsonl" in arcs
     assert f"projects/{SUB}/subagents/agent-a7ac202595a307a09.meta.json" in arcs
@@ -439,3 +439,20 @@ def test_finalize_touches_imported_transcripts(tmp_path: Path) -> None:
     a = ClaudeAdapter({"HOME": str(tmp_path)})
     a.finalize(_ctx(tmp_path, tmp_path), [SessionResult(id="x", original_id="x", action="new", path=p)])
     assert p.stat().st_mtime > old + 10**7
+
+
+def test_project_memory_placed_once_per_handoff_and_rewritten(
+    machine_a: ClaudeAdapter, machine_b: tuple[ClaudeAdapter, Path], tmp_path: Path
+) -> None:
+    b, root = machine_b
+    ctx = _ctx(tmp_path, root)
+    mem_dest = b.projects_dir() / encode_project_dir(str(root)) / "memory" / "MEMORY.md"
+    sessions = machine_a.find_sessions(Repo(root=Path(A_ROOT)))
+    first = b.stage(*_manifest(sessions[0]), ctx)
+    second = b.stage(*_manifest(sessions[1]), ctx)
+    again = b.stage(*_manifest(sessions[0]), ctx, new_id="0b5e1c2d-3f4a-4b6c-8d7e-9f0a1b2c3d4e")
+    assert [p.dest for p in first.sidecars].count(mem_dest) == 1
+    assert mem_dest not in [p.dest for p in second.sidecars]
+    assert mem_dest in [p.dest for p in again.sidecars]
+    staged = next(p.staged for p in first.sidecars if p.dest == mem_dest)
+    assert staged.read_text() == f"- the app lives in {root}\n"
