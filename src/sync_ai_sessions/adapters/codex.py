@@ -1,0 +1,617 @@
+"""Codex CLI adapter.
+
+Storage (checked against Codex CLI 0.169.0 and 0.110.0, see the format notes):
+- data lives under `CODEX_HOME` (default `~/.codex`); a session is one append-only JSONL "rollout" file
+  `sessions/YYYY/MM/DD/rollout-<local time YYYY-MM-DDThh-mm-ss>-<uuid>.jsonl` (or `.jsonl.zst`); archived
+  sessions sit flat in `archived_sessions/`.  Codex finds a rollout by parsing its *file name*, so the name
+  is kept exactly (only the id changes for a copy).
+- line 0 is `session_meta` (id, cwd, model_provider, ~20 KB of base instructions *after* the cwd), then
+  `turn_context` per turn (its latest `cwd` is what `--last` and the picker filter on), `event_msg`
+  (`thread_settings_applied.thread_settings.model_provider_id` decides the provider on resume),
+  `response_item`, `world_state`, `token_usage_record`;
+- `history.jsonl` (`{"session_id","ts","text"}`) and `session_index.jsonl` (`{"id","thread_name",
+  "updated_at"}`) are shared append-only files; we carry only this session's lines and append them on import;
+- `state_5.sqlite` and friends are Codex's own index.  They are never carried: on import we delete the single
+  `backfill_state` row so Codex re-scans `sessions/` on its next start and `--last` / the picker see the
+  imported rollout (and never pick an older indexed session instead).
+
+Discovery reads only the head of each rollout (the cwd sits in the first few hundred bytes) and, when that
+cwd is outside the repo, the tail back to the latest `turn_context`, so thousands of rollouts are scanned
+quickly.  On import every occurrence of the old repo root (plain, JSON-escaped, JSON-in-JSON as in tool-call
+`arguments`, and percent-encoded in `file://` URLs) and of the old CODEX_HOME becomes the local one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import sqlite3
+import tempfile
+import time
+import tomllib
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sync_ai_sessions.adapters.base import (
+    ROLE_SIDECAR,
+    ROLE_TRANSCRIPT,
+    Adapter,
+    ExportFile,
+    ImportContext,
+    LineAppend,
+    Placement,
+    Session,
+    SessionManifest,
+    SessionResult,
+    StagedSession,
+)
+from sync_ai_sessions.errors import UnsafePayloadError
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, Rule
+
+SESSIONS_SUBDIR = "sessions"
+ARCHIVED_SUBDIR = "archived_sessions"
+HISTORY_FILE = "history.jsonl"
+SESSION_INDEX_FILE = "session_index.jsonl"
+DEFAULT_PROVIDER = "openai"
+
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+ROLLOUT_NAME = re.compile(
+    r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
+)
+_UUID_RE = re.compile(r"^" + _UUID + r"$")
+_JSTR = rb'"((?:[^"\\]|\\.)*)"'
+_CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
+_PAYLOAD_ID = re.compile(rb'[{,]\s*"id"\s*:\s*"(' + _UUID.encode() + rb')"')
+_TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
+_CLI_VERSION = re.compile(rb'"cli_version"\s*:\s*"([^"\\]*)"')
+# Structural keys only: inside a JSON string value a quote is escaped, so these never match free text.
+_PROVIDER = re.compile(rb'("model_provider(?:_id)?"\s*:\s*)' + _JSTR)
+_TURN_CONTEXT = b'"type":"turn_context"'
+
+HEAD_BYTES = 4096
+TAIL_BYTES = 32768
+
+
+def _jstr(raw: bytes) -> str:
+    return json.loads(b'"' + raw + b'"')
+
+
+def _json_once(s: str, ascii_only: bool) -> str:
+    """`s` as it appears inside a JSON string (escaped once, without the quotes)."""
+    return json.dumps(s, ensure_ascii=ascii_only)[1:-1]
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (version 7), the kind Codex itself gives threads."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def _open_text(path: Path) -> Iterator[bytes]:
+    """Yield the lines (with their newline) of a plain or zstd-compressed rollout."""
+    if path.name.endswith(".zst"):
+        import io
+
+        import zstandard
+
+        with open(path, "rb") as raw:
+            reader = zstandard.ZstdDecompressor().stream_reader(raw)
+            yield from io.BufferedReader(reader)  # type: ignore[arg-type]
+    else:
+        with open(path, "rb") as fh:
+            yield from fh
+
+
+def _read_head(path: Path, n: int) -> bytes:
+    if path.name.endswith(".zst"):
+        import zstandard
+
+        with open(path, "rb") as raw:
+            reader = zstandard.ZstdDecompressor().stream_reader(raw)
+            out = b""
+            while len(out) < n:
+                chunk = reader.read(n - len(out))
+                if not chunk:
+                    break
+                out += chunk
+            return out
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
+@dataclass
+class RolloutHead:
+    path: Path
+    id: str
+    cwd: str | None  # session_meta.cwd
+    archived: bool
+
+
+def _turn_cwd_in(line: bytes) -> str | None:
+    m = _CWD.search(line)
+    return _jstr(m.group(1)) if m else None
+
+
+def latest_turn_cwd(path: Path, start: int = 0) -> str | None:
+    """The cwd of the last `turn_context` line, scanning back from the end (never before `start`)."""
+    if path.name.endswith(".zst"):
+        last = None
+        for line in _open_text(path):
+            if _TURN_CONTEXT in line:
+                last = line
+        return _turn_cwd_in(last) if last else None
+    with open(path, "rb") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        pos = end
+        step = TAIL_BYTES
+        while pos > start:
+            lo = max(start, pos - step)
+            fh.seek(lo)
+            buf = fh.read(pos - lo + len(_TURN_CONTEXT))
+            i = buf.rfind(_TURN_CONTEXT)
+            if i >= 0:
+                tail = buf[i:]
+                if b"\n" not in tail and lo + len(buf) < end:
+                    fh.seek(lo + i)
+                    tail = fh.readline()
+                return _turn_cwd_in(tail.split(b"\n", 1)[0])
+            pos = lo
+            step = min(step * 2, 4 << 20)
+    return None
+
+
+class CodexAdapter(Adapter):
+    name = "codex"
+    display_name = "Codex CLI"
+
+    def __init__(self, env: Mapping[str, str] | None = None, *, include_archived: bool | None = None):
+        super().__init__(env)
+        if include_archived is None:
+            include_archived = self.env.get("SAIS_CODEX_INCLUDE_ARCHIVED", "") in ("1", "true", "yes")
+        self.include_archived = include_archived
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self._provider_notes: dict[str, str] = {}
+        self._kept_provider: dict[str, str] = {}
+
+    # -- locations ---------------------------------------------------------------------------
+    def home(self) -> Path:
+        h = self.env.get("CODEX_HOME")
+        if h:
+            return Path(h)
+        return self.user_home() / ".codex"
+
+    def _config(self) -> dict[str, Any]:
+        try:
+            with open(self.home() / "config.toml", "rb") as fh:
+                return tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            return {}
+
+    def configured_provider(self) -> str:
+        """The `model_provider` this machine's Codex uses by default ("openai" when unset)."""
+        cfg = self._config()
+        provider = cfg.get("model_provider")
+        profile = cfg.get("profile")
+        profiles = cfg.get("profiles")
+        if isinstance(profile, str) and isinstance(profiles, dict):
+            p = profiles.get(profile)
+            if isinstance(p, dict) and isinstance(p.get("model_provider"), str):
+                provider = p["model_provider"]
+        return provider if isinstance(provider, str) and provider else DEFAULT_PROVIDER
+
+    def sqlite_homes(self) -> list[Path]:
+        homes: list[Path] = []
+        env_home = self.env.get("CODEX_SQLITE_HOME")
+        if env_home:
+            homes.append(Path(env_home))
+        cfg_home = self._config().get("sqlite_home")
+        if isinstance(cfg_home, str) and cfg_home:
+            homes.append(Path(os.path.expanduser(cfg_home)) if cfg_home.startswith("~") else Path(cfg_home))
+        homes += [self.home(), self.home() / "sqlite"]
+        out: list[Path] = []
+        for h in homes:
+            if h not in out:
+                out.append(h)
+        return out
+
+    def _rollout_dirs(self, archived: bool) -> list[tuple[Path, bool]]:
+        dirs = [(self.home() / SESSIONS_SUBDIR, False)]
+        if archived:
+            dirs.append((self.home() / ARCHIVED_SUBDIR, True))
+        return dirs
+
+    def iter_rollouts(self, *, archived: bool | None = None) -> Iterator[tuple[Path, re.Match[str], bool]]:
+        """Every rollout file (by name, as Codex recognises them), walking folders recursively."""
+        for base, is_archived in self._rollout_dirs(self.include_archived if archived is None else archived):
+            stack = [str(base)]
+            while stack:
+                d = stack.pop()
+                try:
+                    it = os.scandir(d)
+                except OSError:
+                    continue
+                with it:
+                    for e in it:
+                        try:
+                            if e.is_dir(follow_symlinks=False):
+                                stack.append(e.path)
+                                continue
+                        except OSError:
+                            continue
+                        m = ROLLOUT_NAME.match(e.name)
+                        if m and e.is_file(follow_symlinks=False):
+                            yield Path(e.path), m, is_archived
+
+    # -- send side ---------------------------------------------------------------------------
+    def export_meta(self) -> dict[str, Any]:
+        return {"codex_home": str(self.home()), "model_provider": self.configured_provider(),
+                "include_archived": self.include_archived}
+
+    def session_count(self) -> int | None:
+        return sum(1 for _ in self.iter_rollouts(archived=True))
+
+    @staticmethod
+    def _rel_to(root: str, cwd: str, cache: dict[str, str | None]) -> str | None:
+        """`cwd` relative to `root` (POSIX, "" for the root), or None when outside."""
+        if cwd in cache:
+            return cache[cwd]
+        rel: str | None = None
+        for cand in dict.fromkeys((cwd, os.path.realpath(cwd) if cwd.startswith("/") else cwd)):
+            c = os.path.normpath(cand)
+            if c == root:
+                rel = ""
+                break
+            if c.startswith(root.rstrip(os.sep) + os.sep):
+                rel = Path(c).relative_to(root).as_posix()
+                break
+        cache[cwd] = rel
+        return rel
+
+    def scan(self, repo_root: str | Path) -> list[tuple[RolloutHead, str, str]]:
+        """(head, rel, recorded cwd) for every rollout whose cwd lies in `repo_root`; reads heads and tails only."""
+        root = os.path.normpath(str(repo_root))
+        cache: dict[str, str | None] = {}
+        found: list[tuple[RolloutHead, str, str]] = []
+        for path, m, archived in self.iter_rollouts():
+            try:
+                head = _read_head(path, HEAD_BYTES)
+            except OSError:
+                continue
+            line0 = head.split(b"\n", 1)[0]
+            if b'"session_meta"' not in line0:
+                continue
+            cm = _CWD.search(line0)
+            if cm is None and len(line0) == len(head) == HEAD_BYTES:
+                # An unusual key order: parse the whole first line.
+                first = next(iter(_open_text(path)), b"")
+                cm = _CWD.search(first)
+            cwd = _jstr(cm.group(1)) if cm else None
+            im = _PAYLOAD_ID.search(line0)
+            sid = im.group(1).decode() if im else m.group("id")
+            rh = RolloutHead(path, sid, cwd, archived)
+            rel = self._rel_to(root, cwd, cache) if cwd else None
+            if rel is not None:
+                found.append((rh, rel, cwd or ""))
+                continue
+            try:
+                tcwd = latest_turn_cwd(path, start=len(line0))
+            except OSError:
+                continue
+            rel = self._rel_to(root, tcwd, cache) if tcwd else None
+            if rel is not None and tcwd:
+                found.append((rh, rel, tcwd))
+        return found
+
+    def _tmpdir(self) -> Path:
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="sais-codex-")
+        return Path(self._tmp.name)
+
+    @staticmethod
+    def _matching_lines(path: Path, key: str, sid: str) -> list[bytes]:
+        out: list[bytes] = []
+        needle = sid.encode()
+        if not path.is_file():
+            return out
+        with open(path, "rb") as fh:
+            for line in fh:
+                if needle not in line:
+                    continue
+                line = line.rstrip(b"\r\n")
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict) and obj.get(key) == sid:
+                    out.append(line)
+        return out
+
+    def find_sessions(self, repo: Repo) -> list[Session]:
+        sessions: list[Session] = []
+        seen: set[str] = set()
+        root = os.path.normpath(str(repo.root))
+        for rh, rel, recorded_cwd in self.scan(root):
+            if rh.id in seen or not _UUID_RE.match(rh.id):
+                continue
+            seen.add(rh.id)
+            info = self._summarise(rh.path)
+            st = rh.path.stat()
+            arc = f"{ARCHIVED_SUBDIR if rh.archived else SESSIONS_SUBDIR}/{rh.path.name}"
+            files = [ExportFile(arc, rh.path, st.st_size, ROLE_TRANSCRIPT)]
+            tmp = self._tmpdir() / rh.id
+            thread_name = None
+            for fname, key, arcdir in (
+                (HISTORY_FILE, "session_id", "history"),
+                (SESSION_INDEX_FILE, "id", "session_index"),
+            ):
+                lines = self._matching_lines(self.home() / fname, key, rh.id)
+                if not lines:
+                    continue
+                if fname == SESSION_INDEX_FILE:
+                    with contextlib.suppress(ValueError, TypeError, AttributeError):
+                        thread_name = json.loads(lines[-1]).get("thread_name") or None
+                tmp.mkdir(parents=True, exist_ok=True)
+                side = tmp / fname
+                data = b"\n".join(lines) + b"\n"
+                side.write_bytes(data)
+                files.append(ExportFile(f"{arcdir}/{rh.id}.jsonl", side, len(data), ROLE_SIDECAR))
+            # The root as this session spelled it (it may differ from the physical repo root).
+            recorded_root = recorded_cwd
+            if rel:
+                suffix = "/" + rel
+                recorded_root = recorded_cwd[: -len(suffix)] if recorded_cwd.endswith(suffix) else root
+            sessions.append(
+                Session(
+                    id=rh.id,
+                    files=files,
+                    cwd_rel=rel,
+                    title=thread_name or info["title"],
+                    last_activity=info["last_activity"],
+                    lines=info["lines"],
+                    tool_version=info["cli_version"],
+                    meta={
+                        "file_name": rh.path.name,
+                        "archived": rh.archived,
+                        "recorded_root": recorded_root,
+                        "model_provider": info["model_provider"],
+                    },
+                )
+            )
+        sessions.sort(key=lambda s: s.last_activity or "", reverse=True)
+        return sessions
+
+    @staticmethod
+    def _summarise(path: Path) -> dict[str, Any]:
+        """Title (first user prompt), last activity, line count, version and provider of one rollout."""
+        title = None
+        last_ts = None
+        lines = 0
+        version = None
+        provider = None
+        for i, line in enumerate(_open_text(path)):
+            lines += 1
+            tm = _TS.match(line)
+            if tm:
+                last_ts = tm.group(1).decode()
+            if i == 0:
+                vm = _CLI_VERSION.search(line)
+                version = vm.group(1).decode() if vm else None
+            for pm in _PROVIDER.finditer(line):
+                provider = _jstr(pm.group(2))
+            if title is None and (b'"user_message"' in line or b'"UserMessage"' in line):
+                with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
+                    p = json.loads(line)["payload"]
+                    if p.get("type") == "user_message":
+                        title = p.get("message")
+                    elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
+                        title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+        if isinstance(title, str):
+            title = " ".join(title.split())[:200] or None
+        return {"title": title, "last_activity": last_ts, "lines": lines, "cli_version": version,
+                "model_provider": provider}
+
+    # -- receive side ------------------------------------------------------------------------
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
+        if not _UUID_RE.match(session_id):
+            return None
+        sid = session_id.lower()
+        for path, m, _archived in self.iter_rollouts(archived=True):
+            if m.group("id").lower() == sid:
+                return path
+        return None
+
+    def new_session_id(self) -> str:
+        return uuid7()
+
+    @staticmethod
+    def _check_transcript_arc(arc: str, sid: str) -> re.Match[str]:
+        p = PurePosixPath(arc)
+        if p.is_absolute() or ".." in p.parts or "\\" in arc or any(x in ("", ".") for x in p.parts):
+            raise UnsafePayloadError(f"unsafe name in payload: {arc!r}")
+        m = ROLLOUT_NAME.match(p.name)
+        if len(p.parts) != 2 or p.parts[0] not in (SESSIONS_SUBDIR, ARCHIVED_SUBDIR) or m is None:
+            raise UnsafePayloadError(f"unexpected transcript name in a Codex session: {arc!r}")
+        if m.group("id").lower() != sid.lower():
+            raise UnsafePayloadError(f"rollout {arc!r} does not belong to session {sid}")
+        return m
+
+    def rewriter(self, session: SessionManifest, ctx: ImportContext, sid: str, out_id: str) -> PathRewriter:
+        src = ctx.source
+        target_root = str(ctx.target.root)
+        pairs: list[tuple[str, str]] = []
+        recorded = session.meta.get("recorded_root")
+        if isinstance(recorded, str) and recorded and recorded != src.repo_root:
+            pairs.append((recorded, target_root))
+        if src.repo_root:
+            pairs.append((src.repo_root, target_root))
+        old_home = src.tool_home or (src.adapter_meta or {}).get("codex_home")
+        if isinstance(old_home, str) and old_home:
+            pairs.append((old_home, str(self.home())))
+        rules: list[Rule] = []
+        for old, new in pairs:
+            if old == new:
+                continue
+            rules.append(Rule(old, new))
+            # JSON-in-JSON (tool-call `arguments`): the path there is escaped twice.  The shared rewriter
+            # escapes once, so give it the once-escaped form as the "old" text when that differs.
+            for ascii_only in (False, True):
+                o1, n1 = _json_once(old, ascii_only), _json_once(new, ascii_only)
+                if o1 != old:
+                    rules.append(Rule(o1, n1, kind="token"))
+        if out_id != sid:
+            rules.append(Rule(sid, out_id, kind="token"))
+        flavor = "windows" if os.name == "nt" else "posix"
+        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=flavor)
+
+    def stage(
+        self,
+        session: SessionManifest,
+        files: Mapping[str, Path],
+        ctx: ImportContext,
+        new_id: str | None = None,
+    ) -> StagedSession:
+        sid = session.id
+        out_id = new_id or sid
+        if not _UUID_RE.match(sid) or not _UUID_RE.match(out_id):
+            raise UnsafePayloadError(f"session id {sid!r} is not a Codex thread id")
+        transcripts = [f for f in session.files if f.get("role") == ROLE_TRANSCRIPT]
+        if len(transcripts) != 1:
+            raise UnsafePayloadError(f"session {sid}: expected one transcript, got {len(transcripts)}")
+        t_arc = transcripts[0]["arcname"]
+        m = self._check_transcript_arc(t_arc, sid)
+        name = PurePosixPath(t_arc).name.removesuffix(".zst")  # stored plain: every Codex version reads it
+        if out_id != sid:
+            name = name[: m.start("id")] + out_id + name[m.end("id"):]
+        dest = self.home() / SESSIONS_SUBDIR / m.group("y") / m.group("m") / m.group("d") / name
+        if new_id is None:
+            existing = self.find_existing(sid, ctx)
+            if existing is not None and not existing.name.endswith(".zst"):
+                dest = existing
+
+        rw = self.rewriter(session, ctx, sid, out_id)
+        target_provider = self.configured_provider()
+        keep = bool(ctx.options.get("keep_provider"))
+        seen: list[str] = []
+
+        def provider_sub(pm: re.Match[bytes]) -> bytes:
+            val = _jstr(pm.group(2))
+            if val not in seen:
+                seen.append(val)
+            if keep or val == target_provider:
+                return pm.group(0)
+            return pm.group(1) + json.dumps(target_provider, ensure_ascii=False).encode()
+
+        staging = ctx.staging / f"codex-{out_id}"
+        staging.mkdir(parents=True, exist_ok=True)
+        staged_t = staging / name
+        with open(staged_t, "wb") as out:
+            for line in _open_text(files[t_arc]):
+                out.write(_PROVIDER.sub(provider_sub, rw.rewrite(line)))
+
+        recorded = [p for p in seen if p != target_provider]
+        self._provider_notes.pop(out_id, None)
+        self._kept_provider.pop(out_id, None)
+        if recorded:
+            old = recorded[-1]
+            if keep:
+                self._kept_provider[out_id] = old
+                self._provider_notes[out_id] = (
+                    f"session {out_id}: kept its model provider {old!r} (this machine's default is "
+                    f"{target_provider!r}); resume with: {self.resume_command(out_id)} "
+                    f"(the provider {old!r} must be defined in {self.home() / 'config.toml'})"
+                )
+            else:
+                self._provider_notes[out_id] = (
+                    f"session {out_id}: model provider {old!r} rewritten to this machine's {target_provider!r} "
+                    "so Codex can resume it (receive with --keep-provider to keep it)"
+                )
+
+        appends: list[LineAppend] = []
+        for f in session.files:
+            arc = f["arcname"]
+            if arc == t_arc:
+                continue
+            if arc == f"history/{sid}.jsonl":
+                dest_file, key = self.home() / HISTORY_FILE, "session_id"
+            elif arc == f"session_index/{sid}.jsonl":
+                dest_file, key = self.home() / SESSION_INDEX_FILE, "id"
+            else:
+                raise UnsafePayloadError(f"unexpected file in a Codex session: {arc!r}")
+            lines: list[bytes] = []
+            for raw in files[arc].read_bytes().splitlines():
+                try:
+                    obj = json.loads(raw)
+                except ValueError:
+                    continue
+                if not isinstance(obj, dict) or obj.get(key) != sid:
+                    continue  # only this session's lines ever reach the shared file
+                lines.append(rw.rewrite(raw))
+            if lines:
+                appends.append(LineAppend(dest_file, lines))
+
+        resume_cwd = Path(ctx.target.root)
+        if session.cwd_rel:
+            cand = resume_cwd / session.cwd_rel
+            if cand.is_dir():
+                resume_cwd = cand
+        return StagedSession(
+            session_id=out_id,
+            original_id=sid,
+            transcript=Placement(dest, staged_t),
+            line_appends=appends,
+            resume_cwd=resume_cwd,
+        )
+
+    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
+        notes = [self._provider_notes[r.id] for r in results if r.id in self._provider_notes]
+        reset: list[Path] = []
+        for h in self.sqlite_homes():
+            try:
+                dbs = sorted(h.glob("state_*.sqlite"))
+            except OSError:
+                continue
+            for db in dbs:
+                if not re.fullmatch(r"state_\d+\.sqlite", db.name) or not db.is_file():
+                    continue
+                if self._reset_backfill(db):
+                    reset.append(db)
+        if reset:
+            notes.append(
+                "Codex will re-index its sessions on its next start (reset backfill_state in "
+                + ", ".join(str(p) for p in reset) + "), so `codex resume --last` and the picker list them"
+            )
+        return notes
+
+    @staticmethod
+    def _reset_backfill(db: Path) -> bool:
+        conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=10)
+        try:
+            has = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='backfill_state'"
+            ).fetchone()
+            if not has:
+                return False
+            with conn:
+                conn.execute("DELETE FROM backfill_state")
+            return True
+        finally:
+            conn.close()
+
+    def resume_command(self, session_id: str) -> str:
+        kept = self._kept_provider.get(session_id)
+        if kept:
+            return f"codex resume -c {shlex.quote('model_provider=' + json.dumps(kept))} {session_id}"
+        return f"codex resume {session_id}"
