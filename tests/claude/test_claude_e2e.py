@@ -1,0 +1,196 @@
+"""End to end with the REAL `claude` CLI against a fake Messages API on 127.0.0.1.
+
+Machine A creates a session (a plain turn, a Write tool call, a subagent), sends it with our CLI; machine B
+(fresh HOME, another path with a space and an underscore, same repo by remote) receives it and resumes
+it with `claude -p --resume` and `--continue`: the request the fake API gets must carry the earlier turns
+and none of machine A's paths.  Then B sends back and A fast-forwards and sees B's turns.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from claude.fake_anthropic import FakeAnthropic
+from support.clis import cli_path
+
+from sync_ai_sessions.adapters.claude import ClaudeAdapter, encode_project_dir
+
+pytestmark = pytest.mark.realcli
+
+PASSPHRASE = "correct horse battery staple 42"
+
+
+class Machine:
+    def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeAnthropic, runtime: Path):
+        self.home = base / f"{name}-home"
+        self.tmp = base / f"{name}-tmp"
+        self.repo = repo
+        for d in (self.home, self.tmp, repo):
+            d.mkdir(parents=True, exist_ok=True)
+        self.runtime = runtime
+        self.api = api
+        git = {"env": self.env(), "check": True, "capture_output": True}
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
+        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
+        self.repo = Path(os.path.realpath(repo))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(self.home),
+            "LANG": "C.UTF-8",
+            "ANTHROPIC_BASE_URL": self.api.base_url,
+            "ANTHROPIC_API_KEY": "dummy",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "CLAUDE_CODE_TMPDIR": str(self.tmp),
+            "TMPDIR": str(self.tmp),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+            "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
+        }
+
+    @property
+    def adapter(self) -> ClaudeAdapter:
+        return ClaudeAdapter(self.env())
+
+    def claude(self, *args: str, cwd: Path | None = None) -> dict[str, Any]:
+        p = subprocess.run(
+            [str(cli_path("claude")), "-p", "--output-format", "json", *args],
+            cwd=cwd or self.repo, env=self.env(), capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
+        return json.loads(p.stdout)
+
+    def ours(self, *args: str) -> dict[str, Any]:
+        p = subprocess.run(
+            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
+            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
+        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
+        doc = json.loads(p.stdout)
+        assert doc["ok"] is True, doc
+        return doc
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[FakeAnthropic, Path, Path]]:
+    runtime = Path(tempfile.mkdtemp(prefix="cc", dir="/tmp"))  # short: Unix socket paths are limited
+    try:
+        with FakeAnthropic() as api:
+            yield api, tmp_path, runtime
+    finally:
+        shutil.rmtree(runtime, ignore_errors=True)
+
+
+def _request_for(api: FakeAnthropic, prompt: str) -> dict[str, Any]:
+    """The first conversation request whose last user text is `prompt`."""
+    for r in api.main_requests():
+        msgs = r["body"].get("messages") or []
+        if msgs and msgs[-1].get("role") == "user" and prompt in json.dumps(msgs[-1]):
+            return r
+    raise AssertionError(f"no request carried {prompt!r}")
+
+
+def _user_texts(req: dict[str, Any]) -> str:
+    return json.dumps([m for m in req["body"]["messages"] if m.get("role") == "user"])
+
+
+def test_send_receive_resume_continue_and_round_trip(world: tuple[FakeAnthropic, Path, Path]) -> None:
+    api, base, runtime = world
+    a = Machine(base, "A", base / "A" / "src" / "my_app.v2", "git@github.com:o/r.git", api, runtime)
+    b = Machine(base, "B", base / "B" / "dev" / "Proj B_2", "https://github.com/o/r", api, runtime)
+
+    # -- machine A: a session with a plain turn, a Write tool call and a subagent ------------------
+    sid = a.claude("hello")["session_id"]
+    assert a.claude("--resume", sid, "--permission-mode", "acceptEdits", "DO_WRITE please")["session_id"] == sid
+    assert a.claude("--resume", sid, "DO_AGENT please")["session_id"] == sid
+    a_file = a.adapter.projects_dir() / encode_project_dir(str(a.repo)) / f"{sid}.jsonl"
+    assert a_file.is_file()
+    assert list((a_file.parent / sid / "subagents").glob("agent-*.jsonl"))
+    a_bytes = a_file.read_bytes()
+    assert str(a.repo).encode() in a_bytes and str(a.tmp).encode() in a_bytes
+
+    handoff = base / "handoff.bin"
+    sent = a.ours("send", "--tool", "claude", "--cwd", str(a.repo), "--to", str(handoff))
+    assert [s["id"] for s in sent["sessions"]] == [sid]
+    assert str(a.repo).encode() not in handoff.read_bytes()  # encrypted
+
+    # -- machine B: receive, then resume from the new path ---------------------------------------
+    got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
+    [imp] = got["imported"]
+    assert imp["id"] == sid and imp["action"] == "new"
+    b_file = b.adapter.projects_dir() / encode_project_dir(str(b.repo)) / f"{sid}.jsonl"
+    assert Path(imp["path"]) == b_file
+    assert f"claude --resume {sid}" in imp["resume"]
+    b_sub = list((b_file.parent / sid / "subagents").glob("agent-*"))
+    assert len(b_sub) == 2
+    b_placed = b_file.read_bytes()
+    placed = b_placed + b"".join(p.read_bytes() for p in b_sub)
+    for old in (str(a.repo), str(a.home), str(a.tmp), encode_project_dir(str(a.repo))):
+        assert old.encode() not in placed, old
+    assert len(b_file.read_bytes().splitlines()) == len(a_bytes.splitlines())
+
+    n_before = len(api.requests)
+    assert b.claude("--resume", sid, "next")["session_id"] == sid
+    req = _request_for(api, "next")
+    assert api.requests.index(req) >= n_before
+    users = _user_texts(req)
+    assert "hello" in users and "DO_WRITE please" in users and "DO_AGENT please" in users
+    assert len(req["body"]["messages"]) >= 8
+    raw = req["raw"]
+    for old in (str(a.repo), str(a.home), str(a.tmp), encode_project_dir(str(a.repo))):
+        assert old.encode() not in raw, f"machine A's {old} reached the API"
+    assert str(b.repo).encode() in raw
+    b_after = b_file.read_bytes()
+    assert b_after.startswith(b_placed) and len(b_after) > len(b_placed)  # the CLI appended to our file
+    assert b"FAKE-REPLY" in b_after.split(b"next", 1)[1]
+    assert sorted(p.name for p in b_file.parent.glob("*.jsonl")) == [f"{sid}.jsonl"]
+
+    # --continue from B picks the received session (same id, earlier turns sent)
+    assert b.claude("--continue", "again")["session_id"] == sid
+    users = _user_texts(_request_for(api, "again"))
+    assert "hello" in users and "next" in users
+    assert sorted(p.name for p in b_file.parent.glob("*.jsonl")) == [f"{sid}.jsonl"]
+
+    # -- round trip: B sends back, A fast-forwards and resumes with B's turns --------------------
+    back = base / "back.bin"
+    b.ours("send", "--tool", "claude", "--cwd", str(b.repo), "--to", str(back))
+    got = a.ours("receive", "--from", str(back), "--cwd", str(a.repo))
+    [imp] = got["imported"]
+    assert imp["id"] == sid and imp["action"] == "fast-forward", got
+    a_now = a_file.read_bytes()
+    assert a_now.startswith(a_bytes) and len(a_now) > len(a_bytes)
+    assert str(b.repo).encode() not in a_now and str(b.home).encode() not in a_now
+    assert a.claude("--resume", sid, "back on A")["session_id"] == sid
+    req = _request_for(api, "back on A")
+    users = _user_texts(req)
+    assert "hello" in users and "next" in users and "again" in users
+    assert str(b.repo).encode() not in req["raw"]
+
+
+def test_real_cli_folder_name_for_a_long_non_ascii_path(world: tuple[FakeAnthropic, Path, Path]) -> None:
+    """The CLI's own folder for a >200-character cwd with é, 日本 and an emoji equals our encoding."""
+    api, base, runtime = world
+    long_dir = base / "L" / "café 日本 😀_x.y" / "/".join(f"segment_{i:02d}_abcdefghij" for i in range(10))
+    m = Machine(base, "M", long_dir, "git@github.com:o/long.git", api, runtime)
+    assert len(str(m.repo)) > 200
+    sid = m.claude("hello")["session_id"]
+    made = [p.parent.name for p in m.adapter.projects_dir().glob(f"*/{sid}.jsonl")]
+    assert made == [encode_project_dir(str(m.repo))]
+    assert len(made[0]) > 201 and made[0][200] == "-"
