@@ -1,0 +1,538 @@
+"""Qwen Code adapter.
+
+Where Qwen Code keeps a session (facts checked against the real CLI 0.24.4):
+  <RT>/projects/<sanitizeCwd(cwd)>/chats/<sessionId>.jsonl          the transcript (append-only JSON lines)
+  <RT>/projects/<sanitizeCwd(cwd)>/chats/<sessionId>.runtime.json   live status (pid, work_dir, ...)
+  <RT>/projects/<sanitizeCwd(cwd)>/chats/<sessionId>.{worktree,pr}.json, <sessionId>.ledger.jsonl
+  <RT>/tmp/<sha256(cwd)>/tool-results/<callId>.txt                  large tool outputs, named in the transcript
+  <GLOBAL>/plans/<sessionId>.md                                     the session's approved plan
+GLOBAL is $QWEN_HOME or ~/.qwen.  RT (the runtime dir) is $QWEN_RUNTIME_DIR, else the
+`advanced.runtimeOutputDir` setting of GLOBAL/settings.json, else GLOBAL.  `cwd` is the directory
+qwen was started in; `sanitizeCwd` replaces every character outside [A-Za-z0-9] by "-" (and lower-cases
+on Windows).  Every record carries the absolute `cwd`, and Qwen lists or resumes a session only when the
+first record's `cwd` hashes like the current directory, so on import `cwd` is rewritten in every record
+(with every other old absolute path) and the file lands in the folder of the new cwd.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.adapters.base import (
+    ROLE_SIDECAR,
+    ROLE_TRANSCRIPT,
+    Adapter,
+    ExportFile,
+    ImportContext,
+    Placement,
+    Session,
+    SessionManifest,
+    StagedSession,
+)
+from sync_ai_sessions.errors import UnsafePayloadError
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, Rule
+
+# Qwen only lists transcripts whose name matches this (and looks them up by it).
+SESSION_FILE_RE = re.compile(r"^[0-9a-fA-F-]{32,36}\.jsonl$")
+_ID_RE = re.compile(r"^[0-9a-fA-F-]{32,36}$")
+# Per-session files next to the transcript (Qwen moves the first three with the session itself).
+SIDECAR_SUFFIXES = (".runtime.json", ".worktree.json", ".pr.json", ".ledger.jsonl")
+_TOOL_RESULT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_BLOCK = 1 << 20
+_HEAD_LIMIT = 8 << 20  # the first record is read up to this many bytes
+
+
+def sanitize_cwd(path: str, *, windows: bool = False) -> str:
+    """Qwen's folder name for a working directory (`projects/<this>/`)."""
+    p = path.lower() if windows else path
+    return re.sub(r"[^a-zA-Z0-9]", "-", p)
+
+
+def project_hash(path: str, *, windows: bool = False) -> str:
+    """Qwen's temp-folder name for a working directory (`tmp/<this>/`)."""
+    p = path.lower() if windows else path
+    return hashlib.sha256(p.encode("utf-8")).hexdigest()
+
+
+def _loads(line: bytes) -> dict[str, Any] | None:
+    try:
+        d = json.loads(line)
+    except ValueError:
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _first_record(path: Path) -> dict[str, Any] | None:
+    """The first JSON line of a file, reading at most `_HEAD_LIMIT` bytes."""
+    try:
+        with open(path, "rb") as f:
+            line = f.readline(_HEAD_LIMIT)
+    except OSError:
+        return None
+    return _loads(line) if line.endswith(b"\n") or len(line) < _HEAD_LIMIT else None
+
+
+def _complete_size(path: Path, size: int) -> int:
+    """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
+    if size == 0:
+        return 0
+    with open(path, "rb") as f:
+        pos = size
+        while pos > 0:
+            step = min(pos, 1 << 16)
+            f.seek(pos - step)
+            block = f.read(step)
+            i = block.rfind(b"\n")
+            if i >= 0:
+                return pos - step + i + 1
+            pos -= step
+    return size
+
+
+def _is_inside(child: str, root: str) -> bool:
+    if os.name == "nt":
+        child, root = os.path.normcase(child), os.path.normcase(root)
+    root = root.rstrip("/\\") or root
+    if child == root:
+        return True
+    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
+
+
+def _iso(ts: str | None, fallback: float) -> str:
+    if ts:
+        try:
+            dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+            if dt.tzinfo is None:
+                dt = dt.replace(tzinfo=UTC)
+            return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        except ValueError:
+            pass
+    return datetime.fromtimestamp(fallback, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _prompt_text(d: dict[str, Any]) -> str | None:
+    msg = d.get("message")
+    if not isinstance(msg, dict):
+        return None
+    parts = msg.get("parts")
+    if not isinstance(parts, list):
+        return None
+    for part in parts:
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            text = part["text"].strip()
+            if text and not text.startswith("<"):
+                return " ".join(text.split())[:200]
+    return None
+
+
+def _check_arcname(arcname: str) -> list[str]:
+    parts = arcname.split("/")
+    if (
+        not arcname
+        or arcname.startswith("/")
+        or any(p in ("", ".", "..") or "\\" in p or "\x00" in p or ":" in p for p in parts)
+    ):
+        raise UnsafePayloadError(f"refusing unsafe file name in the payload: {arcname!r}")
+    return parts
+
+
+def _check_id(session_id: str) -> str:
+    if not _ID_RE.match(session_id or ""):
+        raise UnsafePayloadError(f"refusing unsafe session id in the payload: {session_id!r}")
+    return session_id
+
+
+def _json_inner(s: str) -> bytes:
+    return json.dumps(s, ensure_ascii=False)[1:-1].encode("utf-8")
+
+
+class QwenAdapter(Adapter):
+    name = "qwen"
+    display_name = "Qwen Code"
+
+    def __init__(self, env: Mapping[str, str] | None = None):
+        super().__init__(env)
+        self._tool_result_owner: dict[Path, str] = {}  # tool-result file -> the session staging it
+
+    # -- locations ---------------------------------------------------------------------------
+    def _expand(self, p: str) -> Path:
+        if p == "~":
+            return self.user_home()
+        if p.startswith(("~/", "~\\")):
+            return self.user_home() / p[2:]
+        return Path(os.path.abspath(p))
+
+    def global_dir(self) -> Path:
+        """`$QWEN_HOME` or `~/.qwen`: settings, plans, credentials."""
+        env_dir = self.env.get("QWEN_HOME")
+        if env_dir:
+            return self._expand(env_dir)
+        return self.user_home() / ".qwen"
+
+    def _settings_runtime_dir(self) -> Path | None:
+        """`advanced.runtimeOutputDir` from the user settings (absolute or `~` values only)."""
+        try:
+            raw = (self.global_dir() / "settings.json").read_text(encoding="utf-8")
+            settings = json.loads(raw)
+        except (OSError, ValueError):
+            return None
+        advanced = settings.get("advanced") if isinstance(settings, dict) else None
+        value = advanced.get("runtimeOutputDir") if isinstance(advanced, dict) else None
+        if not isinstance(value, str) or not value.strip():
+            return None
+        value = value.strip()
+        if value == "~" or value.startswith(("~/", "~\\")) or os.path.isabs(value):
+            return self._expand(value)
+        return None  # relative to each project: not a single home we could confine imports to
+
+    def runtime_dir(self) -> Path:
+        env_dir = self.env.get("QWEN_RUNTIME_DIR")
+        if env_dir:
+            return self._expand(env_dir)
+        return self._settings_runtime_dir() or self.global_dir()
+
+    def home(self) -> Path:
+        return self.runtime_dir()
+
+    def projects_dir(self) -> Path:
+        return self.runtime_dir() / "projects"
+
+    def chats_dir(self, cwd: str) -> Path:
+        return self.projects_dir() / sanitize_cwd(cwd, windows=os.name == "nt") / "chats"
+
+    def tool_results_dir(self, cwd: str) -> Path:
+        return self.runtime_dir() / "tmp" / project_hash(cwd, windows=os.name == "nt") / "tool-results"
+
+    def _transcripts(self) -> Iterator[Path]:
+        try:
+            dirs = sorted(os.scandir(self.projects_dir()), key=lambda e: e.name)
+        except OSError:
+            return
+        for d in dirs:
+            if not d.is_dir(follow_symlinks=False):
+                continue
+            chats = os.path.join(d.path, "chats")
+            if os.path.islink(chats):
+                continue
+            try:
+                entries = sorted(os.scandir(chats), key=lambda e: e.name)
+            except OSError:
+                continue
+            for e in entries:
+                if SESSION_FILE_RE.match(e.name) and e.is_file(follow_symlinks=False):
+                    yield Path(e.path)
+
+    # -- send side ---------------------------------------------------------------------------
+    def find_sessions(self, repo: Repo) -> list[Session]:
+        root = os.path.realpath(repo.root)
+        sessions: list[Session] = []
+        for path in self._transcripts():
+            first = _first_record(path)
+            cwd = first.get("cwd") if first else None
+            if not isinstance(cwd, str) or not cwd or not _is_inside(cwd, root):
+                continue
+            session = self._describe(path, cwd, root)
+            if session is not None:
+                sessions.append(session)
+        sessions.sort(key=lambda s: (s.last_activity or "", s.id), reverse=True)
+        return sessions
+
+    def _describe(self, path: Path, cwd: str, root: str) -> Session | None:
+        sid = path.name[: -len(".jsonl")]
+        if not _ID_RE.match(sid):
+            return None
+        st = path.stat()
+        size = _complete_size(path, st.st_size)
+        tmp_hash = project_hash(cwd, windows=os.name == "nt")
+        tool_dir = self.runtime_dir() / "tmp" / tmp_hash / "tool-results"
+        info = self._scan(path, size, tool_dir)
+        rel = os.path.relpath(cwd, root) if cwd != root else ""
+        rel = "" if rel == "." else rel.replace(os.sep, "/")
+        files = [ExportFile(f"chats/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
+        for suffix in SIDECAR_SUFFIXES:
+            p = path.parent / f"{sid}{suffix}"
+            if p.is_file() and not p.is_symlink():
+                files.append(ExportFile(f"chats/{sid}{suffix}", p, p.stat().st_size, ROLE_SIDECAR))
+        for name in sorted(info["tool_results"]):
+            p = tool_dir / name
+            if p.is_file() and not p.is_symlink():
+                files.append(ExportFile(f"tool-results/{sid}/{name}", p, p.stat().st_size, ROLE_SIDECAR))
+        plan = self.global_dir() / "plans" / f"{sid}.md"
+        if plan.is_file() and not plan.is_symlink():
+            files.append(ExportFile(f"plans/{sid}.md", plan, plan.stat().st_size, ROLE_SIDECAR))
+        return Session(
+            id=sid,
+            files=files,
+            cwd_rel=rel,
+            title=info["title"],
+            last_activity=_iso(info["timestamp"], st.st_mtime),
+            lines=info["lines"],
+            tool_version=info["version"],
+            meta={"cwd": cwd, "project_dir": path.parent.parent.name, "tmp_hash": tmp_hash},
+        )
+
+    def _scan(self, path: Path, size: int, tool_dir: Path) -> dict[str, Any]:
+        """One pass over a matched transcript: lines, title, last timestamp, version, tool-result files."""
+        lines = 0
+        first_prompt = title = timestamp = version = None
+        tool_results: set[str] = set()
+        needle = _json_inner(str(tool_dir) + os.sep)
+        name_re = re.compile(re.escape(needle) + rb"([A-Za-z0-9][A-Za-z0-9._-]{0,199})")
+        with open(path, "rb") as f:
+            remaining = size
+            for line in f:
+                if remaining <= 0:
+                    break
+                if len(line) > remaining:
+                    line = line[:remaining]
+                remaining -= len(line)
+                lines += 1
+                if needle in line:
+                    for m in name_re.finditer(line):
+                        name = m.group(1).decode("ascii").rstrip(".")
+                        if _TOOL_RESULT_NAME_RE.match(name):
+                            tool_results.add(name)
+                need_prompt = first_prompt is None and b'"type":"user"' in line
+                need_title = b'"subtype":"custom_title"' in line
+                if not (need_prompt or need_title or b'"timestamp":"' in line):
+                    continue
+                d = _loads(line)
+                if not d:
+                    continue
+                if need_prompt and d.get("type") == "user":
+                    first_prompt = _prompt_text(d)
+                if need_title:
+                    payload = d.get("systemPayload")
+                    t = payload.get("customTitle") if isinstance(payload, dict) else None
+                    if isinstance(t, str) and t.strip():
+                        title = " ".join(t.split())[:200]
+                if isinstance(d.get("timestamp"), str):
+                    timestamp = d["timestamp"]
+                if isinstance(d.get("version"), str):
+                    version = d["version"]
+        return {
+            "lines": lines,
+            "title": title or first_prompt,
+            "timestamp": timestamp,
+            "version": version,
+            "tool_results": tool_results,
+        }
+
+    def export_meta(self) -> dict[str, Any]:
+        return {
+            "runtime_dir": str(self.runtime_dir()),
+            "global_dir": str(self.global_dir()),
+            "home": str(self.user_home()),
+        }
+
+    def tool_version(self) -> str | None:
+        newest: tuple[float, Path] | None = None
+        for p in self._transcripts():
+            try:
+                m = p.stat().st_mtime
+            except OSError:
+                continue
+            if newest is None or m > newest[0]:
+                newest = (m, p)
+        if newest is None:
+            return None
+        first = _first_record(newest[1])
+        v = first.get("version") if first else None
+        return v if isinstance(v, str) else None
+
+    def session_count(self) -> int | None:
+        return sum(1 for _ in self._transcripts())
+
+    # -- receive side ------------------------------------------------------------------------
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
+        """The local transcript of `session_id` for this repo (any project folder inside it)."""
+        if not _ID_RE.match(session_id or ""):
+            return None
+        name = f"{session_id}.jsonl"
+        root = os.path.realpath(ctx.target.root) if ctx is not None else None
+        preferred = self.chats_dir(root) / name if root else None
+        if preferred is not None and preferred.is_file():
+            return preferred
+        try:
+            dirs = sorted(os.scandir(self.projects_dir()), key=lambda e: e.name)
+        except OSError:
+            return None
+        for d in dirs:
+            p = Path(d.path, "chats", name)
+            if not (d.is_dir(follow_symlinks=False) and p.is_file()):
+                continue
+            if root is None:
+                return p
+            first = _first_record(p)
+            cwd = first.get("cwd") if first else None
+            if isinstance(cwd, str) and _is_inside(cwd, root):
+                return p
+        return None
+
+    def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
+        root = Path(os.path.realpath(ctx.target.root))
+        rel = session.cwd_rel or ""
+        if rel:
+            parts = _check_arcname(rel)
+            cand = Path(os.path.realpath(root.joinpath(*parts)))
+            if cand.is_dir() and _is_inside(str(cand), str(root)):
+                return cand
+        return root
+
+    def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
+        src = ctx.source
+        meta = src.adapter_meta or {}
+        win = src.os_flavor == "windows"
+        sep = "\\" if win else "/"
+        here_win = os.name == "nt"
+        new_sep = os.sep
+        target_root = str(Path(os.path.realpath(ctx.target.root)))
+        new_cwd = str(target_cwd)
+        old_root = src.repo_root.rstrip("/\\") or src.repo_root
+        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
+        if not old_cwd:
+            rel = session.cwd_rel or ""
+            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
+        old_dir = session.meta.get("project_dir")
+        if not isinstance(old_dir, str) or not old_dir:
+            old_dir = sanitize_cwd(old_cwd, windows=win)
+        old_hash = session.meta.get("tmp_hash")
+        if not isinstance(old_hash, str) or not old_hash:
+            old_hash = project_hash(old_cwd, windows=win)
+        new_dir = sanitize_cwd(new_cwd, windows=here_win)
+        new_hash = project_hash(new_cwd, windows=here_win)
+        new_rt = str(self.runtime_dir())
+        rules = [Rule(old_root, target_root), Rule(old_cwd, new_cwd)]
+        old_rt = meta.get("runtime_dir")
+        if isinstance(old_rt, str) and old_rt:
+            rules += [
+                Rule(old_rt + sep + "projects" + sep + old_dir, new_rt + new_sep + "projects" + new_sep + new_dir),
+                Rule(old_rt + sep + "tmp" + sep + old_hash, new_rt + new_sep + "tmp" + new_sep + new_hash),
+                Rule(old_rt, new_rt),
+            ]
+        old_global = meta.get("global_dir")
+        if isinstance(old_global, str) and old_global:
+            rules.append(Rule(old_global, str(self.global_dir())))
+        old_home = src.home or meta.get("home")
+        if isinstance(old_home, str) and len(old_home.strip("/\\")) > 2:
+            rules.append(Rule(old_home, str(self.user_home())))
+        # Bare folder names: the project folder and the temp hash, when text names them alone.
+        if len(old_dir) >= 4 and old_dir.strip("-"):
+            rules.append(Rule(old_dir, new_dir, kind="token"))
+        rules.append(Rule(old_hash, new_hash, kind="token"))
+        return rules
+
+    def stage(
+        self,
+        session: SessionManifest,
+        files: Mapping[str, Path],
+        ctx: ImportContext,
+        new_id: str | None = None,
+    ) -> StagedSession:
+        sid = _check_id(session.id)
+        out_id = _check_id(new_id) if new_id else sid
+        target_cwd = self.target_cwd(session, ctx)
+        chats = self.chats_dir(str(target_cwd))
+        tool_dir = self.tool_results_dir(str(target_cwd))
+        plans = self.global_dir() / "plans"
+        plans_ok = _is_inside(str(plans), str(self.home()))
+        target_flavor = "windows" if os.name == "nt" else "posix"
+        rewriter = PathRewriter(
+            self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=target_flavor
+        )
+        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
+        ctx.staging.mkdir(parents=True, exist_ok=True)
+        stage_dir = Path(tempfile.mkdtemp(prefix=f"qwen-{out_id}-", dir=ctx.staging))
+
+        transcript: Placement | None = None
+        sidecars: list[Placement] = []
+        for n, entry in enumerate(session.files):
+            arcname = str(entry.get("arcname", ""))
+            parts = _check_arcname(arcname)
+            src = files.get(arcname)
+            if src is None:
+                continue
+            role = entry.get("role")
+            rewrite = True
+            replace_id = ids
+            if role == ROLE_TRANSCRIPT:
+                if parts != ["chats", f"{sid}.jsonl"]:
+                    raise UnsafePayloadError(f"unexpected transcript name in the payload: {arcname!r}")
+                dest = chats / f"{out_id}.jsonl"
+            elif len(parts) == 2 and parts[0] == "chats" and parts[1] in {f"{sid}{s}" for s in SIDECAR_SUFFIXES}:
+                dest = chats / (out_id + parts[1][len(sid) :])
+            elif (
+                len(parts) == 3
+                and parts[:2] == ["tool-results", sid]
+                and _TOOL_RESULT_NAME_RE.match(parts[2])
+            ):
+                dest = tool_dir / parts[2]
+                # Two sessions of one handoff (a fork and its parent) may name the same file: place it once.
+                owner = self._tool_result_owner.setdefault(dest, sid)
+                if owner != sid:
+                    continue
+                # Tool output as the model saw it: paths are rewritten in text, other files kept byte for byte.
+                rewrite = parts[2].endswith(".txt")
+                replace_id = None
+            elif parts == ["plans", f"{sid}.md"]:
+                if not plans_ok:
+                    continue  # the plans folder is outside the runtime dir imports are confined to
+                dest = plans / f"{out_id}.md"
+            else:
+                raise UnsafePayloadError(f"unexpected file in a Qwen Code session: {arcname!r}")
+            staged = stage_dir / f"{n:05d}-{parts[-1]}"
+            if rewrite:
+                self._rewrite(Path(src), staged, rewriter, replace_id)
+            else:
+                with open(src, "rb") as fin, open(staged, "wb") as fout:
+                    while block := fin.read(_BLOCK):
+                        fout.write(block)
+            placement = Placement(dest=dest, staged=staged)
+            if role == ROLE_TRANSCRIPT:
+                transcript = placement
+            else:
+                sidecars.append(placement)
+        if transcript is None:
+            raise UnsafePayloadError(f"session {sid} has no transcript in the payload")
+        return StagedSession(
+            session_id=out_id,
+            original_id=sid,
+            transcript=transcript,
+            sidecars=sidecars,
+            resume_cwd=target_cwd,
+        )
+
+    @staticmethod
+    def _rewrite(src: Path, dst: Path, rewriter: PathRewriter, ids: tuple[bytes, bytes] | None) -> None:
+        """Rewrite paths line by line (and the session id everywhere for a copy)."""
+        if ids is None:
+            rewriter.rewrite_file(src, dst)
+            return
+        old, new = ids
+        with open(src, "rb") as fin, open(dst, "wb") as fout:
+            carry = b""
+            while True:
+                block = fin.read(_BLOCK)
+                buf = carry + block
+                cut = len(buf) if not block else buf.rfind(b"\n") + 1
+                if cut == 0 and len(buf) > 16 * _BLOCK:
+                    cut = len(buf) - 65536
+                if cut > 0:
+                    fout.write(rewriter.rewrite(buf[:cut]).replace(old, new))
+                    carry = buf[cut:]
+                else:
+                    carry = buf
+                if not block:
+                    break
+
+    def resume_command(self, session_id: str) -> str:
+        return f"qwen --resume {session_id}"

@@ -1,0 +1,140 @@
+"""A tiny fake OpenAI-compatible chat-completions server on 127.0.0.1, for driving the real `qwen` CLI offline.
+
+`POST /v1/chat/completions` answers with Server-Sent Events (one role chunk, one content chunk, one
+finish chunk with usage, then `[DONE]`) or plain JSON when the request does not ask to stream;
+`GET /v1/models` lists `fake-model`; everything else is 404.  Every request body is logged
+(`server.requests`, newest last), so a test can assert exactly what the CLI sent.
+
+The reply echoes what was received, so the transcript itself shows which context was loaded:
+    FAKE-OAI seq=<request number> messages=<len(messages)> last='<last user text>'
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
+        )
+    return ""
+
+
+def last_user_text(body: dict[str, Any]) -> str:
+    """The last user message that is not a system reminder."""
+    for msg in reversed(body.get("messages") or []):
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            text = _text(msg.get("content")).strip()
+            if text and not text.startswith("<system-reminder>"):
+                return text
+    return ""
+
+
+class FakeOpenAI:
+    """Run with `with FakeOpenAI() as api: ... api.base_url ... api.requests`."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []  # {"path", "body", "raw"}
+        self._lock = threading.Lock()
+        self._n = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output quiet
+                pass
+
+            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+                self.send_response(status)
+                self.send_header("content-type", ctype)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path.split("?", 1)[0].rstrip("/").endswith("/models"):
+                    models = {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
+                    self._send(200, json.dumps(models).encode())
+                    return
+                self._send(404, b'{"error":{"message":"not found"}}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    body = {}
+                path = self.path.split("?", 1)[0]
+                with outer._lock:
+                    outer._n += 1
+                    seq = outer._n
+                    outer.requests.append({"path": path, "body": body, "raw": raw})
+                if not path.endswith("/chat/completions"):
+                    self._send(404, b'{"error":{"message":"not found"}}')
+                    return
+                messages = body.get("messages") or []
+                reply = f"FAKE-OAI seq={seq} messages={len(messages)} last={last_user_text(body)[:60]!r}"
+                rid = f"chatcmpl-fake{seq}"
+                model = body.get("model") or "fake-model"
+                usage = {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+                if not body.get("stream"):
+                    doc = {
+                        "id": rid,
+                        "object": "chat.completion",
+                        "created": int(time.time()),
+                        "model": model,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": reply},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                    self._send(200, json.dumps(doc).encode())
+                    return
+                base = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+                chunks = [
+                    {**base, "choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]},
+                    {**base, "choices": [{"index": 0, "delta": {"content": reply}, "finish_reason": None}]},
+                    {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage},
+                ]
+                out = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
+                self._send(200, out, "text/event-stream")
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def chat_requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.requests if r["path"].endswith("/chat/completions")]
+
+    def clear(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def __enter__(self) -> FakeOpenAI:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
