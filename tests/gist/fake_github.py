@@ -48,6 +48,7 @@ class Fault:
     path: re.Pattern[str]
     kind: str
     times: int
+    after: int = 0  # let this many matching requests through first
 
 
 @dataclass
@@ -93,14 +94,12 @@ class FakeGitHub:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def add_token(
-        self, token: str, login: str = "alice", scopes: str | None = "gist, repo, read:org"
-    ) -> None:
+    def add_token(self, token: str, login: str = "alice", scopes: str | None = "gist, repo, read:org") -> None:
         self.tokens[token] = (login, scopes)
 
-    def add_fault(self, method: str, path_regex: str, kind: str | int, times: int = 1) -> None:
+    def add_fault(self, method: str, path_regex: str, kind: str | int, times: int = 1, after: int = 0) -> None:
         with self.lock:
-            self.faults.append(Fault(method.upper(), re.compile(path_regex), str(kind), times))
+            self.faults.append(Fault(method.upper(), re.compile(path_regex), str(kind), times, after))
 
     def create_gist(
         self,
@@ -195,9 +194,7 @@ def _make_handler(server: FakeGitHub):
                 self.wfile.write(body)
 
         def _error(self, status: int, message: str, headers=None):
-            self._send(
-                status, {"message": message, "documentation_url": "https://docs.github.com/rest"}, headers
-            )
+            self._send(status, {"message": message, "documentation_url": "https://docs.github.com/rest"}, headers)
 
         def _handle(self):
             length = int(self.headers.get("Content-Length") or 0)
@@ -208,6 +205,9 @@ def _make_handler(server: FakeGitHub):
                 fault = None
                 for f in server.faults:
                     if f.times > 0 and f.method in (self.command, "*") and f.path.search(url.path):
+                        if f.after > 0:
+                            f.after -= 1
+                            continue
                         f.times -= 1
                         fault = f
                         break
@@ -224,8 +224,7 @@ def _make_handler(server: FakeGitHub):
             if fault.kind == "secondary":
                 return self._error(
                     403,
-                    "You have exceeded a secondary rate limit. Please wait a few minutes "
-                    "before you try again.",
+                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
                     {"Retry-After": server.retry_after},
                 )
             if fault.kind == "429":
