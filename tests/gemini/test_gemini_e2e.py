@@ -1,0 +1,174 @@
+"""End to end with the real Gemini CLI against the fake Gemini API, through our own CLI.
+
+Machine A makes a session with a real tool call; `send` writes it to a file; machine B (fresh home, the
+same repo cloned at a path with a space and an underscore) runs `receive`; then `gemini --resume <uuid>`
+and `gemini --resume latest` on B must send A's turns to the model, and no machine-A path.  Finally the
+session, grown on B, goes back to A as a fast-forward.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gemini.fake_gemini import FakeGemini
+from support.clis import cli_path, node_bin_dir
+
+from sync_ai_sessions.adapters.gemini import project_hash, read_chat
+
+PASS = "correct horse battery staple 42"
+REMOTE_A = "https://github.com/example/myproj.git"
+REMOTE_B = "git@github.com:Example/myproj.git"
+
+pytestmark = pytest.mark.realcli
+
+
+def _git_repo(path: Path, remote: str) -> Path:
+    path.mkdir(parents=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(path), "GIT_CONFIG_NOSYSTEM": "1"}
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True, env=env)
+    subprocess.run(["git", "remote", "add", "origin", remote], cwd=path, check=True, env=env)
+    return path
+
+
+def _home(path: Path) -> Path:
+    (path / ".gemini").mkdir(parents=True)
+    settings = {
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        "privacy": {"usageStatisticsEnabled": False},
+        "telemetry": {"enabled": False},
+        "security": {"auth": {"selectedType": "gemini-api-key"}},
+    }
+    (path / ".gemini" / "settings.json").write_text(json.dumps(settings))
+    return path
+
+
+class Machine:
+    def __init__(self, root: Path, repo: Path, fake: FakeGemini):
+        self.home = _home(root / "home")
+        self.state = root / "state"
+        self.repo = repo
+        self.fake = fake
+
+    def env(self) -> dict[str, str]:
+        return {
+            "PATH": f"{node_bin_dir()}:/usr/bin:/bin",
+            "HOME": str(self.home),
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "GEMINI_API_KEY": "dummy",
+            "GOOGLE_GEMINI_BASE_URL": self.fake.url,
+            "GEMINI_CLI_TRUST_WORKSPACE": "true",
+            "GEMINI_TELEMETRY_ENABLED": "false",
+            "SYNC_AI_SESSIONS_HOME": str(self.state),
+            "SYNC_AI_SESSIONS_PASSPHRASE": PASS,
+            "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "12",  # a cheap KDF keeps the test fast
+        }
+
+    def gemini(self, *args: str) -> subprocess.CompletedProcess[str]:
+        r = subprocess.run(
+            [str(cli_path("gemini")), *args],
+            cwd=self.repo,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
+        return r
+
+    def ours(self, *args: str) -> dict[str, Any]:
+        r = subprocess.run(
+            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
+        out = json.loads(r.stdout)
+        assert out["ok"] is True
+        return out
+
+
+def _turn_text(body: dict[str, Any]) -> str:
+    return json.dumps(body, ensure_ascii=False)
+
+
+def test_session_made_on_a_resumes_on_b(tmp_path: Path) -> None:
+    with FakeGemini() as fake:
+        a = Machine(tmp_path / "machineA", _git_repo(tmp_path / "machineA" / "src" / "myproj", REMOTE_A), fake)
+        (a.repo / "README.md").write_text("# demo project\nsecret=42\n")
+        b_repo = _git_repo(tmp_path / "machine B" / "work" / "My Proj_2", REMOTE_B)
+        (b_repo / "README.md").write_text("# demo project on B\n")
+        b = Machine(tmp_path / "machine B", b_repo, fake)
+
+        # -- machine A: a first turn, then a resumed turn with a real read_file tool call
+        a.gemini("-p", "hello from A")
+        a.gemini("--resume", "latest", "-p", f"TOOL:read_file:{a.repo}/README.md please read it")
+        (chat_a,) = [p for p in (a.home / ".gemini" / "tmp").glob("*/chats/session-*.jsonl") if read_chat(p).resumable]
+        info_a = read_chat(chat_a)
+        assert any(m.get("toolCalls") for m in info_a.messages), "the tool call did not happen on A"
+        sid = info_a.session_id
+
+        handoff = tmp_path / "handoff.bin"
+        sent = a.ours("send", "--tool", "gemini", "--cwd", str(a.repo), "--to", str(handoff))
+        assert [s["id"] for s in sent["sessions"]] == [sid]
+        assert b"machineA" not in handoff.read_bytes() and b"hello from A" not in handoff.read_bytes()
+
+        # -- machine B: receive into a fresh home
+        got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
+        (imp,) = got["imported"]
+        assert (imp["id"], imp["original_id"], imp["action"]) == (sid, sid, "new")
+        assert imp["resume"].endswith(f"gemini --resume {sid}")
+        gdir = b.home / ".gemini"
+        assert json.loads((gdir / "projects.json").read_text()) == {"projects": {str(b.repo): "my-proj-2"}}
+        for base in ("tmp", "history"):
+            assert (gdir / base / "my-proj-2" / ".project_root").read_text() == str(b.repo)
+        chat_b = gdir / "tmp" / "my-proj-2" / "chats" / chat_a.name
+        assert Path(imp["path"]) == chat_b
+        data_b = chat_b.read_bytes()
+        assert b"machineA" not in data_b
+        assert f'"projectHash":"{project_hash(str(b.repo))}"'.encode() in data_b
+
+        # -- resume by id: A's turns and tool result reach the model, with B's paths only
+        n = len(fake.turns())
+        b.gemini("--resume", sid, "-p", "next from B")
+        first = _turn_text(fake.turns()[n])
+        assert "hello from A" in first
+        assert "secret=42" in first  # the functionResponse of A's read_file call
+        assert '"functionCall"' in first and '"read_file"' in first
+        assert f"TOOL:read_file:{b.repo}/README.md" in first
+        assert str(b.repo) in first  # the env context names B's cwd
+        assert "next from B" in first
+        assert "machineA" not in first
+
+        # -- resume latest picks the same session
+        n = len(fake.turns())
+        b.gemini("--resume", "latest", "-p", "third from B")
+        first = _turn_text(fake.turns()[n])
+        assert "hello from A" in first and "next from B" in first and "third from B" in first
+        assert "machineA" not in first
+        assert all("machineA" not in _turn_text(t) for t in fake.turns()[n:])
+
+        # -- receiving the same handoff again changes nothing: B's copy already holds all of it
+        before = chat_b.read_bytes()
+        again = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
+        assert again["imported"] == [] and [s["id"] for s in again["skipped"]] == [sid]
+        assert chat_b.read_bytes() == before
+
+        # -- back to A: the session grew on B, so A fast-forwards its own file
+        back = tmp_path / "back.bin"
+        sent_b = b.ours("send", "--tool", "gemini", "--cwd", str(b.repo), "--to", str(back))
+        assert [s["id"] for s in sent_b["sessions"]] == [sid]
+        got_a = a.ours("receive", "--from", str(back), "--cwd", str(a.repo))
+        (imp_a,) = got_a["imported"]
+        assert (imp_a["id"], imp_a["action"]) == (sid, "fast-forward")
+        assert Path(imp_a["path"]) == chat_a.resolve()
+        data_a = chat_a.read_bytes()
+        assert b"third from B" in data_a and b"machine B" not in data_a
