@@ -102,6 +102,4 @@ def tree(root: Path) -> dict[str, bytes | None]:
     """Every path under root with its bytes (None for folders), to prove nothing was written."""
     if not root.exists():
         return {}
-    return {
-        str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))
-    }
+    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}

@@ -102,9 +102,7 @@ def test_find_sessions_subfolder_project_and_sidecars(tmp_path: Path) -> None:
     # a project outside the repo is not sent
     marker(gdir, "elsewhere", "/home/alice/src/elsewhere")
     (gdir / "tmp" / "elsewhere" / "chats").mkdir()
-    shutil.copy(
-        fixture_chat(), gdir / "tmp" / "elsewhere" / "chats" / "session-2026-11-26T10-00-99999999.jsonl"
-    )
+    shutil.copy(fixture_chat(), gdir / "tmp" / "elsewhere" / "chats" / "session-2026-11-26T10-00-99999999.jsonl")
 
     sessions = {s.id: s for s in adapter_for(tmp_path).find_sessions(Repo(root=Path(ALICE_ROOT)))}
     assert set(sessions) == {SID, sub_sid}  # the "elsewhere" copy of SID did not replace the repo's one
@@ -128,9 +126,7 @@ def test_legacy_hash_layout_and_json_format(tmp_path: Path) -> None:
     sub_chats.mkdir(parents=True)
     shutil.copy(legacy_chat(), root_chats / "session-2026-11-24T01-06-b49d9bf8.json")
     other = "22222222-2222-4333-8444-555555555555"
-    (sub_chats / "session-2026-11-20T09-00-22222222.jsonl").write_text(
-        fixture_chat().read_text().replace(SID, other)
-    )
+    (sub_chats / "session-2026-11-20T09-00-22222222.jsonl").write_text(fixture_chat().read_text().replace(SID, other))
     sessions = {s.id: s for s in adapter_for(tmp_path / "home").find_sessions(Repo(root=repo))}
     assert set(sessions) == {SID, other}
     assert sessions[SID].meta["format"] == "json" and sessions[SID].cwd_rel == ""
@@ -296,9 +292,7 @@ def test_registry_lock_waits_and_takes_over_stale(tmp_path: Path, monkeypatch: p
 
 def test_copy_under_new_id(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
-    m.files.append(
-        {"arcname": f"tool-outputs/session-{SID}/out.txt", "size": 0, "sha256": "", "role": "sidecar"}
-    )
+    m.files.append({"arcname": f"tool-outputs/session-{SID}/out.txt", "size": 0, "sha256": "", "role": "sidecar"})
     files[f"tool-outputs/session-{SID}/out.txt"] = tmp_path / "out.txt"
     (tmp_path / "out.txt").write_text(f"see {ALICE_GEMINI}/tmp/myproj/tool-outputs/session-{SID}/out.txt\n")
     home_b = tmp_path / "b"
@@ -367,3 +361,19 @@ def test_cwd_rel_leaving_the_repo_is_refused(tmp_path: Path) -> None:
     (tmp_path / "p").mkdir()
     with pytest.raises(UnsafePayloadError):
         a.stage(m, files, context(tmp_path / "p", tmp_path / "st", dict(a.env)))
+
+
+def test_directories_and_missing_subfolder(tmp_path: Path) -> None:
+    m, files = _send(tmp_path)
+    t_arc = m.files[0]["arcname"]
+    extra = b'{"$set":{"directories":["/home/alice/src/myproj/lib","/home/alice/src/myproj"]}}\n'
+    files[t_arc].write_bytes(files[t_arc].read_bytes() + extra)
+    m.cwd_rel = "gone/away"  # the session ran in a folder this clone does not have: use the root
+    m.meta["project_root"] = ALICE_ROOT + "/gone/away"
+    target = tmp_path / "clone"
+    target.mkdir()
+    a = adapter_for(tmp_path / "b")
+    staged = a.stage(m, files, context(target, tmp_path / "st", dict(a.env)))
+    assert staged.resume_cwd == target
+    last = json.loads(staged.transcript.staged.read_bytes().splitlines()[-1])
+    assert last == {"$set": {"directories": [f"{target}/lib", str(target)]}}
