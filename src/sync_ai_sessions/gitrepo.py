@@ -30,6 +30,8 @@ def normalize_remote(url: str) -> str:
     u = url.strip()
     if not u:
         raise ValueError("empty remote URL")
+    if u.lower().startswith("file://"):
+        return "file:" + _clean_path(u[len("file://"):])
     m = _URL.match(u)
     if m and m.group("scheme").lower() != "file":
         host = m.group("host").lower()

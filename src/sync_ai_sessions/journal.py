@@ -137,8 +137,6 @@ def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> It
                         code="busy",
                     ) from None
                 time.sleep(0.1)
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         os.close(fd)

@@ -1,0 +1,80 @@
+"""Hermetic "machines" for tests: a temp HOME, our config dir, a git clone with a remote."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PASSPHRASE = "correct horse battery staple 42"
+
+
+def git_repo(path: Path, remote: str | None) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    if remote:
+        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
+    return Path(os.path.realpath(path))
+
+
+@dataclass
+class Machine:
+    root: Path
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+
+    def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        e = dict(self.env)
+        if env:
+            e.update(env)
+        return subprocess.run([sys.executable, "-m", "sync_ai_sessions", *args], capture_output=True, text=True,
+                              env=e, input=input, cwd=cwd or self.root, timeout=300)
+
+    def run_json(self, *args: str, **kw) -> tuple[int, dict]:
+        p = self.run(*args, "--json", **kw)
+        try:
+            doc = json.loads(p.stdout)
+        except ValueError as exc:
+            raise AssertionError(f"not JSON (rc={p.returncode}): {p.stdout!r} {p.stderr!r}") from exc
+        return p.returncode, doc
+
+
+def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
+    root = base / name
+    home = root / "home"
+    home.mkdir(parents=True)
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
+        "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "NO_COLOR": "1",
+    }
+    env.update(extra_env)
+    return Machine(root=root, home=home, env=env)
+
+
+def demo_enc(path: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]", "-", path)
+
+
+def write_demo_session(m: Machine, cwd: Path, sid: str, lines: list[dict] | None = None,
+                       sidecar: str | None = None) -> Path:
+    d = m.home / ".sais-demo" / "sessions" / demo_enc(str(cwd))
+    d.mkdir(parents=True, exist_ok=True)
+    lines = lines or [{"type": "user", "text": "hello", "file": f"{cwd}/src/app.py"}]
+    p = d / f"{sid}.jsonl"
+    with open(p, "w") as fh:
+        for rec in lines:
+            fh.write(json.dumps({"cwd": str(cwd), "sessionId": sid, **rec}) + "\n")
+    if sidecar is not None:
+        (d / sid).mkdir(exist_ok=True)
+        (d / sid / "notes.txt").write_text(sidecar)
+    return p
