@@ -61,6 +61,7 @@ class Machine:
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
             "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
+            "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "12",  # cheap KDF: this test is about sessions, not crypto
         }
 
     @property
@@ -182,6 +183,24 @@ def test_send_receive_resume_continue_and_round_trip(world: tuple[FakeAnthropic,
     users = _user_texts(req)
     assert "hello" in users and "next" in users and "again" in users
     assert str(b.repo).encode() not in req["raw"]
+
+    # -- both went on: A's next handoff diverges from B's copy and lands there under a new id ----
+    assert b.claude("--resume", sid, "only on B")["session_id"] == sid
+    again_file = base / "again.bin"
+    a.ours("send", "--tool", "claude", "--cwd", str(a.repo), "--to", str(again_file))
+    got = b.ours("receive", "--from", str(again_file), "--cwd", str(b.repo))
+    [imp] = got["imported"]
+    assert imp["action"] == "copy" and imp["original_id"] == sid and imp["id"] != sid, got
+    new = imp["id"]
+    copy = b_file.parent / f"{new}.jsonl"
+    assert Path(imp["path"]) == copy
+    assert sid.encode() not in copy.read_bytes()
+    assert sorted(p.name for p in b.adapter.projects_dir().glob("*/*.jsonl")) == sorted(
+        [f"{sid}.jsonl", f"{new}.jsonl"])
+    assert b.claude("--resume", new, "copy works")["session_id"] == new
+    users = _user_texts(_request_for(api, "copy works"))
+    assert "back on A" in users and "only on B" not in users
+    assert b"only on B" in b_file.read_bytes() and b"copy works" not in b_file.read_bytes()
 
 
 def test_real_cli_folder_name_for_a_long_non_ascii_path(world: tuple[FakeAnthropic, Path, Path]) -> None:
