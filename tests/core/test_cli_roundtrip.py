@@ -40,7 +40,7 @@ def test_round_trip_through_a_file(two, tmp_path):
     s1 = b.home / ".sais-demo/sessions" / (str(rb).replace("/", "-").replace(" ", "-").replace("_", "-"))
     assert json.loads((s1 / "s1.jsonl").read_text())["cwd"] == str(rb)
     assert (s1 / "s1" / "notes.txt").read_text() == f"notes about {rb}/x"
-    sub = [p for p in (b.home / ".sais-demo/sessions").iterdir() if p.name.endswith("-sub")][0]
+    sub = next(p for p in (b.home / ".sais-demo/sessions").iterdir() if p.name.endswith("-sub"))
     rec = json.loads((sub / "s2.jsonl").read_text())
     assert rec["cwd"] == str(rb / "sub") and rec["file"] == f"{rb}/sub/src/app.py"
     for data in tree(b.home / ".sais-demo").values():
