@@ -66,7 +66,7 @@ ROLLOUT_NAME = re.compile(
     r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
 )
 _UUID_RE = re.compile(r"^" + _UUID + r"$")
-_JSTR = rb'"((?:[^"\\]|\\.)*)"'
+_JSTR = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
 _PAYLOAD_ID = re.compile(rb'[{,]\s*"id"\s*:\s*"(' + _UUID.encode() + rb')"')
 _TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
@@ -140,37 +140,77 @@ class RolloutHead:
     archived: bool
 
 
-def _turn_cwd_in(line: bytes) -> str | None:
-    m = _CWD.search(line)
-    return _jstr(m.group(1)) if m else None
+def _cwd_at(buf: bytes, start: int = 0) -> str | None:
+    """The first `"cwd":"..."` value in `buf` after `start`, decoded."""
+    i = buf.find(b'"cwd"', start)
+    if i < 0:
+        return None
+    m = _CWD.match(buf, i)
+    if m is None:
+        return None
+    raw = m.group(1)
+    return _jstr(raw) if b"\\" in raw else raw.decode("utf-8", "replace")
+
+
+def _tail_turn_cwd_fd(fd: int, size: int, start: int) -> str | None:
+    """The cwd of the last `turn_context` line of an open plain rollout, reading back from the end."""
+    pos = size
+    step = TAIL_BYTES
+    while pos > start:
+        lo = max(start, pos - step)
+        buf = os.pread(fd, pos - lo + len(_TURN_CONTEXT), lo)
+        i = buf.rfind(_TURN_CONTEXT)
+        if i >= 0:
+            line = buf[i:]
+            if b"\n" not in line and len(line) < 65536 and lo + len(buf) < size:
+                line = os.pread(fd, 65536, lo + i)
+            return _cwd_at(line.split(b"\n", 1)[0])
+        pos = lo
+        step = min(step * 2, 4 << 20)
+    return None
 
 
 def latest_turn_cwd(path: Path, start: int = 0) -> str | None:
-    """The cwd of the last `turn_context` line, scanning back from the end (never before `start`)."""
+    """The cwd of the last `turn_context` line of a rollout (scanning back from the end for plain files)."""
     if path.name.endswith(".zst"):
         last = None
         for line in _open_text(path):
             if _TURN_CONTEXT in line:
                 last = line
-        return _turn_cwd_in(last) if last else None
-    with open(path, "rb") as fh:
-        end = fh.seek(0, os.SEEK_END)
-        pos = end
-        step = TAIL_BYTES
-        while pos > start:
-            lo = max(start, pos - step)
-            fh.seek(lo)
-            buf = fh.read(pos - lo + len(_TURN_CONTEXT))
-            i = buf.rfind(_TURN_CONTEXT)
-            if i >= 0:
-                tail = buf[i:]
-                if b"\n" not in tail and lo + len(buf) < end:
-                    fh.seek(lo + i)
-                    tail = fh.readline()
-                return _turn_cwd_in(tail.split(b"\n", 1)[0])
-            pos = lo
-            step = min(step * 2, 4 << 20)
-    return None
+        return _cwd_at(last) if last else None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return _tail_turn_cwd_fd(fd, os.fstat(fd).st_size, start)
+    finally:
+        os.close(fd)
+
+
+def read_rollout_head(path: str) -> tuple[bytes, str | None, str | None]:
+    """(first line or its first HEAD_BYTES, session_meta cwd, latest turn_context cwd or None if not read).
+
+    The turn cwd is only looked up (from the tail) when the session_meta cwd is missing; callers that need it
+    otherwise call `latest_turn_cwd`.
+    """
+    if path.endswith(".zst"):
+        head = _read_head(Path(path), HEAD_BYTES)
+        nl = head.find(b"\n")
+        line0 = head if nl < 0 else head[:nl]
+        return line0, _cwd_at(line0), None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = os.read(fd, HEAD_BYTES)
+        nl = head.find(b"\n")
+        line0 = head if nl < 0 else head[:nl]
+        cwd = _cwd_at(line0)
+        if cwd is None and nl < 0 and len(head) == HEAD_BYTES:
+            # An unusual key order: the cwd may sit further in the (long) first line.
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                fh.seek(0)
+                line0 = fh.readline()
+            cwd = _cwd_at(line0)
+        return line0, cwd, None
+    finally:
+        os.close(fd)
 
 
 class CodexAdapter(Adapter):
@@ -280,39 +320,74 @@ class CodexAdapter(Adapter):
         cache[cwd] = rel
         return rel
 
+    def _walk(self, archived: bool) -> Iterator[tuple[str, str, bool]]:
+        """(path, name, archived) of every file named like a rollout; plain strings, for speed."""
+        match = ROLLOUT_NAME.match
+        for base, is_archived in self._rollout_dirs(archived):
+            stack = [str(base)]
+            while stack:
+                d = stack.pop()
+                try:
+                    it = os.scandir(d)
+                except OSError:
+                    continue
+                with it:
+                    for e in it:
+                        name = e.name
+                        if name.startswith("rollout-") and match(name):
+                            if e.is_file(follow_symlinks=False):
+                                yield e.path, name, is_archived
+                        elif e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+
     def scan(self, repo_root: str | Path) -> list[tuple[RolloutHead, str, str]]:
-        """(head, rel, recorded cwd) for every rollout whose cwd lies in `repo_root`; reads heads and tails only."""
+        """(head, rel, recorded cwd) for every rollout whose cwd lies in `repo_root`.
+
+        Reads the first HEAD_BYTES of each rollout (session_meta's cwd sits in its first few hundred bytes);
+        only when that cwd is outside the repo is the tail read back to the latest `turn_context`, whose cwd
+        is what Codex's own listing filters on.
+        """
         root = os.path.normpath(str(repo_root))
         cache: dict[str, str | None] = {}
         found: list[tuple[RolloutHead, str, str]] = []
-        for path, m, archived in self.iter_rollouts():
+        rel_to = self._rel_to
+        for path, name, archived in self._walk(self.include_archived):
             try:
-                head = _read_head(path, HEAD_BYTES)
-            except OSError:
+                if path.endswith(".zst"):
+                    line0, cwd, _ = read_rollout_head(path)
+                    fd = -1
+                else:
+                    fd = os.open(path, os.O_RDONLY)
+                    head = os.read(fd, HEAD_BYTES)
+                    nl = head.find(b"\n")
+                    line0 = head if nl < 0 else head[:nl]
+                    cwd = _cwd_at(line0)
+                    if cwd is None and nl < 0 and len(head) == HEAD_BYTES:
+                        line0, cwd, _ = read_rollout_head(path)
+                try:
+                    if b'"session_meta"' not in line0:
+                        continue
+                    rel = rel_to(root, cwd, cache) if cwd else None
+                    recorded = cwd
+                    if rel is None:
+                        if fd >= 0:
+                            tcwd = _tail_turn_cwd_fd(fd, os.fstat(fd).st_size, len(line0))
+                        else:
+                            tcwd = latest_turn_cwd(Path(path))
+                        rel = rel_to(root, tcwd, cache) if tcwd else None
+                        recorded = tcwd
+                    if rel is None or recorded is None:
+                        continue
+                finally:
+                    if fd >= 0:
+                        os.close(fd)
+            except (OSError, ValueError):
                 continue
-            line0 = head.split(b"\n", 1)[0]
-            if b'"session_meta"' not in line0:
-                continue
-            cm = _CWD.search(line0)
-            if cm is None and len(line0) == len(head) == HEAD_BYTES:
-                # An unusual key order: parse the whole first line.
-                first = next(iter(_open_text(path)), b"")
-                cm = _CWD.search(first)
-            cwd = _jstr(cm.group(1)) if cm else None
             im = _PAYLOAD_ID.search(line0)
-            sid = im.group(1).decode() if im else m.group("id")
-            rh = RolloutHead(path, sid, cwd, archived)
-            rel = self._rel_to(root, cwd, cache) if cwd else None
-            if rel is not None:
-                found.append((rh, rel, cwd or ""))
-                continue
-            try:
-                tcwd = latest_turn_cwd(path, start=len(line0))
-            except OSError:
-                continue
-            rel = self._rel_to(root, tcwd, cache) if tcwd else None
-            if rel is not None and tcwd:
-                found.append((rh, rel, tcwd))
+            sid = im.group(1).decode() if im else name[-len(".jsonl") - 36:-len(".jsonl")]
+            if path.endswith(".zst"):
+                sid = im.group(1).decode() if im else name[-len(".jsonl.zst") - 36:-len(".jsonl.zst")]
+            found.append((RolloutHead(Path(path), sid, cwd, archived), rel, recorded))
         return found
 
     def _tmpdir(self) -> Path:
