@@ -54,6 +54,7 @@ MIN_CHUNK = 1 << 12
 MAX_CHUNK = 1 << 24
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
 DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
+_SLICE = 1024  # compressed bytes per decompress call: bounds one call's output to ~32 MiB
 
 _ENV_MAX = "SYNC_AI_SESSIONS_MAX_UNPACKED"
 _ENV_KDF = "SYNC_AI_SESSIONS_SCRYPT_LOG2N"  # lower cost for tests and slow machines (>= 10)
@@ -303,6 +304,8 @@ class DecryptReader:
         dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
         self._dobj = dctx.decompressobj(read_across_frames=False)
         self._pending = bytearray()
+        self._in = memoryview(b"")
+        self._in_pos = 0
         self._limit = max_unpacked() if limit is None else limit
         self.plain_bytes = 0
         self._eof = False
@@ -312,16 +315,22 @@ class DecryptReader:
         return self._chunks.cipher_bytes
 
     def _fill(self, want: int) -> None:
+        # Compressed input is fed in small slices (zstd turns ~4 input bytes into up to 128 KiB), so a
+        # "zstd bomb" costs at most want + _SLICE_OUT bytes of memory before the limit check refuses it.
         while len(self._pending) < want and not self._eof:
-            chunk = self._chunks.read_chunk()
-            if not chunk and self._chunks.done:
-                self._finish()
-                break
+            if self._in_pos >= len(self._in):
+                if self._chunks.done:
+                    self._finish()
+                    break
+                self._in = memoryview(self._chunks.read_chunk())
+                self._in_pos = 0
+                continue
+            piece = self._in[self._in_pos:self._in_pos + _SLICE]
+            self._in_pos += len(piece)
             try:
-                out = self._dobj.decompress(chunk)
+                out = self._dobj.decompress(piece)
             except zstandard.ZstdError as exc:
                 raise FormatError(f"the handoff's compressed stream is invalid ({exc})", code="format") from None
-            self._pending += out
             self.plain_bytes += len(out)
             if self.plain_bytes > self._limit:
                 raise FormatError(
@@ -329,8 +338,7 @@ class DecryptReader:
                     f"(raise {_ENV_MAX} if you trust it)",
                     code="too_large",
                 )
-            if self._chunks.done:
-                self._finish()
+            self._pending += out
 
     def _finish(self) -> None:
         if not self._dobj.eof or self._dobj.unused_data:
