@@ -18,24 +18,32 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def _text(content: Any) -> str:
+def _texts(content: Any) -> list[str]:
     if isinstance(content, str):
-        return content
+        return [content]
     if isinstance(content, list):
-        return "\n".join(
-            str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
+        return [str(p.get("text", "")) for p in content if isinstance(p, dict) and p.get("type") == "text"]
+    return []
 
 
 def last_user_text(body: dict[str, Any]) -> str:
-    """The last user message that is not a system reminder."""
+    """The text the user typed last: the last user text part that is not a system reminder."""
     for msg in reversed(body.get("messages") or []):
         if isinstance(msg, dict) and msg.get("role") == "user":
-            text = _text(msg.get("content")).strip()
-            if text and not text.startswith("<system-reminder>"):
-                return text
+            for text in reversed(_texts(msg.get("content"))):
+                text = text.strip()
+                if text and not text.startswith("<system-reminder>"):
+                    return text
     return ""
+
+
+def user_texts(body: dict[str, Any]) -> list[str]:
+    """Every user text part of a request, in order (system reminders included)."""
+    out: list[str] = []
+    for msg in body.get("messages") or []:
+        if isinstance(msg, dict) and msg.get("role") == "user":
+            out += _texts(msg.get("content"))
+    return out
 
 
 class FakeOpenAI:
