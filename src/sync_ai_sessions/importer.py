@@ -160,11 +160,17 @@ class Importer:
                 self._plan_appends(staged.line_appends)
                 return self._result(staged, action, check_inside(self.home, existing))
             action = "copy"
-            new_id = self.adapter.new_session_id()
+            new_id = self.adapter.new_session_id(f"{sm.id}\n{sha256_file(staged.transcript.staged)}")
             staged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
             self._check_staged(staged)
-            if self.adapter.find_existing(staged.session_id, self.ctx) or staged.transcript.dest.exists():
-                raise ConflictError(f"the new id {staged.session_id} for a copy is already taken; try again")
+            prior = self.adapter.find_existing(staged.session_id, self.ctx)
+            if prior is None and staged.transcript.dest.exists():
+                prior = staged.transcript.dest
+            if prior is not None:
+                # The same diverged session came before and was copied under this same id.
+                if relation(prior, staged.transcript.staged) in (IDENTICAL, INCOMING_PREFIX):
+                    return self._result(staged, "skip", prior, f"already imported as the copy {staged.session_id}")
+                raise ConflictError(f"the id {staged.session_id} for a copy is already taken by another session")
         self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))
         for sc in staged.sidecars:
             self._plan_file(sc, primary_action=action)

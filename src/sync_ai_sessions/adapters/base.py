@@ -178,10 +178,16 @@ class Adapter(ABC):
         copy known to the tool under that id everywhere it reads the id (file names included).
         """
 
-    def new_session_id(self) -> str:
+    def new_session_id(self, seed: str | None = None) -> str:
+        """A fresh id for a copy.  With `seed` (the engine passes "<original id>\n<sha256 of the
+        incoming transcript>") the id is deterministic, so receiving the same handoff twice finds the
+        copy made the first time instead of making another."""
+        import hashlib
         import uuid
 
-        return str(uuid.uuid4())
+        if seed is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
         """Run once after at least one session was imported; returns notes for the user."""

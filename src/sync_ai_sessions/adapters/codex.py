@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import hashlib
 import os
 import re
 import shlex
@@ -88,10 +89,19 @@ def _json_once(s: str, ascii_only: bool) -> str:
     return json.dumps(s, ensure_ascii=ascii_only)[1:-1]
 
 
-def uuid7() -> str:
-    """A time-ordered UUID (version 7), the kind Codex itself gives threads."""
+def uuid7(seed: str | None = None) -> str:
+    """A time-ordered UUID (version 7), the kind Codex itself gives threads.
+
+    With `seed` ("<original id>\n<digest>", from the import engine) the id is deterministic, so the
+    same copy received twice gets the same id; its time part is the original thread's.
+    """
     ms = time.time_ns() // 1_000_000
     rand = int.from_bytes(os.urandom(10), "big")
+    if seed is not None:
+        rand = int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+        orig = seed.split("\n", 1)[0].replace("-", "")
+        if re.fullmatch(r"[0-9a-fA-F]{32}", orig):
+            ms = int(orig[:12], 16)
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((rand >> 62) & 0xFFF) << 64
@@ -273,35 +283,13 @@ class CodexAdapter(Adapter):
             dirs.append((self.home() / ARCHIVED_SUBDIR, True))
         return dirs
 
-    def iter_rollouts(self, *, archived: bool | None = None) -> Iterator[tuple[Path, re.Match[str], bool]]:
-        """Every rollout file (by name, as Codex recognises them), walking folders recursively."""
-        for base, is_archived in self._rollout_dirs(self.include_archived if archived is None else archived):
-            stack = [str(base)]
-            while stack:
-                d = stack.pop()
-                try:
-                    it = os.scandir(d)
-                except OSError:
-                    continue
-                with it:
-                    for e in it:
-                        try:
-                            if e.is_dir(follow_symlinks=False):
-                                stack.append(e.path)
-                                continue
-                        except OSError:
-                            continue
-                        m = ROLLOUT_NAME.match(e.name)
-                        if m and e.is_file(follow_symlinks=False):
-                            yield Path(e.path), m, is_archived
-
     # -- send side ---------------------------------------------------------------------------
     def export_meta(self) -> dict[str, Any]:
         return {"codex_home": str(self.home()), "model_provider": self.configured_provider(),
                 "include_archived": self.include_archived}
 
     def session_count(self) -> int | None:
-        return sum(1 for _ in self.iter_rollouts(archived=True))
+        return sum(1 for _ in self._walk(True))
 
     @staticmethod
     def _rel_to(root: str, cwd: str, cache: dict[str, str | None]) -> str | None:
@@ -503,13 +491,14 @@ class CodexAdapter(Adapter):
         if not _UUID_RE.match(session_id):
             return None
         sid = session_id.lower()
-        for path, m, _archived in self.iter_rollouts(archived=True):
-            if m.group("id").lower() == sid:
-                return path
+        for path, name, _archived in self._walk(True):
+            base = name.removesuffix(".zst").removesuffix(".jsonl")
+            if base[-36:].lower() == sid:
+                return Path(path)
         return None
 
-    def new_session_id(self) -> str:
-        return uuid7()
+    def new_session_id(self, seed: str | None = None) -> str:
+        return uuid7(seed)
 
     @staticmethod
     def _check_transcript_arc(arc: str, sid: str) -> re.Match[str]:
