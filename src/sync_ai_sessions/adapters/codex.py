@@ -24,8 +24,8 @@ quickly.  On import every occurrence of the old repo root (plain, JSON-escaped, 
 from __future__ import annotations
 
 import contextlib
-import json
 import hashlib
+import json
 import os
 import re
 import shlex
