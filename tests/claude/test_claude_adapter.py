@@ -456,3 +456,27 @@ def test_project_memory_placed_once_per_handoff_and_rewritten(
     assert mem_dest in [p.dest for p in again.sidecars]
     staged = next(p.staged for p in first.sidecars if p.dest == mem_dest)
     assert staged.read_text() == f"- the app lives in {root}\n"
+
+
+def test_relocated_then_continued_and_resumed_elsewhere(tmp_path: Path) -> None:
+    """A `relocated` record in the middle (the CLI went on in the new cwd) still moves the session; a
+    session merely resumed from another folder (no `relocated` record) stays with its first cwd."""
+    a = ClaudeAdapter({"HOME": str(tmp_path)})
+    folder = a.projects_dir() / "-x"
+    folder.mkdir(parents=True)
+    moved, visited = "88888888-8888-4888-8888-888888888888", "99999999-9999-4999-8999-999999999999"
+    pad = {"type": "attachment", "cwd": "/x", "attachment": {"type": "x", "pad": "p" * 200_000}}
+    (folder / f"{moved}.jsonl").write_bytes(_jsonl([
+        {"type": "user", "cwd": "/x", "sessionId": moved, "message": {"role": "user", "content": "hi"}},
+        pad,
+        {"type": "relocated", "sessionId": moved, "relocatedCwd": A_ROOT},
+        {"type": "user", "cwd": A_ROOT, "sessionId": moved, "message": {"role": "user", "content": "on"}},
+        {"type": "last-prompt", "lastPrompt": "on", "sessionId": moved},
+    ]))
+    (folder / f"{visited}.jsonl").write_bytes(_jsonl([
+        {"type": "user", "cwd": "/x", "sessionId": visited, "message": {"role": "user", "content": "hi"}},
+        {"type": "user", "cwd": A_ROOT, "sessionId": visited, "message": {"role": "user", "content": "on"}},
+    ]))
+    assert a.session_cwd(folder / f"{moved}.jsonl") == A_ROOT
+    assert a.session_cwd(folder / f"{visited}.jsonl") == "/x"
+    assert set(_by_id(a, A_ROOT)) == {moved}

@@ -156,6 +156,29 @@ def _last_relocated(mm: mmap.mmap) -> str | None:
         end = pos
 
 
+def _tail_cwd(mm: mmap.mmap) -> str | None:
+    """The cwd of the last line that records one, or a later `relocated` record's cwd."""
+    needle = b'"cwd":"'
+    end = len(mm)
+    last, pos = None, -1
+    while True:
+        pos = mm.rfind(needle, 0, end)
+        if pos < 0:
+            break
+        d = _loads(_line_at(mm, pos))
+        if d is not None and isinstance(d.get("cwd"), str):
+            last = d["cwd"]
+            break
+        end = pos
+    after = mm.find(b'"relocatedCwd":"', max(pos, 0))
+    while after >= 0:
+        d = _loads(_line_at(mm, after))
+        if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
+            last = d["relocatedCwd"]
+        after = mm.find(b'"relocatedCwd":"', after + 1)
+    return last
+
+
 def _complete_size(path: Path, size: int) -> int:
     """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
     if size == 0:
@@ -312,12 +335,19 @@ class ClaudeAdapter(Adapter):
 
     # -- send side ---------------------------------------------------------------------------
     def session_cwd(self, path: Path) -> str | None:
-        """The session's working directory: its latest `relocated` cwd, else the first recorded cwd."""
+        """The session's working directory: its latest `relocated` cwd, else the first recorded cwd.
+
+        Only the head and the tail of the file are read in the common case: the whole file is searched
+        for `relocated` records only when the tail shows the session went on somewhere else.
+        """
         try:
             with _Mapped(path) as mm:
                 if mm is None:
                     return None
-                return _last_relocated(mm) or _head_value(mm, "cwd")
+                head = _head_value(mm, "cwd")
+                if head is None or _tail_cwd(mm) == head:
+                    return _last_relocated(mm) if head is None else head
+                return _last_relocated(mm) or head
         except (OSError, ValueError):
             return None
 
