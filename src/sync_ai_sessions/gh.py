@@ -160,9 +160,7 @@ class Gh:
                         hint=_fix_login(self.host),
                     )
                 if "x509" in got or "certificate" in got.lower():
-                    raise NetworkError(
-                        f"TLS certificate problem talking to {self.host}: {_one_line(got)}", code="tls"
-                    )
+                    raise NetworkError(f"TLS certificate problem talking to {self.host}: {_one_line(got)}", code="tls")
                 transient = True
                 what = _one_line(got)
             else:
@@ -264,9 +262,7 @@ def check_gh(env: Mapping[str, str] | None = None, hostname: str | None = None) 
     for those conditions; `problem`/`fix` say what to do."""
     gh = Gh(env, hostname)
     host = gh.host
-    st = GhStatus(
-        installed=bool(gh.path), logged_in=False, has_gist_scope=None, user=None, host=host, gh_path=gh.path
-    )
+    st = GhStatus(installed=bool(gh.path), logged_in=False, has_gist_scope=None, user=None, host=host, gh_path=gh.path)
     if not gh.path:
         st.problem = f"GitHub CLI (gh) is not installed or not on PATH: install it from {INSTALL_URL}"
         st.fix, st.code = _fix_login(host), "gh_missing"
@@ -274,7 +270,11 @@ def check_gh(env: Mapping[str, str] | None = None, hostname: str | None = None) 
     try:
         resp = gh.api("user")
     except AuthError as exc:
-        st.problem, st.fix, st.code = exc.message, exc.hint or _fix_login(host), exc.code
+        if exc.code == "gh_logged_out":
+            st.problem = f"GitHub CLI is not logged in to {host}"
+        else:
+            st.problem = exc.message
+        st.fix, st.code = exc.hint or _fix_login(host), exc.code
         return st
     except NetworkError as exc:
         st.problem, st.fix, st.code = exc.message, None, "network"

@@ -160,3 +160,28 @@ def test_cli_list_through_the_entry_point(server, env):
         pytest.skip("the CLI does not register the handoff commands yet")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"ok": True, "handoffs": []}
+
+
+def test_logged_out_on_github_com_with_the_real_gh(tmp_path):
+    """No GH_HOST, no token, empty config: the real gh refuses before any network call."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "GH_CONFIG_DIR": str(tmp_path / "cfg")}
+    st = check_gh(env)
+    assert st.host == "github.com" and st.code == "gh_logged_out" and st.fix == "gh auth login"
+    with pytest.raises(AuthError) as ei:
+        require_gh_for_gists(env)
+    assert ei.value.message == "GitHub CLI is not logged in to github.com: run `gh auth login`"
+
+
+def test_missing_gist_scope_on_github_com(tmp_path):
+    """A stand-in gh answering `gh api -i user` as github.com does for a token without `gist`."""
+    fake = tmp_path / "bin" / "gh"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\nprintf \'HTTP/2.0 200 OK\\nX-Oauth-Scopes: repo, read:org\\r\\n\\r\\n{"login":"alice"}\'\n'
+    )
+    fake.chmod(0o755)
+    env = {"PATH": f"{fake.parent}:/bin", "HOME": str(tmp_path)}
+    with pytest.raises(AuthError) as ei:
+        require_gh_for_gists(env)
+    assert ei.value.message == "gh's login on github.com lacks the `gist` scope: run `gh auth refresh -s gist`"
+    assert ei.value.hint == "gh auth refresh -s gist"

@@ -45,8 +45,9 @@ def _posts(server):
 def test_roundtrip_small_and_5mb(server, env, tmp_path, size):
     src = _payload(tmp_path, size)
     t = GistTransport(env)
-    stored = t.upload(src)
-    assert stored.kind == "gist" and stored.size == size
+    seen: list[tuple[int, int | None]] = []
+    stored = t.upload(src, progress=lambda done, total: seen.append((done, total)))
+    assert stored.kind == "gist" and stored.size == size and seen[-1] == (size, size)
     # one secret gist, our marker, generic names only
     assert list(server.gists) == [stored.ref]
     g = server.gists[stored.ref]
@@ -268,3 +269,11 @@ def test_not_ours_missing_part_corrupt_part_deleted(server, env, tmp_path):
     t.delete(stored.ref)
     with pytest.raises(NotFoundError):
         t.download(stored.ref, dest)
+
+
+def test_too_large_for_gists_is_refused_before_any_upload(server, env, tmp_path):
+    src = _payload(tmp_path, 5_000)
+    with pytest.raises(FormatError) as ei:
+        GistTransport(env, max_size=4_000).upload(src)
+    assert ei.value.code == "too_large" and "--to FILE" in ei.value.message
+    assert server.requests == []
