@@ -3,7 +3,8 @@
 Machine A makes a session with a real tool call; `send` writes it to a file; machine B (fresh home, the
 same repo cloned at a path with a space and an underscore) runs `receive`; then `gemini --resume <uuid>`
 and `gemini --resume latest` on B must send A's turns to the model, and no machine-A path.  Finally the
-session, grown on B, goes back to A as a fast-forward.
+session, grown on B, goes back to A as a fast-forward; when both sides then go on separately, A receives
+B's version as a copy under a new id, and `gemini --resume <new id>` resumes B's line of the conversation.
 """
 
 from __future__ import annotations
@@ -172,3 +173,30 @@ def test_session_made_on_a_resumes_on_b(tmp_path: Path) -> None:
         assert Path(imp_a["path"]) == chat_a.resolve()
         data_a = chat_a.read_bytes()
         assert b"third from B" in data_a and b"machine B" not in data_a
+
+        # -- both sides go on separately: A receives B's version as a copy under a new id
+        def turn(chat: Path, tag: str) -> None:
+            recs = [
+                {"id": f"{tag}-u", "timestamp": "2026-11-25T12:00:00.000Z", "type": "user", "content": [{"text": tag}]},
+                {"id": f"{tag}-g", "timestamp": "2026-11-25T12:00:01.000Z", "type": "gemini", "content": f"ok {tag}"},
+            ]
+            with open(chat, "a", encoding="utf-8") as fh:
+                fh.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
+
+        turn(chat_a, "ONLY-ON-A")
+        turn(chat_b, "ONLY-ON-B")
+        diverged = tmp_path / "diverged.bin"
+        b.ours("send", "--tool", "gemini", "--cwd", str(b.repo), "--to", str(diverged))
+        (imp_c,) = a.ours("receive", "--from", str(diverged), "--cwd", str(a.repo))["imported"]
+        new_id = imp_c["id"]
+        assert imp_c["action"] == "copy" and imp_c["original_id"] == sid and new_id != sid
+        copy = Path(imp_c["path"])
+        assert copy.parent == chat_a.resolve().parent and copy.name.endswith(f"-{new_id[:8]}.jsonl")
+        assert read_chat(copy).session_id == new_id and sid.encode() not in copy.read_bytes()
+        assert b"ONLY-ON-A" in chat_a.read_bytes()  # the local session is untouched
+
+        n = len(fake.turns())
+        a.gemini("--resume", new_id, "-p", "on the copy")
+        first = _turn_text(fake.turns()[n])
+        assert "ONLY-ON-B" in first and "third from B" in first and "hello from A" in first
+        assert "ONLY-ON-A" not in first and "machine B" not in first
