@@ -303,3 +303,22 @@ def test_engine_new_then_identical_then_fast_forward_then_copy(tmp_path: Path) -
     copy = a.chats_dir(str(target)) / f"{r.id}.jsonl"
     assert all(rec["sessionId"] == r.id for rec in records(copy.read_bytes()))
     assert a.find_existing(FIX_SID, None) == dest
+
+
+def test_windows_origin_session_gets_posix_cwd(tmp_path: Path) -> None:
+    win_root = "C:\\Users\\alice\\code\\qproj"
+    esc = json.dumps(win_root)[1:-1].encode()
+    data = fixture_bytes().replace(FIX_CWD.encode(), esc)
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(data)
+    target = Path(os.path.realpath(tmp_path)) / "b"
+    target.mkdir()
+    a = QwenAdapter({"HOME": str(tmp_path / "home")})
+    ctx = _ctx(tmp_path, target, os_flavor="windows", repo_root=win_root, home="C:\\Users\\alice",
+               adapter_meta={"runtime_dir": "C:\\Users\\alice\\.qwen", "global_dir": "C:\\Users\\alice\\.qwen"})
+    man = SessionManifest(id=FIX_SID, files=[{"arcname": f"chats/{FIX_SID}.jsonl", "role": "transcript"}],
+                          meta={"cwd": win_root})
+    staged = a.stage(man, {f"chats/{FIX_SID}.jsonl": src}, ctx)
+    out = staged.transcript.staged.read_bytes()
+    assert b"alice" not in out
+    assert all(r["cwd"] == str(target) for r in records(out))

@@ -194,3 +194,24 @@ def test_send_receive_resume_continue_and_round_trip(tmp_path: Path, api: FakeOp
     got = a.ours("receive", "--from", str(back), "--cwd", str(a.repo))
     assert got["imported"] == [] and [s["id"] for s in got["skipped"]] == [sid]
     assert a_file.read_bytes() == a_now
+
+    # -- both went on: A's next handoff diverges from B's session, lands as a copy Qwen resumes -----
+    b.qwen("--resume", sid, "-p", "only on B")
+    a.qwen("--resume", sid, "-p", "only on A")
+    again = tmp_path / "again.bin"
+    a.ours("send", "--tool", "qwen", "--cwd", str(a.repo), "--to", str(again))
+    b_before = b_file.read_bytes()
+    got = b.ours("receive", "--from", str(again), "--cwd", str(b.repo))
+    [imp] = got["imported"]
+    assert imp["action"] == "copy" and imp["original_id"] == sid and imp["id"] != sid, got
+    new = imp["id"]
+    copy = b.chats() / f"{new}.jsonl"
+    assert Path(imp["path"]) == copy
+    assert b_file.read_bytes() == b_before  # the local session is untouched
+    copy_bytes = copy.read_bytes()
+    assert sid.encode() not in copy_bytes and str(a.repo).encode() not in copy_bytes
+    n = len(api.chat_requests())
+    b.qwen("--resume", new, "-p", "copy works")
+    texts = user_texts(_request_for(api, "copy works", n)["body"])
+    assert "only on A" in texts and "only on B" not in texts
+    assert copy.read_bytes().startswith(copy_bytes) and len(copy.read_bytes()) > len(copy_bytes)
