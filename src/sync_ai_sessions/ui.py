@@ -24,7 +24,7 @@ _console: Console | None = None
 def console() -> Console:
     global _console
     if _console is None:
-        _console = Console(stderr=True, highlight=False, soft_wrap=True)
+        _console = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
     return _console
 
 
