@@ -196,9 +196,7 @@ def read_chat(path: Path) -> ChatInfo | None:
         if not isinstance(doc, dict) or not isinstance(doc.get("sessionId"), str):
             return None
         meta = doc
-        messages = {
-            str(m.get("id", i)): m for i, m in enumerate(doc.get("messages") or []) if isinstance(m, dict)
-        }
+        messages = {str(m.get("id", i)): m for i, m in enumerate(doc.get("messages") or []) if isinstance(m, dict)}
         fmt = "json"
         size = len(data)
         lines = len(messages)
