@@ -322,3 +322,13 @@ def test_windows_origin_session_gets_posix_cwd(tmp_path: Path) -> None:
     out = staged.transcript.staged.read_bytes()
     assert b"alice" not in out
     assert all(r["cwd"] == str(target) for r in records(out))
+
+
+def test_tool_version_is_the_last_writer(machine: dict) -> None:
+    a: QwenAdapter = machine["adapter"]
+    assert a.tool_version() is None and a.session_count() == 0
+    p = place(a, str(machine["repo"]), FIX_SID, relocated(fixture_bytes(), str(machine["repo"])))
+    assert a.tool_version() == "0.24.4"
+    with open(p, "ab") as fh:
+        fh.write(b'{"type":"user","cwd":"x","version":"0.25.1","message":{"role":"user","parts":[]}}\n')
+    assert a.tool_version() == "0.25.1"

@@ -345,6 +345,18 @@ class QwenAdapter(Adapter):
                 newest = (m, p)
         if newest is None:
             return None
+        # The last record names the version that wrote last (a session may outlive an upgrade).
+        try:
+            with open(newest[1], "rb") as f:
+                size = f.seek(0, os.SEEK_END)
+                f.seek(max(0, size - (1 << 16)))
+                tail = f.read()
+        except OSError:
+            return None
+        for line in reversed(tail.splitlines()):
+            d = _loads(line) if b'"version":"' in line else None
+            if d and isinstance(d.get("version"), str):
+                return d["version"]
         first = _first_record(newest[1])
         v = first.get("version") if first else None
         return v if isinstance(v, str) else None
