@@ -69,7 +69,6 @@ ROLLOUT_NAME = re.compile(
 _UUID_RE = re.compile(r"^" + _UUID + r"$")
 _JSTR = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
 _CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
-_PAYLOAD_ID = re.compile(rb'[{,]\s*"id"\s*:\s*"(' + _UUID.encode() + rb')"')
 _TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
 _CLI_VERSION = re.compile(rb'"cli_version"\s*:\s*"([^"\\]*)"')
 # Structural keys only: inside a JSON string value a quote is escaped, so these never match free text.
@@ -78,6 +77,9 @@ _TURN_CONTEXT = b'"type":"turn_context"'
 
 HEAD_BYTES = 4096
 TAIL_BYTES = 32768
+# How far back from the end discovery looks for the latest turn_context of a rollout whose session_meta cwd
+# is elsewhere; a last turn longer than this (huge tool output) is judged by session_meta's cwd alone.
+TAIL_MAX_BYTES = 256 << 10
 
 
 def _jstr(raw: bytes) -> str:
@@ -166,6 +168,7 @@ def _tail_turn_cwd_fd(fd: int, size: int, start: int) -> str | None:
     """The cwd of the last `turn_context` line of an open plain rollout, reading back from the end."""
     pos = size
     step = TAIL_BYTES
+    start = max(start, size - TAIL_MAX_BYTES)
     while pos > start:
         lo = max(start, pos - step)
         buf = os.pread(fd, pos - lo + len(_TURN_CONTEXT), lo)
@@ -176,7 +179,7 @@ def _tail_turn_cwd_fd(fd: int, size: int, start: int) -> str | None:
                 line = os.pread(fd, 65536, lo + i)
             return _cwd_at(line.split(b"\n", 1)[0])
         pos = lo
-        step = min(step * 2, 4 << 20)
+        step *= 2
     return None
 
 
@@ -371,10 +374,8 @@ class CodexAdapter(Adapter):
                         os.close(fd)
             except (OSError, ValueError):
                 continue
-            im = _PAYLOAD_ID.search(line0)
-            sid = im.group(1).decode() if im else name[-len(".jsonl") - 36:-len(".jsonl")]
-            if path.endswith(".zst"):
-                sid = im.group(1).decode() if im else name[-len(".jsonl.zst") - 36:-len(".jsonl.zst")]
+            # The id in the file name is the one Codex resolves `resume <id>` by.
+            sid = name.removesuffix(".zst").removesuffix(".jsonl")[-36:]
             found.append((RolloutHead(Path(path), sid, cwd, archived), rel, recorded))
         return found
 

@@ -1,0 +1,454 @@
+"""Codex adapter unit tests on real rollouts written by codex 0.169.0 and 0.110.0 (shared fixtures)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sqlite3
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+from support.clis import fixtures_dir
+
+from sync_ai_sessions.adapters import codex as codex_mod
+from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SessionResult, SourceInfo
+from sync_ai_sessions.adapters.codex import HEAD_BYTES, TAIL_MAX_BYTES, CodexAdapter
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.importer import import_sessions
+
+OLD_ROOT = "/home/alice/src/projA"
+OLD_HOME = "/home/alice/.codex"
+KINDS = ["exec-0.110.0", "exec-0.169.0", "toolcall-0.169.0", "tui-0.169.0"]
+
+
+def fixture(kind: str) -> Path:
+    (p,) = (fixtures_dir() / "codex" / kind).glob("rollout-*.jsonl")
+    return p
+
+
+def sid_of(p: Path) -> str:
+    return p.name.removesuffix(".zst").removesuffix(".jsonl")[-36:]
+
+
+class World:
+    """A sending machine (fixture rollouts under its CODEX_HOME) and a receiving one."""
+
+    def __init__(self, tmp: Path, *, target_provider: str | None = "local", target_root: str = "new home/prøj"):
+        self.tmp = tmp
+        self.src_home = tmp / "src-codex"
+        self.dst_home = tmp / "dst" / "codex hoME"
+        self.dst_home.mkdir(parents=True)
+        if target_provider:
+            (self.dst_home / "config.toml").write_text(f'model_provider = "{target_provider}"\n')
+        self.target_root = tmp / target_root
+        self.target_root.mkdir(parents=True)
+        self.src = CodexAdapter({"HOME": str(tmp / "src-user"), "CODEX_HOME": str(self.src_home)})
+        self.dst_env = {"HOME": str(tmp / "dst-user"), "CODEX_HOME": str(self.dst_home),
+                        "SYNC_AI_SESSIONS_HOME": str(tmp / "dst-sais")}
+        self.dst = CodexAdapter(self.dst_env)
+        self.staging = tmp / "staging"
+        self.staging.mkdir()
+
+    def put(self, src: Path | bytes, name: str, sub: str = "sessions/2026/11/24") -> Path:
+        d = self.src_home / sub
+        d.mkdir(parents=True, exist_ok=True)
+        p = d / name
+        if isinstance(src, Path):
+            shutil.copyfile(src, p)
+        else:
+            p.write_bytes(src)
+        return p
+
+    def ctx(self, **options: Any) -> ImportContext:
+        source = SourceInfo(os_flavor="posix", repo_root=OLD_ROOT, home="/home/alice", tool_home=OLD_HOME,
+                            adapter_meta=self.src.export_meta())
+        return ImportContext(target=Repo(root=self.target_root), source=source, staging=self.staging,
+                             env=self.dst_env, options=options)
+
+    def export(self, root: str = OLD_ROOT) -> list[Session]:
+        return self.src.find_sessions(Repo(root=Path(root)))
+
+
+def manifest(s: Session) -> tuple[SessionManifest, dict[str, Path]]:
+    files = [{"arcname": f.arcname, "size": f.size, "role": f.role,
+              "sha256": hashlib.sha256(f.source.read_bytes()).hexdigest()} for f in s.files]
+    sm = SessionManifest(id=s.id, files=files, cwd_rel=s.cwd_rel, title=s.title, meta=json.loads(json.dumps(s.meta)))
+    return sm, {f.arcname: f.source for f in s.files}
+
+
+def strings(obj: Any) -> list[str]:
+    """Every string in a JSON value, with JSON-in-JSON strings (tool `arguments`) decoded too."""
+    out: list[str] = []
+    if isinstance(obj, str):
+        out.append(obj)
+        if obj[:1] in ("{", "["):
+            with contextlib.suppress(ValueError):
+                out += strings(json.loads(obj))
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            out += strings(k) + strings(v)
+    elif isinstance(obj, list):
+        for v in obj:
+            out += strings(v)
+    return out
+
+
+def assert_no_old_paths(data: bytes, olds: list[str]) -> None:
+    for old in olds:
+        for enc in {old, old.replace("/", "\\/"), json.dumps(old)[1:-1], json.dumps(old, ensure_ascii=False)[1:-1],
+                    json.dumps(json.dumps(old))[3:-3], urllib.parse.quote(old)}:
+            assert enc.encode() not in data, f"{enc!r} left in the rollout"
+    for line in data.splitlines():
+        for s in strings(json.loads(line)):
+            for old in olds:
+                assert old not in s and urllib.parse.quote(old) not in s, (old, s[:200])
+
+
+# -- discovery --------------------------------------------------------------------------------------------
+def test_finds_every_fixture_with_title_version_and_provider(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    for k in KINDS:
+        w.put(fixture(k), fixture(k).name)
+    w.put(fixture("exec-0.169.0"), "not-a-rollout.jsonl")  # Codex would not find it either
+    sessions = w.export()
+    assert sorted(s.id for s in sessions) == sorted(sid_of(fixture(k)) for k in KINDS)
+    by_id = {s.id: s for s in sessions}
+    tool = by_id[sid_of(fixture("toolcall-0.169.0"))]
+    assert tool.title == "RUNTOOL please run pwd" and tool.tool_version == "0.169.0" and tool.cwd_rel == ""
+    assert tool.meta["model_provider"] == "fake" and tool.lines == 19
+    assert by_id[sid_of(fixture("exec-0.110.0"))].tool_version == "0.110.0"
+    assert by_id[sid_of(fixture("exec-0.110.0"))].title == "hello"
+    assert [s.last_activity for s in sessions] == sorted((s.last_activity for s in sessions), reverse=True)
+    # A parent folder as the repo: cwd_rel says where inside; a sibling with the same prefix is not the repo.
+    assert {s.cwd_rel for s in w.export("/home/alice/src")} == {"projA"}
+    assert w.export("/home/alice/src/proj") == [] and w.export("/home/alice/src/projA2") == []
+
+
+def _with_cwds(meta_cwd: str, turn_cwd: str, sid: str) -> bytes:
+    out = []
+    raw = fixture("exec-0.169.0").read_bytes().replace(sid_of(fixture("exec-0.169.0")).encode(), sid.encode())
+    for line in raw.splitlines():
+        rec = json.loads(line)
+        if rec["type"] == "session_meta":
+            rec["payload"]["cwd"] = meta_cwd
+        elif rec["type"] == "turn_context":
+            rec["payload"]["cwd"] = turn_cwd
+        out.append(json.dumps(rec, separators=(",", ":"), ensure_ascii=False).encode())
+    return b"\n".join(out) + b"\n"
+
+
+def test_latest_turn_context_cwd_counts_as_well(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    for n, (meta_cwd, turn_cwd) in enumerate(
+        [("/elsewhere", OLD_ROOT + "/sub"), (OLD_ROOT, "/elsewhere"), ("/elsewhere", "/elsewhere")], start=1
+    ):
+        sid = f"{n}" * 8 + f"-{n}{n}{n}{n}-7{n}{n}{n}-8{n}{n}{n}-" + f"{n}" * 12
+        w.put(_with_cwds(meta_cwd, turn_cwd, sid), f"rollout-2026-11-24T00-00-0{n}-{sid}.jsonl")
+    got = {s.id[:1]: s.cwd_rel for s in w.export()}
+    assert got == {"1": "sub", "2": ""}
+
+
+def test_discovery_reads_only_heads_and_tails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """50 rollouts of ~1 MB (a long last turn): the scan reads heads and bounded tails, never the bodies."""
+    w = World(tmp_path)
+    base = fixture("toolcall-0.169.0").read_bytes()
+    filler = json.dumps({"timestamp": "2026-11-24T00:17:04.000Z", "type": "response_item",
+                         "payload": {"type": "function_call_output", "output": "x" * 1000}}).encode() + b"\n"
+    total = 0
+    for i in range(50):
+        sid = f"{i:08x}-0000-7000-8000-000000000000"
+        body = base.replace(sid_of(fixture("toolcall-0.169.0")).encode(), sid.encode())
+        if i % 2:
+            body = body.replace(OLD_ROOT.encode(), b"/home/alice/src/other")
+        data = body + filler * 1000
+        total += len(data)
+        w.put(data, f"rollout-2026-11-24T00-17-03-{sid}.jsonl", sub=f"sessions/2026/11/{1 + i % 28:02d}")
+    read = {"n": 0}
+    real_read, real_pread = os.read, os.pread
+
+    def counting_read(fd: int, n: int) -> bytes:
+        b = real_read(fd, n)
+        read["n"] += len(b)
+        return b
+
+    def counting_pread(fd: int, n: int, off: int) -> bytes:
+        b = real_pread(fd, n, off)
+        read["n"] += len(b)
+        return b
+
+    monkeypatch.setattr(codex_mod.os, "read", counting_read)
+    monkeypatch.setattr(codex_mod.os, "pread", counting_pread)
+    found = w.src.scan(OLD_ROOT)
+    monkeypatch.undo()
+    assert len(found) == 25
+    # Matching heads stop at HEAD_BYTES; the others look back at most TAIL_MAX_BYTES for a turn_context.
+    assert read["n"] <= 25 * HEAD_BYTES + 25 * (HEAD_BYTES + TAIL_MAX_BYTES + 64), (read["n"], total)
+    assert read["n"] < total / 5
+
+
+def test_archived_only_on_request_and_zst(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    arch = fixture("exec-0.169.0")
+    w.put(arch, arch.name, sub="archived_sessions")
+    z = fixture("exec-0.110.0")
+    w.put(zstandard.ZstdCompressor().compress(z.read_bytes()), z.name + ".zst")
+    assert [s.id for s in w.export()] == [sid_of(z)]
+    assert w.export()[0].files[0].arcname == f"sessions/{z.name}.zst"
+    w.src.include_archived = True
+    got = {s.id: s for s in w.export()}
+    assert set(got) == {sid_of(z), sid_of(arch)}
+    assert got[sid_of(arch)].files[0].arcname == f"archived_sessions/{arch.name}"
+    assert got[sid_of(arch)].meta["archived"] is True
+    # Both land as plain rollouts under sessions/YYYY/MM/DD with their names kept.
+    for s in got.values():
+        sm, files = manifest(s)
+        st = w.dst.stage(sm, files, w.ctx())
+        assert st.transcript.dest == w.dst_home / "sessions/2026/11/24" / s.meta["file_name"].removesuffix(".zst")
+        assert st.transcript.staged.read_bytes().startswith(b'{"timestamp"')
+    assert CodexAdapter({"CODEX_HOME": str(w.src_home)}, include_archived=False).find_existing(
+        sid_of(arch), w.ctx()) == w.src_home / "archived_sessions" / arch.name
+
+
+# -- rewriting --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", KINDS)
+def test_stage_rewrites_every_path_and_provider(tmp_path: Path, kind: str) -> None:
+    w = World(tmp_path)
+    w.put(fixture(kind), fixture(kind).name)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    staged = w.dst.stage(sm, files, w.ctx())
+    assert staged.session_id == s.id and staged.resume_cwd == w.target_root
+    assert staged.transcript.dest == w.dst_home / "sessions/2026/11/24" / fixture(kind).name
+    data = staged.transcript.staged.read_bytes()
+    assert_no_old_paths(data, [OLD_ROOT, OLD_HOME, "/home/alice"])
+    orig = fixture(kind).read_bytes()
+    assert data.count(b"\n") == orig.count(b"\n")
+    new_root, new_home = str(w.target_root), str(w.dst_home)
+    recs = [json.loads(x) for x in data.splitlines()]
+    meta = recs[0]["payload"]
+    assert meta["cwd"] == new_root and meta["model_provider"] == "local" and meta["id"] == s.id
+    assert meta.get("runtime_workspace_roots", [new_root]) == [new_root]
+    assert all(r["payload"]["cwd"] == new_root for r in recs if r["type"] == "turn_context")
+    settings = [r["payload"]["thread_settings"] for r in recs if r["payload"].get("type") == "thread_settings_applied"]
+    assert all(t["model_provider_id"] == "local" and t["cwd"] == new_root for t in settings)
+    assert (kind == "exec-0.110.0") == (not settings)
+    assert any(new_home in x for r in recs for x in strings(r))  # skills paths now name this CODEX_HOME
+    if kind.startswith("toolcall"):
+        (call,) = [r["payload"] for r in recs if r["payload"].get("type") == "function_call"]
+        assert json.loads(call["arguments"])["workdir"] == new_root
+        (out,) = [r["payload"] for r in recs if r["payload"].get("type") == "function_call_output"]
+        assert new_root in out["output"]
+        cmds = [r["payload"]["item"] for r in recs if r["payload"].get("type") == "item_completed"
+                and r["payload"]["item"].get("type") == "CommandExecution"]
+        assert cmds and all(c["cwd"] == "file://" + urllib.parse.quote(new_root) for c in cmds)
+        assert all(c["aggregated_output"] == new_root + "\n" for c in cmds)
+    notes = w.dst.finalize(w.ctx(), [SessionResult(s.id, s.id, "new", staged.transcript.dest)])
+    assert any("'fake' rewritten to this machine's 'local'" in n for n in notes)
+    assert w.dst.resume_command(s.id) == f"codex resume {s.id}"
+
+
+def test_stage_is_byte_identical_when_nothing_differs(tmp_path: Path) -> None:
+    """Same root, home and provider: not one byte changes (the engine's identical/prefix checks rely on it)."""
+    w = World(tmp_path, target_provider="fake", target_root="same")
+    f = fixture("toolcall-0.169.0")
+    w.put(f, f.name)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    ctx = w.ctx()
+    ctx.source.repo_root = str(w.target_root)
+    ctx.source.tool_home = str(w.dst_home)
+    ctx.source.adapter_meta = {}
+    sm.meta["recorded_root"] = str(w.target_root)
+    staged = w.dst.stage(sm, files, ctx)
+    assert staged.transcript.staged.read_bytes() == f.read_bytes()
+
+
+def test_json_in_json_and_special_characters(tmp_path: Path) -> None:
+    """A root with a quote and non-ASCII, escaped twice inside tool-call `arguments` (once as \\uXXXX)."""
+    odd = '/home/alice/src/café "q" proj'
+
+    def swap(o: Any) -> Any:
+        if isinstance(o, str):
+            return o.replace(OLD_ROOT, odd).replace(urllib.parse.quote(OLD_ROOT), urllib.parse.quote(odd))
+        if isinstance(o, dict):
+            out = {k: swap(v) for k, v in o.items()}
+            if out.get("type") == "function_call":
+                out["arguments"] = json.dumps(swap(json.loads(o["arguments"])))  # \u00e9 and \" inside
+            return out
+        if isinstance(o, list):
+            return [swap(v) for v in o]
+        return o
+
+    lines = [json.dumps(swap(json.loads(x)), separators=(",", ":"), ensure_ascii=False).encode()
+             for x in fixture("toolcall-0.169.0").read_bytes().splitlines()]
+    data = b"\n".join(lines) + b"\n"
+    assert b'caf\\\\u00e9 \\\\\\"q\\\\\\"' in data  # really double-escaped in the arguments
+    w = World(tmp_path)
+    w.put(data, fixture("toolcall-0.169.0").name)
+    (s,) = w.src.find_sessions(Repo(root=Path(odd)))
+    sm, files = manifest(s)
+    ctx = w.ctx()
+    ctx.source.repo_root = odd
+    out = w.dst.stage(sm, files, ctx).transcript.staged.read_bytes()
+    assert_no_old_paths(out, [odd, OLD_HOME])
+    recs = [json.loads(x) for x in out.splitlines()]
+    (call,) = [r["payload"] for r in recs if r["payload"].get("type") == "function_call"]
+    assert json.loads(call["arguments"])["workdir"] == str(w.target_root)
+
+
+def test_keep_provider_prints_the_command(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    staged = w.dst.stage(sm, files, w.ctx(keep_provider=True))
+    data = staged.transcript.staged.read_bytes()
+    assert b'"model_provider":"fake"' in data and b'"model_provider_id":"fake"' in data
+    assert b'"model_provider":"local"' not in data and b'"model_provider_id":"local"' not in data
+    cmd = w.dst.resume_command(s.id)
+    assert cmd == f"codex resume -c 'model_provider=\"fake\"' {s.id}"
+    notes = w.dst.finalize(w.ctx(), [SessionResult(s.id, s.id, "new", staged.transcript.dest)])
+    assert any("kept its model provider 'fake'" in n and cmd in n for n in notes)
+
+
+def test_default_provider_is_openai(tmp_path: Path) -> None:
+    w = World(tmp_path, target_provider=None)
+    f = fixture("exec-0.110.0")
+    w.put(f, f.name)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    data = w.dst.stage(sm, files, w.ctx()).transcript.staged.read_bytes()
+    assert b'"model_provider":"openai"' in data and b'"fake"' not in data
+
+
+def test_copy_under_new_id(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    f = fixture("toolcall-0.169.0")
+    w.put(f, f.name)
+    (w.src_home / "history.jsonl").write_text(json.dumps({"session_id": sid_of(f), "ts": 1, "text": "RUNTOOL"}) + "\n")
+    (s,) = w.export()
+    sm, files = manifest(s)
+    new = w.dst.new_session_id()
+    assert new[14] == "7" and new != s.id
+    staged = w.dst.stage(sm, files, w.ctx(), new_id=new)
+    assert staged.session_id == new and staged.original_id == s.id
+    assert staged.transcript.dest.name == f.name.replace(s.id, new)
+    data = staged.transcript.staged.read_bytes()
+    assert s.id.encode() not in data
+    recs = [json.loads(x) for x in data.splitlines()]
+    assert recs[0]["payload"]["id"] == new and recs[0]["payload"]["session_id"] == new
+    tids = [r["payload"]["thread_id"] for r in recs if "thread_id" in r["payload"]]
+    assert tids and set(tids) == {new}
+    (hist,) = staged.line_appends
+    assert [json.loads(x)["session_id"] for x in hist.lines] == [new]
+
+
+# -- history / thread names -------------------------------------------------------------------------------
+def test_history_and_session_index_lines_travel_and_append(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    f = fixture("tui-0.169.0")
+    w.put(f, f.name)
+    sid, other = sid_of(f), "01a20ae8-0000-7000-8000-000000000000"
+    hist = [{"session_id": sid, "ts": 1795479300, "text": f"look at {OLD_ROOT}/src/app.py"},
+            {"session_id": other, "ts": 1795479301, "text": "someone else's prompt"},
+            {"session_id": sid, "ts": 1795479302, "text": "second"}]
+    (w.src_home / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in hist))
+    (w.src_home / "session_index.jsonl").write_text(
+        json.dumps({"id": other, "thread_name": "other", "updated_at": "x"}) + "\n"
+        + json.dumps({"id": sid, "thread_name": "my thread", "updated_at": "2026-11-24T00:16:00Z"}) + "\n")
+    (s,) = w.export()
+    assert s.title == "my thread"
+    side = {f.arcname: f.source.read_bytes() for f in s.files if f.role == "sidecar"}
+    assert set(side) == {f"history/{sid}.jsonl", f"session_index/{sid}.jsonl"}
+    assert other.encode() not in b"".join(side.values())
+    assert side[f"history/{sid}.jsonl"].count(b"\n") == 2
+
+    # The receiving machine already has history of its own: lines are appended, once.
+    (w.dst_home / "history.jsonl").write_text(json.dumps({"session_id": other, "ts": 5, "text": "local"}) + "\n")
+    sm, files = manifest(s)
+    manifest_doc = {
+        "source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "home": "/home/alice", "tool_home": OLD_HOME,
+                   "adapter_meta": w.src.export_meta()},
+        "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}],
+    }
+    for _ in range(2):
+        staging = tmp_path / f"st{_}"
+        staging.mkdir()
+        rep = import_sessions(w.dst, manifest_doc, files, Repo(root=w.target_root), env=w.dst_env, staging=staging)
+    assert [r.action for r in rep.results] == ["skip"]
+    hist_lines = [json.loads(x) for x in (w.dst_home / "history.jsonl").read_text().splitlines()]
+    assert [h["session_id"] for h in hist_lines] == [other, sid, sid]
+    assert hist_lines[1]["text"] == f"look at {w.target_root}/src/app.py"
+    idx = [json.loads(x) for x in (w.dst_home / "session_index.jsonl").read_text().splitlines()]
+    assert idx == [{"id": sid, "thread_name": "my thread", "updated_at": "2026-11-24T00:16:00Z"}]
+
+
+# -- engine + index ---------------------------------------------------------------------------------------
+def _state_db(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE backfill_state (id INTEGER PRIMARY KEY, status TEXT)")
+    con.execute("INSERT INTO backfill_state VALUES (1, 'complete')")
+    con.execute("CREATE TABLE threads (id TEXT PRIMARY KEY, rollout_path TEXT)")
+    con.execute("INSERT INTO threads VALUES ('x', '/somewhere')")
+    con.commit()
+    con.close()
+
+
+def _rows(path: Path, table: str) -> int:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_import_new_then_identical_then_diverged_copy_and_backfill_reset(tmp_path: Path) -> None:
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    _state_db(w.dst_home / "state_5.sqlite")
+    sqlite_home = tmp_path / "sqlite-home"
+    _state_db(sqlite_home / "state_5.sqlite")
+    w.dst_env["CODEX_SQLITE_HOME"] = str(sqlite_home)
+    w.dst = CodexAdapter(w.dst_env)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
+                      "adapter_meta": w.src.export_meta()},
+           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+
+    def run(n: int):
+        st = tmp_path / f"staging{n}"
+        st.mkdir()
+        return import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st)
+
+    rep = run(1)
+    (r,) = rep.results
+    assert r.action == "new" and r.path == w.dst_home / "sessions/2026/11/24" / f.name
+    assert r.resume == f"cd {shlex.quote(str(w.target_root))} && codex resume {s.id}"
+    assert _rows(w.dst_home / "state_5.sqlite", "backfill_state") == 0
+    assert _rows(sqlite_home / "state_5.sqlite", "backfill_state") == 0
+    assert _rows(w.dst_home / "state_5.sqlite", "threads") == 1  # Codex's own rows are never touched
+    assert any("re-index" in n for n in rep.notes)
+
+    assert [x.action for x in run(2).results] == ["skip"]
+    # The session went on here (Codex appended a turn): the handoff is older, nothing to do.
+    with open(r.path, "ab") as fh:
+        fh.write(b'{"timestamp":"2026-11-25T00:00:00.000Z","type":"event_msg","payload":{"type":"x"}}\n')
+    assert [x.action for x in run(3).results] == ["skip"]
+    # Diverged: the local file differs inside; the handoff comes in as a copy under a new id.
+    data = r.path.read_bytes()
+    r.path.write_bytes(data.replace(b"hello", b"HELLO", 1))
+    (c,) = run(4).results
+    assert c.action == "copy" and c.original_id == s.id and c.id != s.id
+    assert c.path.name == f.name.replace(s.id, c.id) and c.path.exists()
+    assert w.dst.find_existing(c.id, w.ctx()) == c.path
