@@ -156,6 +156,8 @@ def read_archive(
                 manifest = json.loads(_read_exact(src, mlen).decode("utf-8"))
             except (UnicodeDecodeError, json.JSONDecodeError):
                 raise FormatError("the handoff's manifest is not valid JSON", code="format") from None
+            except RecursionError:  # "[[[[...": nesting deeper than the JSON decoder's stack
+                raise FormatError("the handoff's manifest is nested too deeply", code="format") from None
             if src.read(1) != b"" or not getattr(src, "at_eof", True):
                 raise FormatError("the handoff has data after its manifest", code="format")
             validate_manifest(manifest, records)
