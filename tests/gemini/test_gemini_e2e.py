@@ -97,6 +97,10 @@ class Machine:
         return out
 
 
+def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    return {str(p): (p.read_bytes(), p.stat().st_mtime_ns) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
 def _turn_text(body: dict[str, Any]) -> str:
     return json.dumps(body, ensure_ascii=False)
 
@@ -158,10 +162,10 @@ def test_session_made_on_a_resumes_on_b(tmp_path: Path) -> None:
         assert all("machineA" not in _turn_text(t) for t in fake.turns()[n:])
 
         # -- receiving the same handoff again changes nothing: B's copy already holds all of it
-        before = chat_b.read_bytes()
+        before = _tree(gdir)
         again = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
         assert again["imported"] == [] and [s["id"] for s in again["skipped"]] == [sid]
-        assert chat_b.read_bytes() == before
+        assert _tree(gdir) == before  # nothing written, projects.json and its mtime included
 
         # -- back to A: the session grew on B, so A fast-forwards its own file
         back = tmp_path / "back.bin"
