@@ -377,3 +377,26 @@ def test_directories_and_missing_subfolder(tmp_path: Path) -> None:
     assert staged.resume_cwd == target
     last = json.loads(staged.transcript.staged.read_bytes().splitlines()[-1])
     assert last == {"$set": {"directories": [f"{target}/lib", str(target)]}}
+
+
+def test_finalize_does_geminis_legacy_migration_it_would_block(tmp_path: Path) -> None:
+    m, files = _send(tmp_path)
+    target = tmp_path / "proj"
+    target.mkdir()
+    gdir = tmp_path / "b" / ".gemini"
+    old_chats = gdir / "tmp" / sha(str(target)) / "chats"
+    old_chats.mkdir(parents=True)
+    other = "33333333-2222-4333-8444-555555555555"
+    (old_chats / "session-2025-01-01T00-00-33333333.json").write_text(legacy_chat().read_text().replace(SID, other))
+    (gdir / "history" / sha(str(target))).mkdir(parents=True)
+    (gdir / "history" / sha(str(target)) / "HEAD").write_text("ref: refs/heads/main\n")
+    a = adapter_for(tmp_path / "b")
+    ctx = context(target, tmp_path / "st", dict(a.env))
+    staged = a.stage(m, files, ctx)
+    a.finalize(ctx, [place(staged)])
+    chats = gdir / "tmp" / "proj" / "chats"
+    assert sorted(p.name for p in chats.iterdir()) == sorted([CHAT_NAME, "session-2025-01-01T00-00-33333333.json"])
+    assert (gdir / "history" / "proj" / "HEAD").read_text() == "ref: refs/heads/main\n"
+    # Gemini itself would now find both sessions for this project
+    ids = {read_chat(p).session_id for p in chats.iterdir()}
+    assert ids == {SID, other}

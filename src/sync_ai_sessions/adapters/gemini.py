@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -300,6 +301,7 @@ class _Pending:
     project: str
     slug: str
     dests: list[Path]
+    fresh: bool = False  # the project had no folder here before this import
 
 
 class GeminiAdapter(Adapter):
@@ -596,7 +598,8 @@ class GeminiAdapter(Adapter):
                 staged.write_bytes(files[arc].read_bytes())
             sidecars.append(Placement(dest, staged))
 
-        self._pending[out_id] = _Pending(project, slug, [transcript.dest] + [p.dest for p in sidecars])
+        fresh = not (self.home() / "tmp" / slug).exists() and not (self.home() / "history" / slug).exists()
+        self._pending[out_id] = _Pending(project, slug, [transcript.dest] + [p.dest for p in sidecars], fresh)
         return StagedSession(
             session_id=out_id,
             original_id=sid,
@@ -674,6 +677,8 @@ class GeminiAdapter(Adapter):
                 if final != p.slug:
                     self._move(p, final)
                     notes.append(f"Gemini project {p.project} uses short name {final!r} (not {p.slug!r})")
+                if p.fresh:
+                    self._migrate_legacy(p.project, final)
             if registry != before:
                 _atomic_write_json(self.registry_path, {"projects": registry})
         return notes
@@ -698,6 +703,27 @@ class GeminiAdapter(Adapter):
             taken.add(slug)
             slug = self._claim_slug(p.project, registry, taken)
         raise ConflictError(f"could not register {p.project} with Gemini CLI", code="conflict")
+
+    def _migrate_legacy(self, project: str, slug: str) -> None:
+        """Do Gemini's one-time copy of a pre-0.29 `<sha256(path)>` folder, which our import would block.
+
+        Gemini copies `tmp/<hash>` (and `history/<hash>`) into the new short-name folder only while that folder
+        holds nothing but `.project_root`; the chats we just placed there would hide this machine's older
+        sessions of the same project for good.  Existing files are never replaced.
+        """
+        h = project_hash(project)
+        for base in self.base_dirs:
+            legacy, target = base / h, base / slug
+            if not legacy.is_dir() or legacy.is_symlink():
+                continue
+            for dirpath, _dirnames, filenames in os.walk(legacy):
+                rel = Path(dirpath).relative_to(legacy)
+                for fn in filenames:
+                    src, dst = Path(dirpath) / fn, target / rel / fn
+                    if src.is_symlink() or dst.exists():
+                        continue
+                    dst.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, dst)
 
     def _write_markers(self, slug: str, project: str) -> None:
         for base in self.base_dirs:
