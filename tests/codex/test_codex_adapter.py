@@ -151,8 +151,16 @@ def test_latest_turn_context_cwd_counts_as_well(tmp_path: Path) -> None:
     ):
         sid = f"{n}" * 8 + f"-{n}{n}{n}{n}-7{n}{n}{n}-8{n}{n}{n}-" + f"{n}" * 12
         w.put(_with_cwds(meta_cwd, turn_cwd, sid), f"rollout-2026-11-24T00-00-0{n}-{sid}.jsonl")
+    # A rollout shorter than the head read: the whole file is already in hand.
+    sid4 = "44444444-4444-7444-8444-444444444444"
+    tiny = [{"timestamp": "t", "type": "session_meta", "payload": {"id": sid4, "cwd": "/elsewhere"}},
+            {"timestamp": "t", "type": "turn_context", "payload": {"cwd": "/elsewhere"}},
+            {"timestamp": "t", "type": "turn_context", "payload": {"cwd": OLD_ROOT + "/deep/er"}},
+            {"timestamp": "t", "type": "event_msg", "payload": {"type": "task_complete"}}]
+    w.put("".join(json.dumps(x, separators=(",", ":")) + "\n" for x in tiny).encode(),
+          f"rollout-2026-11-24T00-00-04-{sid4}.jsonl")
     got = {s.id[:1]: s.cwd_rel for s in w.export()}
-    assert got == {"1": "sub", "2": ""}
+    assert got == {"1": "sub", "2": "", "4": "deep/er"}
 
 
 def test_discovery_reads_only_heads_and_tails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
