@@ -1,7 +1,8 @@
 """Everything we ask of GitHub goes through the user's own GitHub CLI, `gh api`.
 
 So gh's login, token storage and host selection apply unchanged (GitHub Enterprise through `GH_HOST`
-or our `hostname=`, which becomes `gh api --hostname`). We never ask for, read or store a token.
+or our `hostname=`, passed to gh as `GH_HOST`, the same as `gh api --hostname`).
+We never ask for, read or store a token.
 
 `check_gh(env)` answers "can we use gists?" without raising (for `doctor`);
 `require_gh_for_gists(env)` raises `AuthError` whose one-line message carries the exact fix (for `send`).
@@ -103,6 +104,8 @@ class Gh:
     def __init__(self, env: Mapping[str, str] | None = None, hostname: str | None = None):
         self.env = dict(os.environ if env is None else env)
         self.hostname = hostname
+        if hostname:  # same effect as `gh api --hostname`, which gh 2.23 refuses for hosts with a port
+            self.env["GH_HOST"] = hostname
         self.path = shutil.which("gh", path=self.env.get("PATH", os.defpath))
         self.backoff = _float_env(self.env, "SYNC_AI_SESSIONS_GH_BACKOFF", 1.0)
         self.retries = int(_float_env(self.env, "SYNC_AI_SESSIONS_GH_RETRIES", 5))
@@ -126,8 +129,6 @@ class Gh:
     def _once(self, method: str, endpoint: str, input_path: Path | None) -> GhResponse | str:
         """One `gh api -i` run: the parsed answer, or the error text when no HTTP answer came back."""
         argv = [self.require_installed(), "api", "-i", "-X", method]
-        if self.hostname:
-            argv += ["--hostname", self.hostname]
         if input_path is not None:
             argv += ["--input", str(input_path)]
         argv += ["--", endpoint]
@@ -161,6 +162,8 @@ class Gh:
                     )
                 if "x509" in got or "certificate" in got.lower():
                     raise NetworkError(f"TLS certificate problem talking to {self.host}: {_one_line(got)}", code="tls")
+                if "Usage:" in got or "unknown flag" in got:
+                    raise SyncError(f"gh refused our call: {got.splitlines()[0][:200]}", code="gh_usage")
                 transient = True
                 what = _one_line(got)
             else:

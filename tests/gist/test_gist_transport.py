@@ -277,3 +277,14 @@ def test_too_large_for_gists_is_refused_before_any_upload(server, env, tmp_path)
         GistTransport(env, max_size=4_000).upload(src)
     assert ei.value.code == "too_large" and "--to FILE" in ei.value.message
     assert server.requests == []
+
+
+def test_hostname_option_instead_of_gh_host(server, env, tmp_path):
+    """`hostname=` becomes `gh api --hostname`, for GitHub Enterprise without GH_HOST."""
+    no_host = {k: v for k, v in env.items() if k != "GH_HOST"}
+    src = _payload(tmp_path, 3_000)
+    t = GistTransport(no_host, hostname=server.host)
+    stored = t.upload(src)
+    t.download(stored.ref, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
+    assert stored.extra["url"] == f"https://{server.host}/gist/{stored.ref}"
