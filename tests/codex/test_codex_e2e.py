@@ -9,8 +9,18 @@ on resume: the earlier turns (prompt, tool call and output, reply) and no machin
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+import pty
+import re
+import select
+import signal
+import struct
 import subprocess
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +62,47 @@ def codex(m: Machine, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]
                        capture_output=True, text=True, timeout=90)
     assert p.returncode == 0, f"codex {args} rc={p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
     return p
+
+
+def picker_text(m: Machine, cwd: Path, wait_for: list[str], timeout: float = 20.0) -> str:
+    """What the real TUI picker (`codex resume`) shows in `cwd`, read from a pseudo-terminal.
+
+    exec sessions are listed only with --include-non-interactive; --no-daemon keeps the TUI from spawning
+    its background app-server.  Returns once every string in `wait_for` appeared (or on timeout).
+    """
+    env = {k: v for k, v in m.env.items() if not k.startswith("SYNC_AI_SESSIONS")}
+    env.update(FAKE_OPENAI_KEY="dummy-key", TERM="xterm-256color")
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 200, 0, 0))
+    proc = subprocess.Popen([str(cli_path("codex")), "resume", "--no-daemon", "--include-non-interactive"],
+                            cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                buf += chunk
+                if b"\x1b[6n" in chunk:  # the TUI asks where the cursor is
+                    os.write(master, b"\x1b[1;1R")
+            text = re.sub(rb"\x1b\[[0-9;?>]*[A-Za-z~]", b" ", buf).decode("utf-8", "replace")
+            if all(w in text for w in wait_for):
+                break
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        os.close(master)
+    return re.sub(rb"\x1b\[[0-9;?>]*[A-Za-z~]", b" ", buf).decode("utf-8", "replace")
 
 
 def thread_id(p: subprocess.CompletedProcess[str]) -> str:
@@ -123,6 +174,12 @@ def test_codex_session_moves_to_other_machine(tmp_path: Path) -> None:
             data = placed.read_bytes()
             assert str(a.root).encode() not in data and str(proj).encode() in data
             assert b'"model_provider":"fake"' not in data and b'"model_provider_id":"local"' in data
+
+            # The picker in the clone (cwd and provider filters, Codex's own index) lists it, newest first.
+            screen = picker_text(m, proj, [PROMPT_A, "older B2 work"] if old else [PROMPT_A])
+            assert PROMPT_A in screen, screen[-2000:]
+            if old:
+                assert "older B2 work" in screen and screen.index(PROMPT_A) < screen.index("older B2 work")
 
             # --last from the clone picks the imported session (on B2: not the older indexed one).
             codex(m, proj, "exec", "resume", "--last", "next via last")
