@@ -449,6 +449,17 @@ def test_import_new_then_identical_then_diverged_copy_and_backfill_reset(tmp_pat
     assert any("re-index" in n for n in rep.notes)
 
     assert [x.action for x in run(2).results] == ["skip"]
+    # The session went on on the sending machine: the new handoff fast-forwards the local file.
+    with open(w.src_home / "sessions/2026/11/24" / f.name, "ab") as fh:
+        fh.write(b'{"timestamp":"2026-11-24T01:00:00.000Z","type":"turn_context","payload":{"cwd":"'
+                 + OLD_ROOT.encode() + b'","model":"gpt-5.4"}}\n')
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc["sessions"] = [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]
+    (ff,) = run(5).results
+    assert ff.action == "fast-forward" and ff.path == r.path
+    tail = r.path.read_bytes().splitlines()[-1]
+    assert json.loads(tail)["payload"]["cwd"] == str(w.target_root)
     # The session went on here (Codex appended a turn): the handoff is older, nothing to do.
     with open(r.path, "ab") as fh:
         fh.write(b'{"timestamp":"2026-11-25T00:00:00.000Z","type":"event_msg","payload":{"type":"x"}}\n')
