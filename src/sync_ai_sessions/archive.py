@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import unicodedata
 from collections.abc import Callable
@@ -32,6 +33,7 @@ _BLOCK = 1 << 20
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@-]{0,199}")
 
 
 def safe_arcname(name: str) -> str:
@@ -201,8 +203,9 @@ def validate_manifest(manifest: Any, records: list[tuple[str, int, str]]) -> Non
     for s in sessions:
         _expect(isinstance(s, dict), "session entry")
         sid = s.get("id")
-        _expect(isinstance(sid, str) and 0 < len(sid) <= 200 and "/" not in sid and "\\" not in sid
-                and sid not in (".", "..") and "\x00" not in sid, "session id")
+        # Ids become file names, glob-free lookups and words of the printed resume command: letters, digits
+        # and ._:+@- only (every tool's ids are UUID-like), so no "*", no newline, no "; rm -rf ~".
+        _expect(isinstance(sid, str) and _SESSION_ID.fullmatch(sid) is not None, "session id")
         _expect(sid not in ids, f"duplicate session id {sid!r}")
         ids.add(sid)
         cwd_rel = s.get("cwd_rel", "")
