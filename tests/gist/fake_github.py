@@ -12,7 +12,8 @@ under `/api/v3/`):
 
 Faults are injected with `add_fault(method, path_regex, kind, times=1)`: kind is an HTTP status
 (500, 502, ...), "secondary" (403 secondary rate limit with `Retry-After`), "429" (with `Retry-After`)
-or "drop" (the connection is closed without any answer). Every request is recorded in `requests`.
+"drop" (the connection is closed without any answer) or "drop-after" (the request is carried out,
+then the connection is closed without an answer). Every request is recorded in `requests`.
 """
 
 from __future__ import annotations
@@ -183,6 +184,11 @@ def _make_handler(server: FakeGitHub):
             if isinstance(body, dict | list):
                 body = json.dumps(body).encode()
             body = body or b""
+            if getattr(self, "_suppress", False):  # the work was done, the answer is lost
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(2)
+                return
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -211,7 +217,8 @@ def _make_handler(server: FakeGitHub):
                         f.times -= 1
                         fault = f
                         break
-            if fault:
+            self._suppress = bool(fault and fault.kind == "drop-after")
+            if fault and not self._suppress:
                 return self._fault(fault)
             self._route(url, body)
 

@@ -185,3 +185,19 @@ def test_missing_gist_scope_on_github_com(tmp_path):
         require_gh_for_gists(env)
     assert ei.value.message == "gh's login on github.com lacks the `gist` scope: run `gh auth refresh -s gist`"
     assert ei.value.hint == "gh auth refresh -s gist"
+
+
+def test_a_lost_answer_to_a_create_leaves_a_leftover_that_list_shows(server, env, tmp_path):
+    """GitHub made the gist but the answer was lost: the retry makes another; the first is a visible leftover.
+
+    (No idempotency keys in the gist API, and guessing which gist is ours could delete a concurrent send's.)
+    """
+    t = GistTransport(env, part_size=2_000, parts_per_gist=2, workers=1)
+    server.add_fault("POST", r"/gists$", "drop-after")  # the first POST is a part gist
+    stored = t.upload(_file(tmp_path, 6_000))
+    assert len(server.gists) == 3  # 2 of the handoff + 1 leftover
+    t.download(stored.ref, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == (tmp_path / "payload.bin").read_bytes()
+    res = _run(list_cmd, ["--json"], env)
+    kinds = sorted(h["kind"] for h in json.loads(res.output)["handoffs"])
+    assert kinds == ["handoff", "orphan-part"]
