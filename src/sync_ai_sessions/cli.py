@@ -64,12 +64,36 @@ def _fail(ui: UI, code: str, message: str, exit_code: int, hint: str | None = No
     sys.exit(exit_code)
 
 
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stderr.isatty() and not os.environ.get("CI")
+
+
+def _pick_sessions(sessions: list[Any]) -> list[Any]:
+    """The session picker: newest first; Enter sends them all."""
+    ordered = sorted(sessions, key=lambda s: s.last_activity or "", reverse=True)
+    for i, s in enumerate(ordered, 1):
+        title = (s.title or "(untitled)").replace("\n", " ")[:60]
+        when = (s.last_activity or "")[:16].replace("T", " ")
+        where = f"  [{s.cwd_rel}]" if s.cwd_rel else ""
+        print(f"  {i:>2}. {when}  {title}{where}  ({s.id})", file=sys.stderr)
+    answer = click.prompt("Send which sessions? (e.g. 1,3; Enter = all)", default="all", err=True,
+                          show_default=False)
+    if answer.strip().lower() in ("", "all", "a"):
+        return ordered
+    picked: list[Any] = []
+    for part in answer.replace(" ", "").split(","):
+        if not part.isdigit() or not 1 <= int(part) <= len(ordered):
+            raise UsageError(f"no session number {part!r} in the list")
+        picked.append(ordered[int(part) - 1])
+    return picked
+
+
 def pick_tool(tool: str | None) -> str:
     if tool:
         if tool not in REGISTRY:
             raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
         return tool
-    if not (sys.stdin.isatty() and sys.stderr.isatty()) or os.environ.get("CI"):
+    if not _interactive():
         raise UsageError(f"which tool? pass --tool ({'|'.join(tool_names())})", code="no_tool")
     names = tool_names()
     for i, n in enumerate(names, 1):
@@ -110,7 +134,8 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
     if to is None:
         transport = _gist_transport()
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
-                  latest=latest, passphrase_file=passphrase_file, ui=ui)
+                  latest=latest, passphrase_file=passphrase_file, ui=ui,
+                  choose=None if ui.json_mode or not _interactive() else _pick_sessions)
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
     ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{doc['receive']}[/bold]")

@@ -6,7 +6,7 @@ import os
 import socket
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,9 @@ def send(
     env: Mapping[str, str] | None = None,
     passphrase_file: str | None = None,
     ui: UI | None = None,
+    choose: Callable[[list[Session]], list[Session]] | None = None,
 ) -> dict[str, Any]:
+    """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     repo = find_repo(cwd)
@@ -112,6 +114,8 @@ def send(
             code="no_sessions",
         )
     sessions = select_sessions(found, session_ids, latest)
+    if choose is not None and not session_ids and not latest and len(sessions) > 1:
+        sessions = choose(sessions) or sessions
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
     passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     verifier = load_config(env).get("verifier")
