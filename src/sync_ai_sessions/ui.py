@@ -55,6 +55,17 @@ class UI:
             yield lambda n: bar.advance(task, n)
 
 
+def absolute(advance: Callable[[int], None]) -> Callable[[int, int | None], None]:
+    """Adapt an `advance(delta)` bar to a transport's `progress(done, total)` callback."""
+    last = [0]
+
+    def progress(done: int, _total: int | None) -> None:
+        advance(done - last[0])
+        last[0] = done
+
+    return progress
+
+
 def emit_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()

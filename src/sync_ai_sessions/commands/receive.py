@@ -18,7 +18,7 @@ from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.importer import import_sessions
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.transports.base import Transport
-from sync_ai_sessions.ui import UI
+from sync_ai_sessions.ui import UI, absolute
 
 
 def _cleanup_stale_staging(base: Path) -> None:
@@ -102,7 +102,8 @@ def receive(
             if transport is None:
                 raise UsageError("no gist transport available")
             payload = staging / "payload"
-            transport.download(gist, payload)
+            with ui.progress(None, "Downloading") as advance:
+                transport.download(gist, payload, progress=absolute(advance))
         else:
             payload = Path(from_file or "")
         passphrase, _ = get_passphrase(env, passphrase_file=passphrase_file)

@@ -20,7 +20,7 @@ from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.passphrase import check_verifier, get_passphrase
 from sync_ai_sessions.transports.base import Stored, Transport
-from sync_ai_sessions.ui import UI
+from sync_ai_sessions.ui import UI, absolute
 
 
 def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool) -> list[Session]:
@@ -142,7 +142,8 @@ def send(
             stored = Stored(ref=str(Path(to)), kind="file", size=os.path.getsize(to))
         else:
             assert transport is not None
-            stored = transport.upload(tmp)
+            with ui.progress(tmp.stat().st_size, "Uploading") as advance:
+                stored = transport.upload(tmp, progress=absolute(advance))
     finally:
         tmp.unlink(missing_ok=True)
     result: dict[str, Any] = {
