@@ -117,26 +117,42 @@ def latest_journal(env: Mapping[str, str]) -> Path:
 
 @contextlib.contextmanager
 def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> Iterator[None]:
-    """One import at a time per tool home; a second one waits up to `wait` seconds, then refuses."""
+    """One import at a time per tool home; a second one waits up to `wait` seconds, then refuses.
+
+    The lock file is removed on release, so a completed run leaves nothing behind.  A waiter that wakes
+    up holding the lock of a file that was removed meanwhile starts over on the current file.
+    """
     d = private_dir(config_dir(env) / "locks")
     key = hashlib.sha256(str(home).encode()).hexdigest()[:16]
     path = d / f"import-{key}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    deadline = time.monotonic() + wait
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            if time.monotonic() >= deadline:
+                raise ConflictError(
+                    f"another sync-ai-sessions import into {home} is running; try again when it ends",
+                    code="busy",
+                ) from None
+            time.sleep(0.1)
+            continue
+        try:
+            same = os.fstat(fd).st_ino == os.stat(path).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    raise ConflictError(
-                        f"another sync-ai-sessions import into {home} is running; try again when it ends",
-                        code="busy",
-                    ) from None
-                time.sleep(0.1)
         yield
     finally:
+        with contextlib.suppress(OSError):
+            path.unlink()
         os.close(fd)
+        with contextlib.suppress(OSError):
+            d.rmdir()

@@ -45,6 +45,8 @@ def test_round_trip_through_a_file(two, tmp_path):
     assert rec["cwd"] == str(rb / "sub") and rec["file"] == f"{rb}/sub/src/app.py"
     for data in tree(b.home / ".sais-demo").values():
         assert str(ra).encode() not in data
+    # nothing left behind but the journal: no staging, no lock files
+    assert sorted(p.name for p in (b.home / ".sync-ai-sessions").iterdir()) == ["journal"]
     # receiving the same handoff again is a no-op: nothing written, nothing journalled
     before = tree(b.home)
     rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -131,6 +132,8 @@ def receive(
             raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            base.rmdir()  # only when no other run is staging
     imported = [
         {"id": r.id, "original_id": r.original_id, "path": str(r.path) if r.path else None,
          "action": r.action, "resume": r.resume, **({"note": r.reason} if r.reason else {})}

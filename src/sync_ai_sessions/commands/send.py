@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import tempfile
@@ -146,6 +147,9 @@ def send(
                 stored = transport.upload(tmp, progress=absolute(advance))
     finally:
         tmp.unlink(missing_ok=True)
+        if to is None:
+            with contextlib.suppress(OSError):
+                tmp.parent.rmdir()
     result: dict[str, Any] = {
         "ok": True,
         "tool": tool,
