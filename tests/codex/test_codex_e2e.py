@@ -192,4 +192,5 @@ def test_codex_session_moves_to_other_machine(tmp_path: Path) -> None:
             req = api.responses_requests()[-1]
             assert_resumed_a(req, forbidden, "next by id")
             assert "next via last" in user_texts(req["body"])
-            assert req["headers"].get("session-id", sid) == sid
+            headers = {k.lower(): v for k, v in req["headers"].items()}
+            assert headers.get("session-id") == sid or headers.get("thread-id") == sid, headers
