@@ -116,16 +116,17 @@ def main() -> None:
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--tool", type=click.Choice(tool_names(include_hidden=True)), help="Which tool's sessions to send.")
+@click.option("--tool", metavar=f"[{'|'.join(tool_names())}]", help="Which tool's sessions to send.")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Use the repo at this path (default: here).")
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="Write the handoff to FILE instead of a gist.")
 @click.option("--session", "session_ids", multiple=True, metavar="ID", help="Send only this session (repeatable).")
 @click.option("--latest", is_flag=True, help="Send only the most recent session.")
+@click.option("--archived", is_flag=True, help="Codex: include archived sessions too.")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
 def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
-         copy_cmd: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+         archived: bool, copy_cmd: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions.commands.send import send as do_send
 
@@ -134,7 +135,7 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
     if to is None:
         transport = _gist_transport()
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
-                  latest=latest, passphrase_file=passphrase_file, ui=ui,
+                  latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
                   choose=None if ui.json_mode or not _interactive() else _pick_sessions)
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
@@ -148,8 +149,7 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
 @main.command(context_settings=CONTEXT)
 @click.option("--gist", help="The gist id printed by send.")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), help="Read the handoff from FILE.")
-@click.option("--tool", type=click.Choice(tool_names(include_hidden=True)),
-              help="Optional: must match the handoff's tool.")
+@click.option("--tool", metavar=f"[{'|'.join(tool_names())}]", help="Optional: must match the handoff's tool.")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
 @click.option("--delete", "delete_after", is_flag=True, help="Delete the gist once imported.")
 @click.option("--keep-provider", is_flag=True, help="Codex: keep the session's model provider as recorded.")

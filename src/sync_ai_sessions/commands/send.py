@@ -101,12 +101,17 @@ def send(
     passphrase_file: str | None = None,
     ui: UI | None = None,
     choose: Callable[[list[Session]], list[Session]] | None = None,
+    include_archived: bool = False,
 ) -> dict[str, Any]:
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     repo = find_repo(cwd)
     adapter = get_adapter(tool, env)
+    if include_archived:
+        if not hasattr(adapter, "include_archived"):
+            raise UsageError(f"--archived applies to Codex only, not {adapter.display_name}")
+        adapter.include_archived = True
     found = adapter.find_sessions(repo)
     if not found:
         raise NotFoundError(
