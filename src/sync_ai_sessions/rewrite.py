@@ -23,6 +23,8 @@ from pathlib import Path
 
 # Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
 _NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
+_IS_NAME = [bool(re.match(rb"[" + _NAME_BYTE + rb"]", bytes([b]))) for b in range(256)]
+_ESCAPE_LETTERS = frozenset(b"nrtbf")
 _BLOCK = 1 << 20
 _MAX_LINE = 16 << 20
 
@@ -73,6 +75,10 @@ class PathRewriter:
                 + rb")(?![" + _NAME_BYTE + rb"])"
                 + suffix
             )
+            # The same pattern without the leading boundary, matched only where a needle occurs (found with
+            # bytes.find, which runs at memory speed); the boundary is checked by hand.  A regex that starts
+            # with a lookbehind is tried at every byte and ran at ~15 MB/s.
+            self._at = re.compile(rb"(" + alt + rb")(?![" + _NAME_BYTE + rb"])" + suffix).match
         else:
             self._re = None
 
@@ -123,7 +129,37 @@ class PathRewriter:
         """Rewrite a complete JSON line (or document)."""
         if self._re is None:
             return data
-        return self._re.sub(self._sub, data)
+        # Same result as self._re.sub(self._sub, data): candidates are the needles' occurrences, tried from
+        # left to right; a match must start at a name boundary and begins the next search at its end.
+        starts: list[int] = []
+        for needle in self.needles:
+            i = data.find(needle)
+            while i >= 0:
+                starts.append(i)
+                i = data.find(needle, i + 1)
+        if not starts:
+            return data
+        starts = sorted(set(starts))
+        at = self._at
+        out: list[bytes] = []
+        done = 0
+        for p in starts:
+            if p < done:
+                continue
+            if p > 0:
+                c = data[p - 1]
+                if _IS_NAME[c] and not (p > 1 and data[p - 2] == 0x5C and c in _ESCAPE_LETTERS):
+                    continue
+            m = at(data, p)
+            if m is None:
+                continue
+            out.append(data[done:p])
+            out.append(self._sub(m))
+            done = m.end()
+        if not out:
+            return data
+        out.append(data[done:])
+        return b"".join(out)
 
     def rewrite_str(self, text: str) -> str:
         """Rewrite a decoded string value (for adapters that parse a document themselves)."""
