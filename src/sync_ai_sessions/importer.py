@@ -154,10 +154,12 @@ class Importer:
             if rel == LOCAL_PREFIX:
                 action = "fast-forward"
                 st = os.stat(existing)
-                self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
                 for sc in staged.sidecars:
                     self._plan_file(sc, primary_action=action)
                 self._plan_appends(staged.line_appends)
+                # The transcript goes last: it is what the next run compares, so if this run is killed
+                # half-way the next one still sees the session as unfinished and places what is missing.
+                self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
                 return self._result(staged, action, check_inside(self.home, existing))
             action = "copy"
             new_id = self.adapter.new_session_id(f"{sm.id}\n{sha256_file(staged.transcript.staged)}")
@@ -171,10 +173,10 @@ class Importer:
                 if relation(prior, staged.transcript.staged) in (IDENTICAL, INCOMING_PREFIX):
                     return self._result(staged, "skip", prior, f"already imported as the copy {staged.session_id}")
                 raise ConflictError(f"the id {staged.session_id} for a copy is already taken by another session")
-        self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))
         for sc in staged.sidecars:
             self._plan_file(sc, primary_action=action)
         self._plan_appends(staged.line_appends)
+        self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))  # last: see fast-forward
         reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
         return self._result(staged, action, check_inside(self.home, staged.transcript.dest), reason)
 
