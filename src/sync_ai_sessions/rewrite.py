@@ -171,13 +171,16 @@ class PathRewriter:
             return text
         return json.loads(b'"' + out + b'"')
 
-    def rewrite_file(self, src: Path, dst: Path) -> None:
-        """Stream `src` to `dst`, rewriting line by line; memory stays bounded on huge lines."""
+    def rewrite_file(self, src: Path, dst: Path, *, replace: tuple[bytes, bytes] | None = None) -> None:
+        """Stream `src` to `dst`, rewriting line by line; memory stays bounded on huge lines.
+
+        `replace` = (old, new) is also replaced everywhere, as plain bytes: a session id when an adapter
+        makes a copy under a new id (ids appear in file names and keys, not only as whole strings).
+        """
+        if self._re is None and replace is None:
+            copy_file(src, dst)
+            return
         with open(src, "rb") as fin, open(dst, "wb") as fout:
-            if self._re is None:
-                while block := fin.read(_BLOCK):
-                    fout.write(block)
-                return
             carry = b""
             while True:
                 block = fin.read(_BLOCK)
@@ -187,11 +190,22 @@ class PathRewriter:
                 cut = buf.rfind(b"\n") + 1
                 if cut == 0 and len(buf) > _MAX_LINE:
                     # A single enormous line: rewrite all but a tail long enough to hold a needle.
-                    cut = len(buf) - (self._max_needle + 4096)
+                    cut = len(buf) - (max(self._max_needle, len(replace[0]) if replace else 0) + 4096)
                 if cut > 0:
-                    fout.write(self.rewrite(buf[:cut]))
+                    fout.write(self._apply(buf[:cut], replace))
                     carry = buf[cut:]
                 else:
                     carry = buf
             if carry:
-                fout.write(self.rewrite(carry))
+                fout.write(self._apply(carry, replace))
+
+    def _apply(self, data: bytes, replace: tuple[bytes, bytes] | None) -> bytes:
+        data = self.rewrite(data)
+        return data.replace(*replace) if replace else data
+
+
+def copy_file(src: Path, dst: Path) -> None:
+    """Copy bytes as they are (files that must not be rewritten, e.g. file-history backups)."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        while block := fin.read(_BLOCK):
+            fout.write(block)

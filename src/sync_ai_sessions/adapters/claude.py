@@ -39,13 +39,12 @@ from sync_ai_sessions.adapters.base import (
 )
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
+from sync_ai_sessions.rewrite import PathRewriter, Rule, copy_file
 
 MAX_DIR_NAME = 200
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
-_BLOCK = 1 << 20
 _HEAD_LIMIT = 8 << 20  # how far into a file we look for the first recorded cwd
 
 # Never carried, whatever the layout: credentials and machine-local runtime state.
@@ -624,11 +623,9 @@ class ClaudeAdapter(Adapter):
                 continue
             staged = stage_dir / f"{n:05d}-{parts[-1]}"
             if rewrite:
-                self._rewrite(Path(src), staged, rewriter, ids)
+                rewriter.rewrite_file(Path(src), staged, replace=ids)
             else:
-                with open(src, "rb") as fin, open(staged, "wb") as fout:
-                    while block := fin.read(_BLOCK):
-                        fout.write(block)
+                copy_file(Path(src), staged)
             placement = Placement(dest=dest, staged=staged)
             if role == ROLE_TRANSCRIPT:
                 transcript = placement
@@ -644,27 +641,6 @@ class ClaudeAdapter(Adapter):
             resume_cwd=target_cwd,
         )
 
-    @staticmethod
-    def _rewrite(src: Path, dst: Path, rewriter: PathRewriter, ids: tuple[bytes, bytes] | None) -> None:
-        if ids is None:
-            rewriter.rewrite_file(src, dst)
-            return
-        old, new = ids
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            carry = b""
-            while True:
-                block = fin.read(_BLOCK)
-                buf = carry + block
-                cut = len(buf) if not block else buf.rfind(b"\n") + 1
-                if cut == 0 and len(buf) > 16 * _BLOCK:
-                    cut = len(buf) - 65536
-                if cut > 0:
-                    fout.write(rewriter.rewrite(buf[:cut]).replace(old, new))
-                    carry = buf[cut:]
-                else:
-                    carry = buf
-                if not block:
-                    break
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
         # Claude sweeps transcripts older than cleanupPeriodDays by mtime: give imports a fresh one.

@@ -39,7 +39,7 @@ from sync_ai_sessions.adapters.base import (
 )
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
+from sync_ai_sessions.rewrite import PathRewriter, Rule, copy_file
 
 # Qwen only lists transcripts whose name matches this (and looks them up by it).
 SESSION_FILE_RE = re.compile(r"^[0-9a-fA-F-]{32,36}\.jsonl$")
@@ -47,7 +47,6 @@ _ID_RE = re.compile(r"^[0-9a-fA-F-]{32,36}$")
 # Per-session files next to the transcript (Qwen moves the first three with the session itself).
 SIDECAR_SUFFIXES = (".runtime.json", ".worktree.json", ".pr.json", ".ledger.jsonl")
 _TOOL_RESULT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_BLOCK = 1 << 20
 _HEAD_LIMIT = 8 << 20  # the first record is read up to this many bytes
 
 
@@ -503,11 +502,9 @@ class QwenAdapter(Adapter):
                 raise UnsafePayloadError(f"unexpected file in a Qwen Code session: {arcname!r}")
             staged = stage_dir / f"{n:05d}-{parts[-1]}"
             if rewrite:
-                self._rewrite(Path(src), staged, rewriter, replace_id)
+                rewriter.rewrite_file(Path(src), staged, replace=replace_id)
             else:
-                with open(src, "rb") as fin, open(staged, "wb") as fout:
-                    while block := fin.read(_BLOCK):
-                        fout.write(block)
+                copy_file(Path(src), staged)
             placement = Placement(dest=dest, staged=staged)
             if role == ROLE_TRANSCRIPT:
                 transcript = placement
@@ -523,28 +520,6 @@ class QwenAdapter(Adapter):
             resume_cwd=target_cwd,
         )
 
-    @staticmethod
-    def _rewrite(src: Path, dst: Path, rewriter: PathRewriter, ids: tuple[bytes, bytes] | None) -> None:
-        """Rewrite paths line by line (and the session id everywhere for a copy)."""
-        if ids is None:
-            rewriter.rewrite_file(src, dst)
-            return
-        old, new = ids
-        with open(src, "rb") as fin, open(dst, "wb") as fout:
-            carry = b""
-            while True:
-                block = fin.read(_BLOCK)
-                buf = carry + block
-                cut = len(buf) if not block else buf.rfind(b"\n") + 1
-                if cut == 0 and len(buf) > 16 * _BLOCK:
-                    cut = len(buf) - 65536
-                if cut > 0:
-                    fout.write(rewriter.rewrite(buf[:cut]).replace(old, new))
-                    carry = buf[cut:]
-                else:
-                    carry = buf
-                if not block:
-                    break
 
     def resume_command(self, session_id: str) -> str:
         return f"qwen --resume {session_id}"
