@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
+from support.machines import PASSPHRASE, git_repo
 
 from sync_ai_sessions import container as c
 from sync_ai_sessions.archive import ArchiveWriter
 from sync_ai_sessions.cli import main
-from support.machines import PASSPHRASE, git_repo
 
 REMOTE = "https://github.com/acme/widget.git"
 NORMALIZED = "github.com/acme/widget"

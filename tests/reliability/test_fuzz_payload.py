@@ -11,6 +11,7 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.machines import PASSPHRASE
 
 from reliability.payloads import (
     CASES,
@@ -26,7 +27,6 @@ from reliability.payloads import (
 )
 from sync_ai_sessions import container as c
 from sync_ai_sessions.errors import FormatError, SyncError
-from support.machines import PASSPHRASE
 
 SID = "0b7c5e1e-1111-4222-8333-944455556666"
 
@@ -90,14 +90,14 @@ def test_chunk_reorder_duplicate_drop(world, tmp_path):
     bodies = []
     for i in range(n):
         bodies.append(cs[:i] + cs[i + 1:])  # drop
-        bodies.append(cs[:i] + [cs[i]] + cs[i:])  # duplicate
+        bodies.append([*cs[:i], cs[i], *cs[i:]])  # duplicate
         for j in range(i + 1, n):
             swapped = list(cs)
             swapped[i], swapped[j] = swapped[j], swapped[i]
             bodies.append(swapped)  # swap
     bodies.append(cs[::-1])
     bodies.append(cs[:-1])
-    other_head, other = _chunks(build([(f"sessions/{SID}.jsonl", data)], tmp=tmp_path), 4096)
+    _other_head, other = _chunks(build([(f"sessions/{SID}.jsonl", data)], tmp=tmp_path), 4096)
     bodies += [[*cs[:k], *other[k:]] for k in range(n)]  # splice with another handoff's chunks
     for body in bodies:
         assert_refused(world, head + b"".join(body), "chunk reorder/dup/drop/splice", exit_codes={4})
