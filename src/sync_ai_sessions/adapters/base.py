@@ -23,7 +23,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+
+
+def is_inside(child: str, root: str) -> bool:
+    """True when the path `child` is `root` or below it (plain string test, no file system access)."""
+    if os.name == "nt":
+        child, root = os.path.normcase(child), os.path.normcase(root)
+    root = root.rstrip("/\\") or root
+    if child == root:
+        return True
+    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
+
+
+def arc_parts(arcname: str) -> list[str]:
+    """The components of a payload name, refusing anything that could leave a folder."""
+    parts = arcname.split("/")
+    if (
+        not arcname
+        or arcname.startswith("/")
+        or any(p in ("", ".", "..") or "\\" in p or "\x00" in p or ":" in p for p in parts)
+    ):
+        raise UnsafePayloadError(f"refusing unsafe file name in the payload: {arcname!r}")
+    return parts
+
 
 # Roles of files inside a session.  Exactly one "transcript" per session: the file whose bytes decide
 # new / identical / fast-forward / diverged.
@@ -177,6 +201,16 @@ class Adapter(ABC):
         `files` maps each manifest arcname to the verified bytes received.  With `new_id`, produce a
         copy known to the tool under that id everywhere it reads the id (file names included).
         """
+
+    def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
+        """Where the session continues here: the clone's physical root plus the session's relative cwd,
+        or the root itself when that folder does not exist in this clone."""
+        root = Path(os.path.realpath(ctx.target.root))
+        if session.cwd_rel:
+            cand = Path(os.path.realpath(root.joinpath(*arc_parts(session.cwd_rel))))
+            if cand.is_dir() and is_inside(str(cand), str(root)):
+                return cand
+        return root
 
     def new_session_id(self, seed: str | None = None) -> str:
         """A fresh id for a copy.  With `seed` (the engine passes "<original id>\n<sha256 of the

@@ -36,6 +36,8 @@ from sync_ai_sessions.adapters.base import (
     SessionManifest,
     SessionResult,
     StagedSession,
+    arc_parts,
+    is_inside,
 )
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -195,15 +197,6 @@ def _complete_size(path: Path, size: int) -> int:
     return size  # one line without a newline: carry it as is
 
 
-def _is_inside(child: str, root: str) -> bool:
-    if os.name == "nt":
-        child, root = os.path.normcase(child), os.path.normcase(root)
-    root = root.rstrip("/\\") or root
-    if child == root:
-        return True
-    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
-
-
 def _walk_files(folder: Path) -> Iterator[Path]:
     """Regular files under `folder`, never following symlinks."""
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
@@ -241,17 +234,6 @@ def _prompt_text(d: dict[str, Any]) -> str | None:
     if not text or text.startswith("<"):
         return None
     return " ".join(text.split())[:200]
-
-
-def _check_arcname(arcname: str) -> list[str]:
-    parts = arcname.split("/")
-    if (
-        not arcname
-        or arcname.startswith("/")
-        or any(p in ("", ".", "..") or "\\" in p or "\x00" in p or ":" in p for p in parts)
-    ):
-        raise UnsafePayloadError(f"refusing unsafe file name in the payload: {arcname!r}")
-    return parts
 
 
 def _check_id(session_id: str) -> str:
@@ -355,7 +337,7 @@ class ClaudeAdapter(Adapter):
         sessions: list[Session] = []
         for path in self._transcripts():
             cwd = self.session_cwd(path)
-            if cwd is None or not _is_inside(cwd, root):
+            if cwd is None or not is_inside(cwd, root):
                 continue
             session = self._describe(path, cwd, root)
             if session is not None:
@@ -506,16 +488,6 @@ class ClaudeAdapter(Adapter):
                 return p
         return None
 
-    def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
-        root = Path(os.path.realpath(ctx.target.root))
-        rel = session.cwd_rel or ""
-        if rel:
-            parts = _check_arcname(rel)
-            cand = Path(os.path.realpath(root.joinpath(*parts)))
-            if cand.is_dir() and _is_inside(str(cand), str(root)):
-                return cand
-        return root
-
     def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
         src = ctx.source
         meta = src.adapter_meta or {}
@@ -593,7 +565,7 @@ class ClaudeAdapter(Adapter):
         sidecars: list[Placement] = []
         for n, entry in enumerate(session.files):
             arcname = str(entry.get("arcname", ""))
-            parts = _check_arcname(arcname)
+            parts = arc_parts(arcname)
             src = files.get(arcname)
             if src is None:
                 continue

@@ -641,11 +641,7 @@ class CodexAdapter(Adapter):
             if lines:
                 appends.append(LineAppend(dest_file, lines))
 
-        resume_cwd = Path(ctx.target.root)
-        if session.cwd_rel:
-            cand = resume_cwd / session.cwd_rel
-            if cand.is_dir():
-                resume_cwd = cand
+        resume_cwd = self.target_cwd(session, ctx)
         return StagedSession(
             session_id=out_id,
             original_id=sid,

@@ -509,12 +509,7 @@ class GeminiAdapter(Adapter):
 
     # -- receive side ------------------------------------------------------------------------
     def _target_project(self, session: SessionManifest, ctx: ImportContext) -> str:
-        root = Path(ctx.target.root)
-        rel = PurePosixPath(session.cwd_rel or "")
-        if rel.is_absolute() or ".." in rel.parts:
-            raise UnsafePayloadError(f"session {session.id}: cwd {session.cwd_rel!r} leaves the repository")
-        cand = root.joinpath(*rel.parts) if rel.parts else root
-        return os.path.abspath(cand if cand.is_dir() else root)
+        return str(self.target_cwd(session, ctx))
 
     def _find_in(self, chats_dir: Path, session_id: str) -> Path | None:
         if not chats_dir.is_dir():

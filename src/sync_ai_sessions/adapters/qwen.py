@@ -36,6 +36,8 @@ from sync_ai_sessions.adapters.base import (
     Session,
     SessionManifest,
     StagedSession,
+    arc_parts,
+    is_inside,
 )
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -97,15 +99,6 @@ def _complete_size(path: Path, size: int) -> int:
     return size
 
 
-def _is_inside(child: str, root: str) -> bool:
-    if os.name == "nt":
-        child, root = os.path.normcase(child), os.path.normcase(root)
-    root = root.rstrip("/\\") or root
-    if child == root:
-        return True
-    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
-
-
 def _iso(ts: str | None, fallback: float) -> str:
     if ts:
         try:
@@ -131,17 +124,6 @@ def _prompt_text(d: dict[str, Any]) -> str | None:
             if text and not text.startswith("<"):
                 return " ".join(text.split())[:200]
     return None
-
-
-def _check_arcname(arcname: str) -> list[str]:
-    parts = arcname.split("/")
-    if (
-        not arcname
-        or arcname.startswith("/")
-        or any(p in ("", ".", "..") or "\\" in p or "\x00" in p or ":" in p for p in parts)
-    ):
-        raise UnsafePayloadError(f"refusing unsafe file name in the payload: {arcname!r}")
-    return parts
 
 
 def _check_id(session_id: str) -> str:
@@ -237,7 +219,7 @@ class QwenAdapter(Adapter):
         for path in self._transcripts():
             first = _first_record(path)
             cwd = first.get("cwd") if first else None
-            if not isinstance(cwd, str) or not cwd or not _is_inside(cwd, root):
+            if not isinstance(cwd, str) or not cwd or not is_inside(cwd, root):
                 continue
             session = self._describe(path, cwd, root)
             if session is not None:
@@ -385,19 +367,9 @@ class QwenAdapter(Adapter):
                 return p
             first = _first_record(p)
             cwd = first.get("cwd") if first else None
-            if isinstance(cwd, str) and _is_inside(cwd, root):
+            if isinstance(cwd, str) and is_inside(cwd, root):
                 return p
         return None
-
-    def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
-        root = Path(os.path.realpath(ctx.target.root))
-        rel = session.cwd_rel or ""
-        if rel:
-            parts = _check_arcname(rel)
-            cand = Path(os.path.realpath(root.joinpath(*parts)))
-            if cand.is_dir() and _is_inside(str(cand), str(root)):
-                return cand
-        return root
 
     def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
         src = ctx.source
@@ -455,7 +427,7 @@ class QwenAdapter(Adapter):
         chats = self.chats_dir(str(target_cwd))
         tool_dir = self.tool_results_dir(str(target_cwd))
         plans = self.global_dir() / "plans"
-        plans_ok = _is_inside(str(plans), str(self.home()))
+        plans_ok = is_inside(str(plans), str(self.home()))
         target_flavor = "windows" if os.name == "nt" else "posix"
         rewriter = PathRewriter(
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=target_flavor
@@ -468,7 +440,7 @@ class QwenAdapter(Adapter):
         sidecars: list[Placement] = []
         for n, entry in enumerate(session.files):
             arcname = str(entry.get("arcname", ""))
-            parts = _check_arcname(arcname)
+            parts = arc_parts(arcname)
             src = files.get(arcname)
             if src is None:
                 continue
