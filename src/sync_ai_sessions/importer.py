@@ -108,6 +108,7 @@ class Importer:
         self.home = adapter.home()
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
+        self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self.notes: list[str] = []
 
     # -- planning ------------------------------------------------------------------------------
@@ -121,6 +122,13 @@ class Importer:
 
     def _plan_file(self, p: Placement, *, primary_action: str) -> None:
         dest = check_inside(self.home, p.dest)
+        if dest in self._planned_sidecars:
+            # Several sessions of one handoff may bring the same shared file (project memory, a tool
+            # result a fork and its parent both name): place it once; differing copies keep the first.
+            if relation(self._planned_sidecars[dest], p.staged) != IDENTICAL:
+                self.notes.append(f"{dest.name} came twice with different contents: kept the first")
+            return
+        self._planned_sidecars[dest] = p.staged
         if not dest.exists():
             self._add(_Op("create", dest, p.staged))
             return

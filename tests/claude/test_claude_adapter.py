@@ -441,21 +441,43 @@ def test_finalize_touches_imported_transcripts(tmp_path: Path) -> None:
     assert p.stat().st_mtime > old + 10**7
 
 
+def _import(b: ClaudeAdapter, root: Path, sessions, tmp_path: Path, name: str):
+    from sync_ai_sessions.importer import import_sessions
+
+    manifest = {"tool": "claude", "source": {"os_flavor": "posix", "repo_root": A_ROOT, "home": "/home/alice",
+                                             "adapter_meta": dict(A_META)},
+                "repo": {"remotes": []},
+                "sessions": [{"id": s.id, "cwd_rel": s.cwd_rel, "meta": json.loads(json.dumps(s.meta)),
+                              "files": [{"arcname": f.arcname, "size": f.size, "role": f.role} for f in s.files]}
+                             for s in sessions]}
+    files = {f.arcname: f.source for s in sessions for f in s.files}
+    work = tmp_path / name
+    work.mkdir()
+    env = {**b.env, "SYNC_AI_SESSIONS_HOME": str(tmp_path / "cfg")}
+    return import_sessions(b, manifest, files, Repo(root=root), env=env, staging=work)
+
+
 def test_project_memory_placed_once_per_handoff_and_rewritten(
     machine_a: ClaudeAdapter, machine_b: tuple[ClaudeAdapter, Path], tmp_path: Path
 ) -> None:
     b, root = machine_b
     ctx = _ctx(tmp_path, root)
     mem_dest = b.projects_dir() / encode_project_dir(str(root)) / "memory" / "MEMORY.md"
-    sessions = machine_a.find_sessions(Repo(root=Path(A_ROOT)))
-    first = b.stage(*_manifest(sessions[0]), ctx)
-    second = b.stage(*_manifest(sessions[1]), ctx)
-    again = b.stage(*_manifest(sessions[0]), ctx, new_id="0b5e1c2d-3f4a-4b6c-8d7e-9f0a1b2c3d4e")
-    assert [p.dest for p in first.sidecars].count(mem_dest) == 1
-    assert mem_dest not in [p.dest for p in second.sidecars]
-    assert mem_dest in [p.dest for p in again.sidecars]
-    staged = next(p.staged for p in first.sidecars if p.dest == mem_dest)
-    assert staged.read_text() == f"- the app lives in {root}\n"
+    sessions = [s for s in machine_a.find_sessions(Repo(root=Path(A_ROOT))) if s.cwd_rel == ""]
+    # every session of the repo brings the project memory, rewritten for this machine ...
+    for s in sessions[:2]:
+        st = b.stage(*_manifest(s), ctx)
+        staged = [p.staged for p in st.sidecars if p.dest == mem_dest]
+        assert len(staged) == 1 and staged[0].read_text() == f"- the app lives in {root}\n"
+    # ... and the import engine places it once
+    report = _import(b, root, sessions[:2], tmp_path, "w1")
+    assert [r.action for r in report.results] == ["new", "new"]
+    assert mem_dest.read_text() == f"- the app lives in {root}\n"
+    # the memory still arrives when the first session of a later handoff is already here
+    mem_dest.unlink()
+    report = _import(b, root, sessions[:3], tmp_path, "w2")
+    assert [r.action for r in report.results][:2] == ["skip", "skip"]
+    assert mem_dest.read_text() == f"- the app lives in {root}\n"
 
 
 def test_relocated_then_continued_and_resumed_elsewhere(tmp_path: Path) -> None:

@@ -248,7 +248,6 @@ class ClaudeAdapter(Adapter):
 
     def __init__(self, env: Mapping[str, str] | None = None):
         super().__init__(env)
-        self._memory_claims: dict[Path, str] = {}  # memory file dest -> session that places it
 
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
@@ -587,8 +586,6 @@ class ClaudeAdapter(Adapter):
                 rewrite = False  # raw copies of the user's files, restored byte for byte by /rewind
             elif parts[0] == "memory" and len(parts) >= 3 and parts[1] == sid:
                 dest = memory.joinpath(*parts[2:])
-                if self._memory_claims.setdefault(dest, sid) != sid:
-                    continue  # an earlier session of this handoff already brings this file
             else:
                 raise UnsafePayloadError(f"unexpected file in a Claude Code session: {arcname!r}")
             if parts[-1] in _NEVER:

@@ -142,7 +142,6 @@ class QwenAdapter(Adapter):
 
     def __init__(self, env: Mapping[str, str] | None = None):
         super().__init__(env)
-        self._tool_result_owner: dict[Path, str] = {}  # tool-result file -> the session staging it
 
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
@@ -459,10 +458,6 @@ class QwenAdapter(Adapter):
                 and _TOOL_RESULT_NAME_RE.match(parts[2])
             ):
                 dest = tool_dir / parts[2]
-                # Two sessions of one handoff (a fork and its parent) may name the same file: place it once.
-                owner = self._tool_result_owner.setdefault(dest, sid)
-                if owner != sid:
-                    continue
                 # Tool output as the model saw it: paths are rewritten in text, other files kept byte for byte.
                 rewrite = parts[2].endswith(".txt")
                 replace_id = None
