@@ -211,3 +211,24 @@ def test_help_and_alias():
     assert p.returncode == 0
     for cmd in ("send", "receive", "install", "doctor", "undo", "demo"):
         assert cmd in p.stdout
+
+
+def test_doctor_reports_each_check_with_its_fix(two):
+    a, _b, ra, _rb = two
+    write_demo_session(a, ra, "s1")
+    (a.home / ".claude" / "projects").mkdir(parents=True)
+    rc, doc = a.run_json("doctor", "--cwd", str(ra), env={"GH_CONFIG_DIR": str(a.root / "gh")})
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["python"]["status"] == "ok" and checks["git"]["status"] == "ok"
+    assert checks["repo"]["status"] == "ok" and "github.com/o/r" in checks["repo"]["detail"]
+    # gh is not logged in on this fresh machine: a failed check that says the exact fix, exit 3
+    assert checks["gh"]["status"] == "fail" and "gh auth login" in checks["gh"]["fix"]
+    assert rc == 3 and doc["ok"] is False
+    assert checks["tool:claude"]["status"] == "ok" and checks["tool:codex"]["status"] == "info"
+    assert set(doc["tools"]) == {"claude", "codex", "gemini", "qwen"}
+    assert checks["config"]["fix"] == "sync-ai-sessions install"
+    # without gh at all, the fix names where to get it
+    rc, doc = a.run_json("doctor", "--cwd", str(ra), env={"PATH": "/nonexistent"})
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert rc == 3 and checks["git"]["status"] == "fail" and checks["gh"]["status"] == "fail"
+    assert "cli.github.com" in checks["gh"]["detail"]
