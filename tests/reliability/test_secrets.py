@@ -1,0 +1,125 @@
+"""secrets.py: findings say where and what kind (never the secret), redaction touches only the copy and
+keeps JSON lines valid, large lines and block boundaries are handled, and the library is optional."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+
+from sync_ai_sessions import secrets as S
+
+AWS = "AKIA" + "Z7Q2M4N6P8R1T3V5"
+GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+GL = "glpat-" + "x9Y8w7V6u5T4s3R2q1P0"
+SLACK = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7vbqajDw4o6gJy8UtmIbkcpnkO3Kwc4qsEnSZp\n-----END RSA PRIVATE KEY-----"
+ENV = "PORT=8080\nDB_PASSWORD=hunter2hunter2X\nSTRIPE_API_KEY=changeme"
+SECRETS = [AWS, GH, GL, SLACK, "MIIEowIBAAKCAQEA7vbqajDw4o6gJy8UtmIbkcpnkO3Kwc4qsEnSZp", "hunter2hunter2X"]
+
+
+def _session(tmp_path, extra_lines=()):
+    recs = [
+        {"type": "user", "text": f"deploy with {AWS} please"},
+        {"type": "tool_result", "content": f"$ cat ~/.config/gh\ntoken: {GH}\nother: {GL}"},
+        {"type": "tool_result", "content": PEM},
+        {"type": "tool_result", "content": ENV},
+        {"type": "assistant", "text": f"Slack bot {SLACK} found; the token policy says rotate the password"},
+        {"type": "assistant", "text": "sha 3f786850e387550fdab836ed7e6dc881de23001b and https://github.com/a/b"},
+        *extra_lines,
+    ]
+    p = tmp_path / "s.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return p
+
+
+def test_findings_locate_each_secret_and_hold_no_secret(tmp_path):
+    p = _session(tmp_path)
+    found = S.scan_files([("sess-1", "sessions/sess-1.jsonl", p)])
+    got = {(f.line, f.type) for f in found}
+    assert (1, "AWS Access Key") in got
+    assert (2, "GitHub Token") in got and (2, "GitLab Token") in got
+    assert (3, "Private Key") in got
+    assert (4, "Env Assignment") in got
+    assert (5, "Slack Token") in got
+    assert not any(f.line == 6 for f in found), "a git sha or a plain URL is not a secret"
+    assert sum(1 for f in found if f.type == "Env Assignment") == 1, "placeholders are not secrets"
+    assert all(f.session_id == "sess-1" and f.arcname == "sessions/sess-1.jsonl" for f in found)
+    dumped = json.dumps([f.to_json() for f in found]) + repr(found)
+    for s in SECRETS:
+        assert s not in dumped
+    assert S.summarize(found)["GitHub Token"] == 1
+
+
+def test_redact_replaces_in_the_copy_only_and_keeps_json_valid(tmp_path):
+    p = _session(tmp_path)
+    original = p.read_bytes()
+    out = tmp_path / "sent.jsonl"
+    n = S.redact_file(p, out)
+    assert p.read_bytes() == original
+    red = out.read_text()
+    assert n >= 6
+    for s in SECRETS:
+        assert s not in red
+    for line in red.splitlines():
+        json.loads(line)
+    assert "[REDACTED:GitHub Token]" in red and "[REDACTED:Private Key]" in red
+    assert "PORT=8080" in red and "STRIPE_API_KEY=changeme" in red  # only secrets go
+    assert "3f786850e387550fdab836ed7e6dc881de23001b" in red
+    assert S.scan_file(out) == []
+
+
+def test_clean_file_is_copied_byte_identical(tmp_path):
+    p = tmp_path / "c.jsonl"
+    p.write_bytes(b'{"text":"nothing secret, just talk about tokens and passwords"}\n' * 1000)
+    assert S.redact_file(p, tmp_path / "o") == 0
+    assert (tmp_path / "o").read_bytes() == p.read_bytes()
+
+
+def test_block_boundaries_and_huge_lines(tmp_path, monkeypatch):
+    """Secrets straddling the internal block boundary, and on a 20 MB single line, are found and redacted."""
+    monkeypatch.setattr(S, "_BLOCK", 1 << 16)
+    p = tmp_path / "big.jsonl"
+    filler = "x " * 40_000
+    parts = []
+    for k in range(30):
+        parts.append(filler[: 1000 + 997 * k] + f" {GH} ")
+    line = json.dumps({"text": "".join(parts) + "y" * 20_000_000}) + "\n"
+    p.write_text('{"a":1}\n' + line + json.dumps({"t": AWS}) + "\n")
+    found = S.scan_file(p)
+    assert sum(1 for f in found if f.type == "GitHub Token") == 1  # one secret, many times on one line
+    assert {(f.line, f.type) for f in found} >= {(2, "GitHub Token"), (3, "AWS Access Key")}
+    out = tmp_path / "o.jsonl"
+    n = S.redact_file(p, out)
+    data = out.read_text()
+    assert n == 31 and GH not in data and AWS not in data
+    json.loads(data.splitlines()[1])
+
+
+def test_builtin_fallback_without_detect_secrets(tmp_path, monkeypatch):
+    for name in list(sys.modules):
+        if name.startswith("detect_secrets"):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "detect_secrets", None)  # import fails
+    mod = importlib.reload(S)
+    try:
+        assert mod.backend() == "builtin"
+        got = {(f.line, f.type) for f in mod.scan_file(_session(tmp_path))}
+        assert {(1, "AWS Access Key"), (2, "GitHub Token"), (3, "Private Key"), (4, "Env Assignment"),
+                (5, "Slack Token")} <= got
+    finally:
+        monkeypatch.undo()
+        importlib.reload(S)
+    assert S.backend() == "detect-secrets"
+
+
+def test_throughput_is_measured(tmp_path):
+    line = json.dumps({"type": "assistant", "text": "refactor the parser so that it reads https://x.org/y " * 40})
+    p = tmp_path / "t.jsonl"
+    p.write_text((line + "\n") * (20_000_000 // len(line)))
+    t = time.perf_counter()
+    S.scan_file(p)
+    mbs = p.stat().st_size / 1e6 / (time.perf_counter() - t)
+    print(f"secrets scan: {mbs:.0f} MB/s ({S.backend()})")
+    assert mbs > 5
