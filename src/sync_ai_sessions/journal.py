@@ -127,7 +127,11 @@ def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> It
     path = d / f"import-{key}.lock"
     deadline = time.monotonic() + wait
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        except FileNotFoundError:  # the holder removed the emptied locks folder as it released
+            private_dir(d)
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
