@@ -14,7 +14,8 @@ AWS = "AKIA" + "Z7Q2M4N6P8R1T3V5"
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 GL = "glpat-" + "x9Y8w7V6u5T4s3R2q1P0"
 SLACK = "xoxb-" + "123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"
-PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7vbqajDw4o6gJy8UtmIbkcpnkO3Kwc4qsEnSZp\n-----END RSA PRIVATE KEY-----"
+PEM = ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7vbqajDw4o6gJy8UtmIbkcpnkO3Kwc4qsEnSZp\n"
+       "-----END RSA PRIVATE KEY-----")
 ENV = "PORT=8080\nDB_PASSWORD=hunter2hunter2X\nSTRIPE_API_KEY=changeme"
 SECRETS = [AWS, GH, GL, SLACK, "MIIEowIBAAKCAQEA7vbqajDw4o6gJy8UtmIbkcpnkO3Kwc4qsEnSZp", "hunter2hunter2X"]
 
