@@ -200,11 +200,15 @@ class EncryptWriter:
         self._buf += data
         size = self.header.chunk_size
         # Keep at least one byte back: the final chunk (flagged last) is only known at close.
-        while len(self._buf) > size:
-            self._emit(bytes(self._buf[:size]), last=False)
-            del self._buf[:size]
+        if len(self._buf) > size:
+            pos = 0
+            with memoryview(self._buf) as view:
+                while len(self._buf) - pos > size:
+                    self._emit(view[pos:pos + size], last=False)
+                    pos += size
+            del self._buf[:pos]
 
-    def _emit(self, chunk: bytes, last: bool) -> None:
+    def _emit(self, chunk: bytes | memoryview, last: bool) -> None:
         self._out.write(self._keys.aead.encrypt(_nonce(self._counter, last), chunk, self._aad))
         self._counter += 1
 
@@ -231,7 +235,7 @@ class _ChunkSink:
         self._w = w
 
     def write(self, data: bytes) -> int:
-        self._w._push(bytes(data))
+        self._w._push(data)  # copied into the chunk buffer right away
         return len(data)
 
     def flush(self) -> None:
