@@ -36,7 +36,7 @@ def _handoff(world, tmp_path):
 
 
 def test_undo_reverts_exactly_and_reports(world, tmp_path):
-    blob, folder = _handoff(world, tmp_path)
+    blob, _folder = _handoff(world, tmp_path)
     before = snapshot(world.home)
     r = receive_cli(world, blob)
     assert r.exit_code == 0, r.stdout
@@ -81,7 +81,8 @@ def test_second_receive_waits_for_the_lock(world, tmp_path):
     path = world.base / "h.sais"
     path.write_bytes(blob)
     p = subprocess.Popen([sys.executable, "-m", "sync_ai_sessions", "receive", "--from", str(path), "--cwd",
-                          str(world.repo), "--json", "--debug"], env=world.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                          str(world.repo), "--json", "--debug"], env=world.env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     time.sleep(1.5)
     assert p.poll() is None, "the second receive did not wait"
     release.set()
