@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 from reliability.payloads import CASES, cli, make_world
 from sync_ai_sessions.adapters.demo import enc
@@ -40,7 +41,7 @@ def test_malformed_sessions_are_carried_verbatim_or_skipped(tmp_path):
     b = make_world(tmp_path / "b")
     rr = cli(b, "receive", "--from", str(tmp_path / "h.sais"), "--cwd", str(b.repo), "--json")
     assert rr.exit_code == 0, rr.stdout
-    got = {i["id"]: open(i["path"], "rb").read() for i in rr.doc["imported"]}
+    got = {i["id"]: Path(i["path"]).read_bytes() for i in rr.doc["imported"]}
     for sid, data in cases.items():
         expect = data.replace(str(a.repo).encode(), str(b.repo).encode())
         assert got[sid] == expect, sid
