@@ -195,8 +195,8 @@ def write_session(tool: str, home: Path, cwd: str, budget: int, rng: random.Rand
                   day: int = 0) -> Path:
     sid_u = uuid.UUID(int=rng.getrandbits(128), version=4)
     sid = str(sid_u)
-    if tool == "claude":
-        path = home / "projects" / claude_enc(cwd) / f"{sid}.jsonl"
+    if tool in ("claude", "demo"):  # the demo adapter keeps Claude-shaped lines in sessions/<enc(cwd)>/
+        path = home / ("projects" if tool == "claude" else "sessions") / claude_enc(cwd) / f"{sid}.jsonl"
         lines = claude_lines(rng, pool, cwd, sid, budget)
     else:
         d = 1 + day % 28
@@ -239,7 +239,7 @@ def main() -> None:
     s.add_argument("home", type=Path)
     s.add_argument("--repo", required=True)
     s.add_argument("--bytes", default="10M")
-    s.add_argument("--tool", default="claude", choices=("claude", "codex"))
+    s.add_argument("--tool", default="claude", choices=("claude", "codex", "demo"))
     lk = sub.add_parser("lookup")
     lk.add_argument("home", type=Path)
     lk.add_argument("--sessions", type=int, default=10_000)

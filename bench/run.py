@@ -45,7 +45,11 @@ def git_repo(path: Path) -> Path:
 
 
 def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int, subprocess.CompletedProcess]:
-    """Wall seconds and peak RSS (bytes, largest process of the command) of one run."""
+    """Wall seconds and peak RSS (bytes, largest process of the command) of one run.
+
+    Dirty pages are written out first, so no run pays for the previous one's writeback (`send` and
+    `receive` fsync what they write; the pipeline does not, which is in its favour)."""
+    os.sync()
     t0 = time.perf_counter()
     p = subprocess.run(["/usr/bin/time", "-v", *cmd], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - t0
@@ -107,7 +111,7 @@ class Setup:
     def __init__(self, root: Path, tool: str):
         self.root = root
         self.tool = tool
-        self.home_a = root / "A" / "home"
+        self.home_a = root / "A" / "home"  # replaced per corpus size by use_size()
         self.home_b = root / "B" / "home"
         self.repo_a = git_repo(root / "A" / "src" / "app")
         self.repo_b = git_repo(root / "B" / "work" / "checkouts" / "app")
@@ -131,15 +135,19 @@ class Setup:
         return e
 
     def tool_home(self, home: Path) -> Path:
-        return home / (".claude" if self.tool == "claude" else ".codex")
+        return home / {"claude": ".claude", "codex": ".codex", "demo": ".sais-demo"}[self.tool]
 
     def session_dir(self) -> str:
         """The folder (relative to the tool home) holding this repo's sessions: what the user would tar."""
         if self.tool == "claude":
             return f"projects/{gen.claude_enc(str(self.repo_a))}"
+        if self.tool == "demo":
+            return f"sessions/{gen.claude_enc(str(self.repo_a))}"
         return "sessions"
 
     def corpus(self, size: int) -> int:
+        """Machine A's tool home holding a corpus of `size` bytes (kept per size, reused across runs)."""
+        self.home_a = self.root / f"A-{size >> 20}M" / "home"
         th = self.tool_home(self.home_a)
         marker = th / f".bench-{size}"
         if not marker.exists():
@@ -197,7 +205,7 @@ def bench_size(st: Setup, size: int, reps: int) -> dict:
         print(f"  rep {i + 1}: send {r['send'][-1]:.2f} s / pipe {r['pipe'][-1]:.2f} s; "
               f"receive {r['recv'][-1]:.2f} s / reverse {r['rpipe'][-1]:.2f} s", flush=True)
     # Check the received bytes: same size as the sent ones, and no machine-A repo path left in them.
-    got = st.tool_home(st.home_b) / "projects" if st.tool == "claude" else st.tool_home(st.home_b) / "sessions"
+    got = st.tool_home(st.home_b) / ("projects" if st.tool == "claude" else "sessions")
     recv_bytes = tree_bytes(got)
     leftover = subprocess.run(["grep", "-rlF", str(st.repo_a), str(got)], capture_output=True).stdout.strip()
     med = {k: statistics.median(v) for k, v in r.items()}
@@ -320,7 +328,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10M,100M,1G")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--tool", default="claude", choices=("claude", "codex"))
+    ap.add_argument("--tool", default="claude", choices=("claude", "codex", "demo"),
+                    help="adapter for the size cases (demo: the core alone, with a head-only session scan)")
     ap.add_argument("--lookup", type=int, default=10_000, help="sessions for the lookup case (0 = skip)")
     ap.add_argument("--lookup-repos", type=int, default=200)
     ap.add_argument("--lookup-tools", default="claude,codex")
