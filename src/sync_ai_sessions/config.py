@@ -24,8 +24,16 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and parents) with mode 0700 for the parts we create."""
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """Create `path` and any missing parents with mode 0700 (folders that existed keep their mode,
+    except `path` itself, which is made 0700)."""
+    missing: list[Path] = []
+    cur = path
+    while not cur.exists():
+        missing.append(cur)
+        cur = cur.parent
+    for d in reversed(missing):
+        d.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(d, 0o700)  # mkdir's mode is filtered by the umask
     os.chmod(path, 0o700)
     return path
 

@@ -55,7 +55,6 @@ class Journal:
 
     @classmethod
     def start(cls, env: Mapping[str, str], tool: str, home: Path) -> Journal:
-        private_dir(config_dir(env))  # the folder itself too, not only its subfolders: 0700
         d = private_dir(config_dir(env) / "journal")
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         path = d / f"{stamp}-{os.getpid()}-{os.urandom(3).hex()}.jsonl"
@@ -123,7 +122,6 @@ def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> It
     The lock file is removed on release, so a completed run leaves nothing behind.  A waiter that wakes
     up holding the lock of a file that was removed meanwhile starts over on the current file.
     """
-    private_dir(config_dir(env))  # the folder itself too, not only its subfolders: 0700
     d = private_dir(config_dir(env) / "locks")
     key = hashlib.sha256(str(home).encode()).hexdigest()[:16]
     path = d / f"import-{key}.lock"

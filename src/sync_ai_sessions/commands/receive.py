@@ -95,7 +95,6 @@ def receive(
         raise UsageError("give exactly one of --gist ID or --from FILE")
     if from_file and not Path(from_file).is_file():
         raise NotFoundError(f"handoff file {from_file} not found", code="no_file")
-    private_dir(config_dir(env))  # 0700 itself (mkdir(parents=True) made it 0755)
     base = private_dir(config_dir(env) / "staging")
     _cleanup_stale_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f"recv-{os.getpid()}-", dir=base))
