@@ -122,11 +122,14 @@ def main() -> None:
 @click.option("--session", "session_ids", multiple=True, metavar="ID", help="Send only this session (repeatable).")
 @click.option("--latest", is_flag=True, help="Send only the most recent session.")
 @click.option("--archived", is_flag=True, help="Codex: include archived sessions too.")
+@click.option("--redact", is_flag=True, help="Replace secrets found by the scan in the sent copy.")
+@click.option("--no-scan", is_flag=True, help="Skip the scan for secrets (faster on huge sessions).")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
 def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
-         archived: bool, copy_cmd: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+         archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, passphrase_file: str | None,
+         ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions.commands.send import send as do_send
 
@@ -136,6 +139,7 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
         transport = _gist_transport()
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
                   latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
+                  scan=not no_scan, redact=redact,
                   choose=None if ui.json_mode or not _interactive() else _pick_sessions)
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")

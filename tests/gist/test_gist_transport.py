@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from sync_ai_sessions.errors import FormatError, NetworkError, NotFoundError
+from sync_ai_sessions.errors import FormatError, NetworkError, NotFoundError, UsageError
 from sync_ai_sessions.transports.gist import INDEX_NAME, MARKER, PART_MARKER, PART_SIZE, GistTransport
 
 pytestmark = pytest.mark.realgh
@@ -273,7 +273,7 @@ def test_not_ours_missing_part_corrupt_part_deleted(server, env, tmp_path):
 
 def test_too_large_for_gists_is_refused_before_any_upload(server, env, tmp_path):
     src = _payload(tmp_path, 5_000)
-    with pytest.raises(FormatError) as ei:
+    with pytest.raises(UsageError) as ei:
         GistTransport(env, max_size=4_000).upload(src)
     assert ei.value.code == "too_large" and "--to FILE" in ei.value.message
     assert server.requests == []

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import shutil
 import socket
 import tempfile
 import time
@@ -35,6 +37,47 @@ def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool
     if latest:
         return sorted(sessions, key=lambda s: s.last_activity or "", reverse=True)[:1]
     return sessions
+
+
+MAX_LISTED = 50
+
+
+def scan_for_secrets(sessions: list[Session], ui: UI) -> tuple[dict[str, Any], set[str]]:
+    """Scan what will be uploaded for well-known secret shapes; say how many, of which kind, and where."""
+    from sync_ai_sessions.secrets import backend, scan_files, summarize
+
+    findings = scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files])
+    report: dict[str, Any] = {"found": len(findings), "types": summarize(findings),
+                              "where": [f.to_json() for f in findings[:MAX_LISTED]], "detector": backend(),
+                              "redacted": 0}
+    if findings:
+        kinds = ", ".join(f"{n} {t}" for t, n in sorted(report["types"].items()))
+        ui.say(f"[yellow]warning:[/yellow] {len(findings)} possible secret(s) in these sessions ({kinds}):")
+        for f in findings[:10]:
+            ui.say(f"  session {f.session_id}, {f.arcname} line {f.line}: {f.type}")
+        if len(findings) > 10:
+            ui.say(f"  ... and {len(findings) - 10} more (see --json)")
+        ui.say("  Encryption protects the gist, but the receiving machine gets them too; "
+               "--redact replaces them in the sent copy.")
+    return report, {f.arcname for f in findings}
+
+
+def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> tuple[list[Session], int]:
+    """The sessions with every file that holds a finding replaced by a redacted copy in `folder`."""
+    from sync_ai_sessions.secrets import redact_file
+
+    count = 0
+    out: list[Session] = []
+    for s in sessions:
+        new_files = []
+        for i, f in enumerate(s.files):
+            if f.arcname in files:
+                dst = folder / f"{len(out):04d}-{i:04d}"
+                count += redact_file(f.source, dst)
+                f = dataclasses.replace(f, source=dst, size=dst.stat().st_size)
+            new_files.append(f)
+        out.append(dataclasses.replace(s, files=new_files))
+    return out, count
 
 
 def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
@@ -102,6 +145,8 @@ def send(
     ui: UI | None = None,
     choose: Callable[[list[Session]], list[Session]] | None = None,
     include_archived: bool = False,
+    scan: bool = True,
+    redact: bool = False,
 ) -> dict[str, Any]:
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named."""
     env = dict(os.environ if env is None else env)
@@ -122,7 +167,10 @@ def send(
     sessions = select_sessions(found, session_ids, latest)
     if choose is not None and not session_ids and not latest and len(sessions) > 1:
         sessions = choose(sessions) or sessions
+    if to is None and transport is not None:
+        transport.preflight()
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
+    report, secret_files = scan_for_secrets(sessions, ui) if scan or redact else (None, set())
     passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     verifier = load_config(env).get("verifier")
     if verifier and source == "prompt":
@@ -138,7 +186,14 @@ def send(
         if transport is None:
             raise UsageError("no transport: pass --to FILE or use the gist transport")
         tmp = Path(tempfile.mkstemp(prefix="send-", dir=private_dir(config_dir(env) / "staging"))[1])
+    redacted_dir: Path | None = None
     try:
+        if redact and secret_files:
+            redacted_dir = Path(tempfile.mkdtemp(prefix="redact-", dir=private_dir(config_dir(env) / "staging")))
+            sessions, redacted = redacted_copies(sessions, secret_files, redacted_dir)
+            assert report is not None
+            report["redacted"] = redacted
+            ui.say(f"Redacted {report['redacted']} secret(s) in the sent copy; your local sessions are unchanged.")
         try:
             plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
         except OSError as exc:
@@ -152,9 +207,11 @@ def send(
                 stored = transport.upload(tmp, progress=absolute(advance))
     finally:
         tmp.unlink(missing_ok=True)
-        if to is None:
+        if redacted_dir is not None:
+            shutil.rmtree(redacted_dir, ignore_errors=True)
+        if to is None or redacted_dir is not None:
             with contextlib.suppress(OSError):
-                tmp.parent.rmdir()
+                (config_dir(env) / "staging").rmdir()
     result: dict[str, Any] = {
         "ok": True,
         "tool": tool,
@@ -167,6 +224,8 @@ def send(
         "bytes": stored.size,
         "plain_bytes": plain,
     }
+    if report is not None:
+        result["secrets"] = report
     if stored.kind == "file":
         result["file"] = stored.ref
         result["receive"] = f"sync-ai-sessions receive --from {stored.ref}"

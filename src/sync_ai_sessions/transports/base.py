@@ -29,6 +29,10 @@ class Stored:
 class Transport(ABC):
     kind: str
 
+    def preflight(self) -> None:
+        """Check, before any work, that `upload` can succeed (login, permissions); raise a SyncError if not."""
+        return None  # nothing to check for most transports
+
     @abstractmethod
     def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
         """Store the ciphertext file `payload`; on failure leave nothing half-made behind."""

@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions.errors import AuthError, FormatError, IOFailure, NotFoundError, SyncError
+from sync_ai_sessions.errors import AuthError, FormatError, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gh import Gh, GhResponse, require_gh_for_gists
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
 
@@ -124,6 +124,12 @@ class GistTransport(Transport):
         return self.gh.host
 
     # ---------------------------------------------------------------------------------- upload --
+    def preflight(self) -> None:
+        """gh installed, logged in, with the gist scope: checked before the passphrase is asked."""
+        if self.check:
+            require_gh_for_gists(self.env, self.hostname)
+            self.check = False
+
     def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
         payload = Path(payload)
         try:
@@ -131,7 +137,7 @@ class GistTransport(Transport):
         except OSError as exc:
             raise IOFailure(f"cannot read {payload}: {exc.strerror or exc}") from exc
         if size > self.max_size:
-            raise FormatError(
+            raise UsageError(
                 f"this handoff is {size / 1e6:.0f} MB, more than the {self.max_size / 1e6:.0f} MB that gists "
                 "carry reliably: send it with --to FILE instead",
                 code="too_large",

@@ -1,0 +1,48 @@
+"""send scans what it uploads for secrets, says where, and --redact keeps them out of the sent copy."""
+
+from __future__ import annotations
+
+import json
+
+from support.machines import git_repo, make_machine, write_demo_session
+
+TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+
+def test_scan_reports_where_and_redact_keeps_secrets_out(tmp_path):
+    a = make_machine(tmp_path, "A")
+    b = make_machine(tmp_path, "B")
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    rb = git_repo(b.root / "proj", "https://github.com/o/r")
+    local = write_demo_session(a, ra, "s1", lines=[{"text": "hello"}, {"text": f"export GITHUB_TOKEN={TOKEN}"}])
+    original = local.read_bytes()
+    h = tmp_path / "h.sais"
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h))
+    assert rc == 0
+    sec = doc["secrets"]
+    assert sec["found"] >= 1 and sec["redacted"] == 0
+    assert {"session": "s1", "file": "sessions/s1.jsonl", "line": 2} == {
+        k: v for k, v in sec["where"][0].items() if k != "type"}
+    assert TOKEN not in json.dumps(doc)
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h))
+    assert "possible secret" in p.stderr and "line 2" in p.stderr and TOKEN not in p.stderr
+    # --redact: the receiving machine never gets the token; the local original is untouched
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--redact")
+    assert rc == 0 and doc["secrets"]["redacted"] >= 1
+    assert local.read_bytes() == original
+    assert b.run_json("receive", "--from", str(h), "--cwd", str(rb))[0] == 0
+    got = next((b.home / ".sais-demo").rglob("s1.jsonl")).read_text()
+    assert TOKEN not in got and "[REDACTED:" in got
+    assert all(json.loads(line) for line in got.splitlines())
+    # --no-scan skips it
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--no-scan")
+    assert rc == 0 and "secrets" not in doc
+
+
+def test_gist_send_checks_gh_before_asking_for_anything(tmp_path):
+    # an empty gh config and a loopback host: nothing can leave this machine
+    a = make_machine(tmp_path, "A", GH_CONFIG_DIR=str(tmp_path / "gh"), GH_HOST="localhost:9")
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    write_demo_session(a, ra, "s1")
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), env={"SYNC_AI_SESSIONS_PASSPHRASE": ""})
+    assert rc == 5 and doc["error"]["code"] == "gh_logged_out" and "gh auth login" in doc["error"]["message"]
