@@ -17,6 +17,7 @@ RULESETS = [
     ([Rule("/home/alice/proj", "C:\\Users\\bob\\proj")], "posix", "windows"),
     ([Rule("/home/alice/src/app", "/x/app"), Rule("0a1b2c3d-aaaa", "ffff-eeee", kind="token")], "posix", "posix"),
     ([Rule("/a", "/b"), Rule("/a/a", "/c")], "posix", "posix"),
+    ([Rule("C:\\Users\\al\\proj", "D:\\w\\proj"), Rule("C:\\Users\\al", "D:\\u")], "windows", "windows"),
 ]
 
 
