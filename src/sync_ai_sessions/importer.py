@@ -17,6 +17,7 @@ this run did, so the tool's home is left exactly as it was (no empty folders eit
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import shlex
@@ -39,7 +40,15 @@ from sync_ai_sessions.adapters.base import (
 )
 from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.journal import Journal, fsync_dir, import_lock, sha256_file
+from sync_ai_sessions.journal import (
+    Journal,
+    fsync_dir,
+    import_lock,
+    interrupted_journals,
+    mark_complete,
+    read_journal,
+    sha256_file,
+)
 
 IDENTICAL, LOCAL_PREFIX, INCOMING_PREFIX, DIVERGED = "identical", "local-prefix", "incoming-prefix", "diverged"
 _BLOCK = 1 << 20
@@ -360,20 +369,33 @@ def import_sessions(
             results.append(r)
             if on_session:
                 on_session(r)
-        if not imp.has_changes:
+        # An import killed after placing its files never ran `finalize` (index resets, registrations),
+        # and its sessions now look "already here": finalize them with this run.
+        interrupted = interrupted_journals(env, home)
+        placed = {op["path"] for j in interrupted for op in read_journal(j)[1] if op.get("op") in ("create", "extend")}
+        recovered = [dataclasses.replace(r, action="new") for r in results
+                     if r.action == "skip" and r.path is not None and str(r.path) in placed]
+        if not imp.has_changes and not recovered:
             return ImportReport(results=results, notes=imp.notes, journal=None)
-        journal = Journal.start(env, adapter.name, home)
-        try:
-            imp.apply(journal)
-        except BaseException:
-            journal.abandon()
-            raise
+        journal = Journal.start(env, adapter.name, home) if imp.has_changes else None
+        if journal is not None:
+            try:
+                imp.apply(journal)
+            except BaseException:
+                journal.abandon()
+                raise
         notes = list(imp.notes)
         imported = [r for r in results if r.action != "skip"]
         try:
-            notes += adapter.finalize(ctx, imported)
+            notes += adapter.finalize(ctx, imported + recovered)
         except (SyncError, OSError) as exc:
             notes.append(f"warning: imported, but the {adapter.display_name} index step failed: {exc}")
+        for j in interrupted:
+            mark_complete(j, [])
+        if recovered:
+            notes.append(f"completed {len(recovered)} session(s) of an import that was interrupted")
+        if journal is None:
+            return ImportReport(results=results, notes=notes, journal=None)
         journal.complete([
             {"id": r.id, "original_id": r.original_id, "action": r.action, "path": str(r.path)} for r in imported
         ])

@@ -108,6 +108,24 @@ def journals(env: Mapping[str, str]) -> list[Path]:
     return sorted(d.glob("*.jsonl"))
 
 
+def interrupted_journals(env: Mapping[str, str], home: Path) -> list[Path]:
+    """Journals of imports into `home` that never completed (the process was killed).
+
+    Only meaningful while holding `import_lock` for `home`: no live import can then be writing one.
+    """
+    out = []
+    for p in journals(env):
+        header, _ops, done = read_journal(p)
+        if done is None and header.get("home") == str(home):
+            out.append(p)
+    return out
+
+
+def mark_complete(path: Path, sessions: list[dict[str, Any]]) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"status": "complete", "recovered": True, "sessions": sessions}) + "\n")
+
+
 def latest_journal(env: Mapping[str, str]) -> Path:
     js = journals(env)
     if not js:

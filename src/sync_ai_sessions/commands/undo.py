@@ -26,6 +26,15 @@ def _changed(op: dict[str, Any]) -> str | None:
     return None
 
 
+def _never_done(op: dict[str, Any]) -> bool:
+    p = Path(op["path"])
+    if op["op"] == "create":
+        return not p.exists()
+    if op["op"] in ("extend", "append"):
+        return not p.exists() or p.stat().st_size == op["old_size"]
+    return False
+
+
 def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
@@ -33,6 +42,10 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
     header, ops, done = read_journal(jpath)
     home = Path(header.get("home", "/"))
     with import_lock(env, Path(os.path.realpath(home))):
+        if done is None:
+            # An interrupted import: an op is journalled before it is done, so a file it names may
+            # never have been placed. Those are not changes since; there is just nothing to revert.
+            ops = [op for op in ops if not _never_done(op)]
         problems = [m for op in ops if (m := _changed(op))]
         if problems:
             raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
