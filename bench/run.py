@@ -1,6 +1,6 @@
 """Benchmark: `send --to FILE` / `receive --from FILE` against `tar -c | zstd -3 | age -e -r KEY` and back.
 
-    python bench/run.py [--sizes 10M,100M,1G] [--reps 3] [--tool claude] [--lookup 10000] [--no-write]
+    python bench/run.py [--sizes 10M,100M,1G] [--reps 3] [--tools demo,claude] [--lookup 10000] [--no-write]
 
 Runs both side by side (interleaved, same corpus, same run), takes medians, measures peak RSS with
 /usr/bin/time -v, payload sizes, the scrypt cost and the time to find one repo's sessions among many,
@@ -176,13 +176,17 @@ def bench_size(st: Setup, size: int, reps: int) -> dict:
     pipe = f"tar -C {th_a} -c {st.session_dir()} | zstd -3 -q | age -e -r {st.recipient} > {agef}"
     rpipe_dest = work / "untar"
     rpipe = f"age -d -i {st.key} {agef} | zstd -d -q | tar -x -C {rpipe_dest}"
-    r: dict[str, list] = {k: [] for k in ("send", "send_rss", "pipe", "pipe_rss", "recv", "recv_rss",
-                                          "rpipe", "rpipe_rss")}
+    r: dict[str, list] = {k: [] for k in ("send", "send_rss", "send_ns", "send_ns_rss", "pipe", "pipe_rss",
+                                          "recv", "recv_rss", "rpipe", "rpipe_rss")}
+    send_args = ["send", "--tool", st.tool, "--cwd", str(st.repo_a), "--to", str(sais), "--json"]
     # warm the page cache once (both sides read the same files)
     sh(f"cat $(find {th_a} -type f) > /dev/null")
     for i in range(reps):
-        w, rss, p = timed(py_cmd("send", "--tool", st.tool, "--cwd", str(st.repo_a), "--to", str(sais), "--json"),
-                          env_a)
+        w, rss, p = timed(py_cmd(*send_args, "--no-scan"), env_a)
+        assert json.loads(p.stdout)["ok"]
+        r["send_ns"].append(w)
+        r["send_ns_rss"].append(rss)
+        w, rss, p = timed(py_cmd(*send_args), env_a)
         doc = json.loads(p.stdout)
         assert doc["ok"], doc
         r["send"].append(w)
@@ -202,14 +206,15 @@ def bench_size(st: Setup, size: int, reps: int) -> dict:
         w, rss, _ = timed(["sh", "-c", rpipe])
         r["rpipe"].append(w)
         r["rpipe_rss"].append(rss)
-        print(f"  rep {i + 1}: send {r['send'][-1]:.2f} s / pipe {r['pipe'][-1]:.2f} s; "
+        print(f"  rep {i + 1}: send {r['send'][-1]:.2f} s (--no-scan {r['send_ns'][-1]:.2f} s) / "
+              f"pipe {r['pipe'][-1]:.2f} s; "
               f"receive {r['recv'][-1]:.2f} s / reverse {r['rpipe'][-1]:.2f} s", flush=True)
     # Check the received bytes: same size as the sent ones, and no machine-A repo path left in them.
     got = st.tool_home(st.home_b) / ("projects" if st.tool == "claude" else "sessions")
     recv_bytes = tree_bytes(got)
     leftover = subprocess.run(["grep", "-rlF", str(st.repo_a), str(got)], capture_output=True).stdout.strip()
     med = {k: statistics.median(v) for k, v in r.items()}
-    med.update(size=size, plain=plain, sais=sais.stat().st_size, age=agef.stat().st_size,
+    med.update(tool=st.tool, size=size, plain=plain, sais=sais.stat().st_size, age=agef.stat().st_size,
                recv_bytes=recv_bytes, leftover=bool(leftover), reps=reps,
                raw={k: v for k, v in r.items()})
     drop_tree(work)
@@ -277,36 +282,39 @@ def render(info: dict, started: str, load: tuple[str, str], kdf: tuple[float, st
     L.append(f"- Software: Python {info['python']}, zstandard {info['zstandard']}, {info['zstd']}, "
              f"age {info['age']}, {info['tar']}")
     L.append(f"- Load average (1 min) at start / end: {load[0]} / {load[1]}")
-    L.append(f"- Tool: `{tool}` adapter; corpus from `bench/gen.py` (4 sessions of 50/25/15/10 % of the size)")
+    L.append(f"- Adapters: {tool}; corpus from `bench/gen.py` (4 sessions of 50/25/15/10 % of the size)")
     L.append("- Pipeline: `tar -c DIR | zstd -3 | age -e -r KEY > F` and `age -d -i KEY F | zstd -d | tar -x`")
     L.append(f"- Figures are medians of {sizes[0]['reps'] if sizes else 0} interleaved repetitions, warm page cache; "
              "wall time of the whole command (process start included); peak RSS from `/usr/bin/time -v` "
              "(largest single process)\n")
     L.append("## Send / receive versus the pipeline\n")
-    L.append("| size | send | tar\\|zstd\\|age | ratio (target ≤ 1.10) | receive | age -d\\|zstd -d\\|tar -x | "
-             "ratio (target ≤ 1.25) |")
-    L.append("|---|---|---|---|---|---|---|")
+    L.append("`send` runs the secret scan by default; `--no-scan` skips it.  `demo` is the core's test adapter "
+             "(head-only session scan): it shows the container, archive, rewrite and import engine alone.\n")
+    L.append("| tool | size | send | send --no-scan | tar\\|zstd\\|age | ratio (--no-scan; target ≤ 1.10) | "
+             "receive | age -d\\|zstd -d\\|tar -x | ratio (target ≤ 1.25) |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     for s in sizes:
-        L.append(f"| {fmt_b(s['plain'])} | {fmt_s(s['send'])} | {fmt_s(s['pipe'])} | {ratio(s['send'], s['pipe'])} "
+        L.append(f"| {s['tool']} | {fmt_b(s['plain'])} | {fmt_s(s['send'])} ({ratio(s['send'], s['pipe'])}) "
+                 f"| {fmt_s(s['send_ns'])} | {fmt_s(s['pipe'])} | {ratio(s['send_ns'], s['pipe'])} "
                  f"| {fmt_s(s['recv'])} | {fmt_s(s['rpipe'])} | {ratio(s['recv'], s['rpipe'])} |")
     L.append("\n## Payload size\n")
-    L.append("| size | handoff file | pipeline output | ratio (target ≤ 1.00) | as a gist (base64, ×4/3) | "
+    L.append("| tool | size | handoff file | pipeline output | ratio (target ≤ 1.00) | as a gist (base64, ×4/3) | "
              "compression |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|")
     for s in sizes:
-        L.append(f"| {fmt_b(s['plain'])} | {fmt_b(s['sais'])} | {fmt_b(s['age'])} | {s['sais'] / s['age']:.3f} "
-                 f"| {fmt_b(s['sais'] * 4 / 3)} | {s['plain'] / s['sais']:.2f}× |")
+        L.append(f"| {s['tool']} | {fmt_b(s['plain'])} | {fmt_b(s['sais'])} | {fmt_b(s['age'])} "
+                 f"| {s['sais'] / s['age']:.3f} | {fmt_b(s['sais'] * 4 / 3)} | {s['plain'] / s['sais']:.2f}× |")
     L.append("\n## Peak memory (RSS)\n")
     L.append(f"Target: flat in the input size, ≤ scrypt working memory (256 MiB) + 100 MB = "
              f"{fmt_b((256 << 20) + 100_000_000)}.\n")
-    L.append("| size | send | pipeline (largest process) | receive | reverse pipeline |")
-    L.append("|---|---|---|---|---|")
+    L.append("| tool | size | send | send --no-scan | pipeline (largest process) | receive | reverse pipeline |")
+    L.append("|---|---|---|---|---|---|---|")
     for s in sizes:
-        L.append(f"| {fmt_b(s['plain'])} | {fmt_b(s['send_rss'])} | {fmt_b(s['pipe_rss'])} | {fmt_b(s['recv_rss'])} "
-                 f"| {fmt_b(s['rpipe_rss'])} |")
+        L.append(f"| {s['tool']} | {fmt_b(s['plain'])} | {fmt_b(s['send_rss'])} | {fmt_b(s['send_ns_rss'])} "
+                 f"| {fmt_b(s['pipe_rss'])} | {fmt_b(s['recv_rss'])} | {fmt_b(s['rpipe_rss'])} |")
     L.append("\n## Correctness checks in the same run\n")
     for s in sizes:
-        L.append(f"- {fmt_b(s['plain'])}: received {fmt_b(s['recv_bytes'])} of transcripts "
+        L.append(f"- {s['tool']} {fmt_b(s['plain'])}: received {fmt_b(s['recv_bytes'])} of transcripts "
                  f"(sent {fmt_b(s['plain'])}; paths rewritten to B's clone, so sizes differ by the path length "
                  f"difference); machine A's repo path left in received files: {'YES' if s['leftover'] else 'none'}")
     L.append("\n## Key derivation\n")
@@ -328,8 +336,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10M,100M,1G")
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--tool", default="claude", choices=("claude", "codex", "demo"),
-                    help="adapter for the size cases (demo: the core alone, with a head-only session scan)")
+    ap.add_argument("--tools", default="demo,claude",
+                    help="adapters for the size cases (demo: the core alone, with a head-only session scan)")
     ap.add_argument("--lookup", type=int, default=10_000, help="sessions for the lookup case (0 = skip)")
     ap.add_argument("--lookup-repos", type=int, default=200)
     ap.add_argument("--lookup-tools", default="claude,codex")
@@ -342,20 +350,22 @@ def main() -> None:
     load0 = os.getloadavg()[0]
     info = machine_info()
     root = OUT / "run"
-    st = Setup(root / a.tool, a.tool)
+    tools = [t for t in a.tools.split(",") if t]
     print("scrypt...", flush=True)
     kdf = bench_kdf()
     sizes = []
-    for s in [x for x in a.sizes.split(",") if x]:
-        n = gen.parse_size(s)
-        print(f"size {s}:", flush=True)
-        sizes.append(bench_size(st, n, a.reps))
+    for tool in tools:
+        st = Setup(root / tool, tool)
+        for s in [x for x in a.sizes.split(",") if x]:
+            n = gen.parse_size(s)
+            print(f"{tool} {s}:", flush=True)
+            sizes.append(bench_size(st, n, a.reps))
     lookup = []
     if a.lookup:
         print(f"lookup among {a.lookup}:", flush=True)
         lookup = bench_lookup(root / "lookup", a.lookup_tools.split(","), a.lookup, a.lookup_repos, max(a.reps, 5))
     load1 = os.getloadavg()[0]
-    md = render(info, started, (f"{load0:.2f}", f"{load1:.2f}"), kdf, sizes, lookup, a.tool)
+    md = render(info, started, (f"{load0:.2f}", f"{load1:.2f}"), kdf, sizes, lookup, ", ".join(tools))
     print(md)
     (OUT / "last.json").write_text(json.dumps({"sizes": sizes, "lookup": lookup, "kdf": kdf}, indent=1))
     if not a.no_write:
