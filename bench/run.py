@@ -287,6 +287,13 @@ def render(info: dict, started: str, load: tuple[str, str], kdf: tuple[float, st
     L.append(f"- Figures are medians of {sizes[0]['reps'] if sizes else 0} interleaved repetitions, warm page cache; "
              "wall time of the whole command (process start included); peak RSS from `/usr/bin/time -v` "
              "(largest single process)\n")
+    if sizes:
+        emit_sizes(L, sizes)
+    render_tail(L, sizes, kdf, lookup)
+    return "\n".join(L)
+
+
+def emit_sizes(L: list[str], sizes: list[dict]) -> None:
     L.append("## Send / receive versus the pipeline\n")
     L.append("`send` runs the secret scan by default; `--no-scan` skips it.  `demo` is the core's test adapter "
              "(head-only session scan): it shows the container, archive, rewrite and import engine alone.\n")
@@ -312,7 +319,11 @@ def render(info: dict, started: str, load: tuple[str, str], kdf: tuple[float, st
     for s in sizes:
         L.append(f"| {s['tool']} | {fmt_b(s['plain'])} | {fmt_b(s['send_rss'])} | {fmt_b(s['send_ns_rss'])} "
                  f"| {fmt_b(s['pipe_rss'])} | {fmt_b(s['recv_rss'])} | {fmt_b(s['rpipe_rss'])} |")
-    L.append("\n## Correctness checks in the same run\n")
+
+
+def render_tail(L: list[str], sizes: list[dict], kdf: tuple[float, str], lookup: list[dict]) -> None:
+    if sizes:
+        L.append("\n## Correctness checks in the same run\n")
     for s in sizes:
         L.append(f"- {s['tool']} {fmt_b(s['plain'])}: received {fmt_b(s['recv_bytes'])} of transcripts "
                  f"(sent {fmt_b(s['plain'])}; paths rewritten to B's clone, so sizes differ by the path length "
@@ -329,7 +340,6 @@ def render(info: dict, started: str, load: tuple[str, str], kdf: tuple[float, st
             L.append(f"| {x['tool']} | {x['sessions']:,} | {x['repos']} | {x['found']} (expected {x['expected']}) "
                      f"| {x['warm']:.3f} s |")
     L.append("")
-    return "\n".join(L)
 
 
 def main() -> None:
