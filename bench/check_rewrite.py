@@ -17,6 +17,11 @@ RULESETS = [
     ([Rule("/home/alice/proj", "C:\\Users\\bob\\proj")], "posix", "windows"),
     ([Rule("/home/alice/src/app", "/x/app"), Rule("0a1b2c3d-aaaa", "ffff-eeee", kind="token")], "posix", "posix"),
     ([Rule("/a", "/b"), Rule("/a/a", "/c")], "posix", "posix"),
+    ([Rule("/home/al/src/app", "/w/app"), Rule("/home/al/src/app/sub", "/w/app/sub"),  # Claude-like nesting
+      Rule("/home/al/.claude/projects/-home-al-src-app", "/h/.claude/projects/-w-app"),
+      Rule("/home/al/.claude/projects", "/h/.claude/projects"), Rule("/home/al/.claude", "/h/.claude"),
+      Rule("/tmp/claude-1/-home-al-src-app", "/tmp/claude-2/-w-app"), Rule("/tmp/claude-1", "/tmp/claude-2"),
+      Rule("/home/al", "/h"), Rule("é/x y", "z")], "posix", "posix"),
     ([Rule("C:\\Users\\al\\proj", "D:\\w\\proj"), Rule("C:\\Users\\al", "D:\\u")], "windows", "windows"),
 ]
 

@@ -88,6 +88,7 @@ class PathRewriter:
                     new, kind, enc = self._repl[n]
                     url = self._pct_new.get(n, new) if kind == "path" and enc != "pct" else None
                     self._plain.append((n, new, url))
+                self._scan_plan = _scan_plan(needles)
         else:
             self._re = None
 
@@ -178,11 +179,24 @@ class PathRewriter:
         assert plain is not None
         k = len(plain)
         keys: list[int] = []  # position * k + needle index: sorted, the longest needle at a position comes first
-        for idx, (needle, _, _) in enumerate(plain):
-            i = data.find(needle)
-            while i >= 0:
-                keys.append(i * k + idx)
-                i = data.find(needle, i + 1)
+        # Every occurrence of every needle, with one pass per family root (see _scan_plan), not per needle.
+        find = data.find
+        for prefix, families in self._scan_plan:
+            if prefix and prefix not in data:
+                continue
+            for root, members in families:
+                i = find(root)
+                if len(members) == 1:
+                    idx = members[0][0]
+                    while i >= 0:
+                        keys.append(i * k + idx)
+                        i = find(root, i + 1)
+                else:
+                    while i >= 0:
+                        for idx, needle in members:
+                            if data.startswith(needle, i):
+                                keys.append(i * k + idx)
+                        i = find(root, i + 1)
         if not keys:
             return data
         keys.sort()
@@ -253,6 +267,27 @@ class PathRewriter:
     def _apply(self, data: bytes, replace: tuple[bytes, bytes] | None) -> bytes:
         data = self.rewrite(data)
         return data.replace(*replace) if replace else data
+
+
+_Family = tuple[bytes, list[tuple[int, bytes]]]
+
+
+def _scan_plan(needles: list[bytes]) -> list[tuple[bytes, list[_Family]]]:
+    """How to find all needles with few passes over the data (each bytes.find pass costs memory bandwidth).
+
+    A needle that starts with a shorter needle (a path inside the repo, the home folder, the tool's folder)
+    occurs exactly where that shorter one does and continues with its own bytes: only the shortest such
+    prefix, the family's root, is searched.  Roots sharing their first two bytes (e.g. the `\\/`-escaped
+    forms, rare in practice) are skipped together when those two bytes do not occur.
+    """
+    roots: dict[bytes, list[tuple[int, bytes]]] = {}
+    for idx, n in enumerate(needles):
+        root = min((r for r in needles if n.startswith(r)), key=len)
+        roots.setdefault(root, []).append((idx, n))
+    groups: dict[bytes, list[_Family]] = {}
+    for root, members in roots.items():
+        groups.setdefault(root[:2] if len(root) >= 2 else b"", []).append((root, members))
+    return [(prefix if len(fams) > 1 else b"", fams) for prefix, fams in groups.items()]
 
 
 def copy_file(src: Path, dst: Path) -> None:
