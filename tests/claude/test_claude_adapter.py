@@ -502,3 +502,20 @@ def test_relocated_then_continued_and_resumed_elsewhere(tmp_path: Path) -> None:
     assert a.session_cwd(folder / f"{moved}.jsonl") == A_ROOT
     assert a.session_cwd(folder / f"{visited}.jsonl") == "/x"
     assert set(_by_id(a, A_ROOT)) == {moved}
+
+
+def test_cwd_found_in_huge_lines_and_nested_cwds_ignored(tmp_path: Path) -> None:
+    """Byte-level reading of big lines: the envelope's cwd wins over a `cwd` inside the message, and a
+    first line longer than the 64 KiB end windows still resolves (through the full search)."""
+    a = ClaudeAdapter({"HOME": str(tmp_path)})
+    folder = a.projects_dir() / "-x"
+    folder.mkdir(parents=True)
+    sid = "77777777-7777-4777-8777-777777777777"
+    big = {"type": "user", "message": {"role": "user", "content": [
+        {"type": "tool_result", "content": "x" * 300_000, "input": {"cwd": "/elsewhere"}}]},
+        "cwd": A_ROOT, "sessionId": sid, "version": "2.1.330", "timestamp": "2026-11-24T00:00:00Z"}
+    (folder / f"{sid}.jsonl").write_bytes(_jsonl([big, {**big, "message": {"role": "user", "content": "hi"}}]))
+    assert a.session_cwd(folder / f"{sid}.jsonl") == A_ROOT
+    [s] = a.find_sessions(Repo(root=Path(A_ROOT)))
+    assert s.id == sid and s.lines == 2 and s.tool_version == "2.1.330"
+    assert s.last_activity.startswith("2026-11-24T00:00:00")

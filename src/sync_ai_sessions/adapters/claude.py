@@ -47,6 +47,7 @@ MAX_DIR_NAME = 200
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
+_COUNT_BLOCK = 8 << 20
 _HEAD_LIMIT = 8 << 20  # how far into a file we look for the first recorded cwd
 
 # Never carried, whatever the layout: credentials and machine-local runtime state.
@@ -130,6 +131,41 @@ def _loads(line: bytes) -> dict[str, Any] | None:
     return d if isinstance(d, dict) else None
 
 
+_SMALL_LINE = 64 << 10  # lines up to this size are parsed; longer ones are read at byte level
+_STR_AT = {}  # key -> compiled pattern for `"key":"<JSON string>"`
+
+
+def _top_str(line: bytes, key: str, *, exact: bool = True) -> str | None:
+    """The top-level string `key` of a JSON line.
+
+    Short lines are parsed.  For long ones (tool results, pasted images) the value is read at the key's
+    last occurrence: the CLI writes the record envelope (cwd, sessionId, version, timestamp) after the
+    message, so a same-named key nested in the message comes earlier (checked on every fixture version).
+    """
+    if exact and len(line) <= _SMALL_LINE:
+        d = _loads(line)
+        v = d.get(key) if d is not None else None
+        return v if isinstance(v, str) else None
+    rx = _STR_AT.get(key)
+    if rx is None:
+        rx = _STR_AT[key] = re.compile(b'"' + re.escape(key.encode()) + rb'":"((?:[^"\\]|\\.)*)"')
+    pos = line.rfind(b'"' + key.encode() + b'":"')
+    m = rx.match(line, pos) if pos >= 0 else None
+    if m is None:
+        return None
+    raw = m.group(1)
+    if b"\\" not in raw:
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    try:
+        v = json.loads(b'"' + raw + b'"')
+    except ValueError:
+        return None
+    return v if isinstance(v, str) else None
+
+
 def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None:
     """The first top-level string `key` of any line (a raw `"key":"` can only be JSON structure)."""
     needle = b'"' + key.encode() + b'":"'
@@ -138,10 +174,23 @@ def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None
         pos = mm.find(needle, pos, min(len(mm), limit))
         if pos < 0:
             return None
-        d = _loads(_line_at(mm, pos))
-        if d is not None and isinstance(d.get(key), str):
-            return d[key]
+        v = _top_str(_line_at(mm, pos), key)
+        if v is not None:
+            return v
         pos += len(needle)
+
+
+def _last_value(mm: mmap.mmap, key: str, end: int) -> str | None:
+    """The top-level string `key` of the last line before `end` that has one."""
+    needle = b'"' + key.encode() + b'":"'
+    while True:
+        pos = mm.rfind(needle, 0, end)
+        if pos < 0:
+            return None
+        v = _top_str(_line_at(mm, pos), key)
+        if v is not None:
+            return v
+        end = pos
 
 
 def _last_relocated(mm: mmap.mmap) -> str | None:
@@ -166,9 +215,8 @@ def _tail_cwd(mm: mmap.mmap) -> str | None:
         pos = mm.rfind(needle, 0, end)
         if pos < 0:
             break
-        d = _loads(_line_at(mm, pos))
-        if d is not None and isinstance(d.get("cwd"), str):
-            last = d["cwd"]
+        last = _top_str(_line_at(mm, pos), "cwd")
+        if last is not None:
             break
         end = pos
     after = mm.find(b'"relocatedCwd":"', max(pos, 0))
@@ -178,6 +226,42 @@ def _tail_cwd(mm: mmap.mmap) -> str | None:
             last = d["relocatedCwd"]
         after = mm.find(b'"relocatedCwd":"', after + 1)
     return last
+
+
+_END_WINDOW = 64 << 10
+
+
+def _line_around(buf: bytes, pos: int, whole_start: bool) -> bytes | None:
+    """The line of `buf` holding `pos`, or None when it may continue past the window's edges."""
+    start = buf.rfind(b"\n", 0, pos) + 1
+    end = buf.find(b"\n", pos)
+    if (start == 0 and not whole_start) or end < 0:
+        return None
+    return buf[start:end]
+
+
+def _ends_cwd(path: Path | str) -> str | None:
+    """The session cwd from the two ends of the file when they settle it; None means look closer."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            return None
+        head = os.pread(fd, min(size, _END_WINDOW), 0)
+        tail = head if size <= _END_WINDOW else os.pread(fd, _END_WINDOW, size - _END_WINDOW)
+    finally:
+        os.close(fd)
+    needle = b'"cwd":"'
+    hpos = head.find(needle)
+    tpos = tail.rfind(needle)
+    if hpos < 0 or tpos < 0 or b'"relocatedCwd":"' in tail[tpos:]:
+        return None
+    hline = _line_around(head, hpos, True)
+    tline = _line_around(tail, tpos, size <= _END_WINDOW)
+    if hline is None or tline is None:
+        return None
+    first, last = _top_str(hline, "cwd", exact=False), _top_str(tline, "cwd", exact=False)
+    return first if first is not None and first == last else None
 
 
 def _complete_size(path: Path, size: int) -> int:
@@ -293,6 +377,11 @@ class ClaudeAdapter(Adapter):
         return encode_project_dir(cwd)
 
     def _transcripts(self) -> Iterator[Path]:
+        for p in self._transcript_paths():
+            yield Path(p)
+
+    def _transcript_paths(self) -> Iterator[str]:
+        """Main transcripts (`projects/*/<id>.jsonl`, not `agent-*`), as strings: cheap among thousands."""
         projects = self.projects_dir()
         try:
             dirs = sorted(os.scandir(projects), key=lambda e: e.name)
@@ -311,17 +400,21 @@ class ClaudeAdapter(Adapter):
                     and not e.name.startswith("agent-")
                     and e.is_file(follow_symlinks=False)
                 ):
-                    yield Path(e.path)
+                    yield e.path
 
     # -- send side ---------------------------------------------------------------------------
-    def session_cwd(self, path: Path) -> str | None:
+    def session_cwd(self, path: Path | str) -> str | None:
         """The session's working directory: its latest `relocated` cwd, else the first recorded cwd.
 
-        Only the head and the tail of the file are read in the common case: the whole file is searched
-        for `relocated` records only when the tail shows the session went on somewhere else.
+        Fast path: a 64 KiB window at each end of the file, when both hold a whole line with a cwd, they
+        agree, and no `relocated` record follows.  Otherwise the file is searched (memory-mapped), the
+        whole of it for `relocated` records only when the tail shows the session went on elsewhere.
         """
         try:
-            with _Mapped(path) as mm:
+            fast = _ends_cwd(path)
+            if fast is not None:
+                return fast
+            with _Mapped(Path(path)) as mm:
                 if mm is None:
                     return None
                 head = _head_value(mm, "cwd")
@@ -334,11 +427,11 @@ class ClaudeAdapter(Adapter):
     def find_sessions(self, repo: Repo) -> list[Session]:
         root = os.path.realpath(repo.root)
         sessions: list[Session] = []
-        for path in self._transcripts():
+        for path in self._transcript_paths():
             cwd = self.session_cwd(path)
             if cwd is None or not is_inside(cwd, root):
                 continue
-            session = self._describe(path, cwd, root)
+            session = self._describe(Path(path), cwd, root)
             if session is not None:
                 sessions.append(session)
         # Project memory travels with every session (each under its own names: the payload refuses
@@ -406,34 +499,47 @@ class ClaudeAdapter(Adapter):
         return out
 
     def _scan(self, path: Path, size: int) -> dict[str, Any]:
-        """One pass over a matched transcript: line count, title, last timestamp and version."""
+        """Line count, title, last timestamp and version of a matched transcript, at byte level: newlines
+        are counted block by block, and only the few lines that hold the answers are parsed."""
         lines = 0
-        first_prompt = title = timestamp = version = None
         with open(path, "rb") as f:
             remaining = size
-            for line in f:
-                if remaining <= 0:
+            while remaining > 0:
+                block = f.read(min(_COUNT_BLOCK, remaining))
+                if not block:
                     break
-                remaining -= len(line)
-                lines += 1
-                if first_prompt is None and b'"type":"user"' in line:
-                    d = _loads(line)
-                    if d and d.get("type") == "user":
-                        first_prompt = _prompt_text(d)
-                if any(t in line for t in _TITLE_TYPES):
-                    d = _loads(line)
-                    if d:
-                        for key in ("customTitle", "aiTitle", "title", "summary"):
-                            if isinstance(d.get(key), str) and d[key].strip():
-                                title = d[key].strip()[:200]
+                lines += block.count(b"\n")
+                remaining -= len(block)
+        if size and remaining == 0:
+            with open(path, "rb") as f:
+                f.seek(size - 1)
+                lines += f.read(1) != b"\n"  # a last line without its newline
+        title = first_prompt = timestamp = version = None
+        if size:
+            with _Mapped(path) as mm:
+                if mm is not None:
+                    end = min(size, len(mm))
+                    best = -1
+                    for needle in _TITLE_TYPES:  # the last title record wins
+                        pos = mm.rfind(needle, 0, end)
+                        while pos > best:
+                            d = _loads(_line_at(mm, pos))
+                            t = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
+                                      if d and isinstance(d.get(k), str) and d[k].strip()), None)
+                            if t:
+                                title, best = t, pos
                                 break
-                if b'"timestamp":"' in line or b'"version":"' in line:
-                    d = _loads(line)
-                    if d:
-                        if isinstance(d.get("timestamp"), str):
-                            timestamp = d["timestamp"]
-                        if isinstance(d.get("version"), str):
-                            version = d["version"]
+                            pos = mm.rfind(needle, 0, pos)
+                    pos = mm.find(b'"type":"user"', 0, end)
+                    tries = 0
+                    while pos >= 0 and first_prompt is None and tries < 50:
+                        tries += 1
+                        d = _loads(_line_at(mm, pos))
+                        if d and d.get("type") == "user":
+                            first_prompt = _prompt_text(d)
+                        pos = mm.find(b'"type":"user"', pos + 1, end)
+                    timestamp = _last_value(mm, "timestamp", end)
+                    version = _last_value(mm, "version", end)
         return {"lines": lines, "title": title or first_prompt, "timestamp": timestamp, "version": version}
 
     def export_meta(self) -> dict[str, Any]:
