@@ -69,5 +69,7 @@ def test_a_2gb_single_line_is_streamed(tmp_path):
     doc = json.loads(pr.stdout)
     assert doc["sessions"][0]["bytes"] == p.stat().st_size
     rss_kb = int(pr.stderr.rsplit("RSS", 1)[1].split()[0])
-    assert rss_kb < 1_000_000, f"send used {rss_kb} KiB for a 2 GiB line"
+    # Holding the line would take over 2 GiB. Typical peak here is under 100 MiB; once, on a machine busy
+    # with gigabyte benchmarks, 0.97 GiB was seen, so the bound only claims what the test is about.
+    assert rss_kb < 1_500_000, f"send used {rss_kb} KiB for a 2 GiB line"
     assert out.stat().st_size < 10 << 20
