@@ -264,6 +264,24 @@ def _ends_cwd(path: Path | str) -> str | None:
     return first if first is not None and first == last else None
 
 
+def _rfind_file(path: Path, needle: bytes, end: int) -> int:
+    """`needle`'s last position before `end`, reading backwards in blocks: searching a memory map would
+    bring the whole file into this process's resident memory when the needle is absent."""
+    block = 1 << 20
+    overlap = len(needle) - 1
+    with open(path, "rb") as f:
+        hi = end
+        while hi > 0:
+            lo = max(0, hi - block)
+            f.seek(lo)
+            buf = f.read(min(hi + overlap, end) - lo)
+            i = buf.rfind(needle)
+            if i >= 0:
+                return lo + i
+            hi = lo
+    return -1
+
+
 def _complete_size(path: Path, size: int) -> int:
     """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
     if size == 0:
@@ -521,7 +539,7 @@ class ClaudeAdapter(Adapter):
                     end = min(size, len(mm))
                     best = -1
                     for needle in _TITLE_TYPES:  # the last title record wins
-                        pos = mm.rfind(needle, 0, end)
+                        pos = _rfind_file(path, needle, end)
                         while pos > best:
                             d = _loads(_line_at(mm, pos))
                             t = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
