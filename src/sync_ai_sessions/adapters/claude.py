@@ -264,22 +264,31 @@ def _ends_cwd(path: Path | str) -> str | None:
     return first if first is not None and first == last else None
 
 
-def _rfind_file(path: Path, needle: bytes, end: int) -> int:
-    """`needle`'s last position before `end`, reading backwards in blocks: searching a memory map would
-    bring the whole file into this process's resident memory when the needle is absent."""
-    block = 1 << 20
-    overlap = len(needle) - 1
+def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[int, dict[bytes, int]]:
+    """Lines in the first `size` bytes (a last line without its newline counts) and each needle's last
+    position there, in one pass read backwards in blocks.  Plain reads, not a memory map: a map would
+    bring the whole file into this process's resident memory."""
+    lines = 0
+    last: dict[bytes, int] = {}
+    overlap = max((len(n) for n in needles), default=1) - 1
     with open(path, "rb") as f:
-        hi = end
+        hi = size
         while hi > 0:
-            lo = max(0, hi - block)
+            lo = max(0, hi - _COUNT_BLOCK)
             f.seek(lo)
-            buf = f.read(min(hi + overlap, end) - lo)
-            i = buf.rfind(needle)
-            if i >= 0:
-                return lo + i
+            buf = f.read(min(hi + overlap, size) - lo)
+            if len(buf) < hi - lo:
+                break  # the file shrank under us: count what is there
+            lines += buf.count(b"\n", 0, hi - lo)
+            if hi == size and not buf.endswith(b"\n"):
+                lines += 1
+            for n in needles:
+                if n not in last:
+                    i = buf.rfind(n)
+                    if i >= 0:
+                        last[n] = lo + i
             hi = lo
-    return -1
+    return lines, last
 
 
 def _complete_size(path: Path, size: int) -> int:
@@ -517,37 +526,21 @@ class ClaudeAdapter(Adapter):
         return out
 
     def _scan(self, path: Path, size: int) -> dict[str, Any]:
-        """Line count, title, last timestamp and version of a matched transcript, at byte level: newlines
-        are counted block by block, and only the few lines that hold the answers are parsed."""
-        lines = 0
-        with open(path, "rb") as f:
-            remaining = size
-            while remaining > 0:
-                block = f.read(min(_COUNT_BLOCK, remaining))
-                if not block:
-                    break
-                lines += block.count(b"\n")
-                remaining -= len(block)
-        if size and remaining == 0:
-            with open(path, "rb") as f:
-                f.seek(size - 1)
-                lines += f.read(1) != b"\n"  # a last line without its newline
+        """Line count, title, last timestamp and version of a matched transcript, at byte level: one
+        backward pass counts newlines and finds the last title record; only the few lines that hold the
+        answers are parsed."""
+        lines, last = _count_and_last(path, size, _TITLE_TYPES)
         title = first_prompt = timestamp = version = None
         if size:
             with _Mapped(path) as mm:
                 if mm is not None:
                     end = min(size, len(mm))
-                    best = -1
-                    for needle in _TITLE_TYPES:  # the last title record wins
-                        pos = _rfind_file(path, needle, end)
-                        while pos > best:
-                            d = _loads(_line_at(mm, pos))
-                            t = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
+                    for pos in sorted(last.values(), reverse=True):  # the last title record wins
+                        d = _loads(_line_at(mm, pos))
+                        title = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
                                       if d and isinstance(d.get(k), str) and d[k].strip()), None)
-                            if t:
-                                title, best = t, pos
-                                break
-                            pos = mm.rfind(needle, 0, pos)
+                        if title:
+                            break
                     pos = mm.find(b'"type":"user"', 0, end)
                     tries = 0
                     while pos >= 0 and first_prompt is None and tries < 50:
