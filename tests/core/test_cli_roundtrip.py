@@ -232,3 +232,13 @@ def test_doctor_reports_each_check_with_its_fix(two):
     checks = {c["name"]: c for c in doc["checks"]}
     assert rc == 3 and checks["git"]["status"] == "fail" and checks["gh"]["status"] == "fail"
     assert "cli.github.com" in checks["gh"]["detail"]
+
+
+def test_demo_runs_the_real_path_and_touches_no_home(tmp_path):
+    m = make_machine(tmp_path, "M")
+    rc, doc = m.run_json("demo")
+    assert rc == 0 and doc["ok"] and doc["tool"] == "claude"
+    [item] = doc["received"]["imported"]
+    assert item["action"] == "new" and "claude --resume" in item["resume"]
+    assert doc["again"]["imported"] == [] and doc["again"]["skipped"][0]["reason"].startswith("already here")
+    assert list(m.home.iterdir()) == []  # nothing in this machine's own home
