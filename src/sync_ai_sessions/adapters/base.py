@@ -17,6 +17,7 @@ Rules every adapter keeps:
 from __future__ import annotations
 
 import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, ClassVar
 
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, copy_file
 
 
 def is_inside(child: str, root: str) -> bool:
@@ -138,6 +140,38 @@ class StagedSession:
     sidecars: list[Placement] = field(default_factory=list)
     line_appends: list[LineAppend] = field(default_factory=list)
     resume_cwd: Path | None = None  # folder to run the resume command in
+
+
+class StagedFiles:
+    """A session's files as `stage` prepares them: the bytes for this machine (paths rewritten, or
+    copied as they are) in a private folder of `ctx.staging`, and where each lands."""
+
+    def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None):
+        staging.mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=staging))
+        self.rewriter = rewriter
+        self.replace = replace  # (old id, new id) when staging a copy
+        self.transcript: Placement | None = None
+        self.sidecars: list[Placement] = []
+
+    def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
+        n = len(self.sidecars) + (self.transcript is not None)
+        staged = self.folder / f"{n:05d}-{dest.name}"
+        if rewrite:
+            self.rewriter.rewrite_file(src, staged, replace=self.replace if replace_id else None)
+        else:
+            copy_file(src, staged)
+        placement = Placement(dest=dest, staged=staged)
+        if role == ROLE_TRANSCRIPT:
+            self.transcript = placement
+        else:
+            self.sidecars.append(placement)
+
+    def result(self, session_id: str, original_id: str, resume_cwd: Path | None) -> StagedSession:
+        if self.transcript is None:
+            raise UnsafePayloadError(f"session {original_id} has no transcript in the payload")
+        return StagedSession(session_id=session_id, original_id=original_id, transcript=self.transcript,
+                             sidecars=self.sidecars, resume_cwd=resume_cwd)
 
 
 @dataclass

@@ -21,7 +21,6 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,18 @@ from sync_ai_sessions.adapters.base import (
     Adapter,
     ExportFile,
     ImportContext,
-    Placement,
     Session,
     SessionManifest,
     SessionResult,
+    StagedFiles,
     StagedSession,
     arc_parts,
     is_inside,
 )
+from sync_ai_sessions.adapters.jsonl import complete_size, iso_time, load_object
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule, copy_file
+from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 MAX_DIR_NAME = 200
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
@@ -123,14 +123,6 @@ def _line_at(mm: mmap.mmap, pos: int) -> bytes:
     return mm[start : end if end >= 0 else len(mm)]
 
 
-def _loads(line: bytes) -> dict[str, Any] | None:
-    try:
-        d = json.loads(line)
-    except ValueError:
-        return None
-    return d if isinstance(d, dict) else None
-
-
 _SMALL_LINE = 64 << 10  # lines up to this size are parsed; longer ones are read at byte level
 _STR_AT = {}  # key -> compiled pattern for `"key":"<JSON string>"`
 
@@ -143,7 +135,7 @@ def _top_str(line: bytes, key: str, *, exact: bool = True) -> str | None:
     message, so a same-named key nested in the message comes earlier (checked on every fixture version).
     """
     if exact and len(line) <= _SMALL_LINE:
-        d = _loads(line)
+        d = load_object(line)
         v = d.get(key) if d is not None else None
         return v if isinstance(v, str) else None
     rx = _STR_AT.get(key)
@@ -200,7 +192,7 @@ def _last_relocated(mm: mmap.mmap) -> str | None:
         pos = mm.rfind(needle, 0, end)
         if pos < 0:
             return None
-        d = _loads(_line_at(mm, pos))
+        d = load_object(_line_at(mm, pos))
         if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
             return d["relocatedCwd"]
         end = pos
@@ -221,7 +213,7 @@ def _tail_cwd(mm: mmap.mmap) -> str | None:
         end = pos
     after = mm.find(b'"relocatedCwd":"', max(pos, 0))
     while after >= 0:
-        d = _loads(_line_at(mm, after))
+        d = load_object(_line_at(mm, after))
         if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
             last = d["relocatedCwd"]
         after = mm.find(b'"relocatedCwd":"', after + 1)
@@ -291,23 +283,6 @@ def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[
     return lines, last
 
 
-def _complete_size(path: Path, size: int) -> int:
-    """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
-    if size == 0:
-        return 0
-    with open(path, "rb") as f:
-        pos = size
-        while pos > 0:
-            step = min(pos, 1 << 16)
-            f.seek(pos - step)
-            block = f.read(step)
-            i = block.rfind(b"\n")
-            if i >= 0:
-                return pos - step + i + 1
-            pos -= step
-    return size  # one line without a newline: carry it as is
-
-
 def _walk_files(folder: Path) -> Iterator[Path]:
     """Regular files under `folder`, never following symlinks."""
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
@@ -316,18 +291,6 @@ def _walk_files(folder: Path) -> Iterator[Path]:
             p = Path(dirpath, name)
             if name not in _NEVER and p.is_file() and not p.is_symlink():
                 yield p
-
-
-def _iso(ts: str | None, fallback: float) -> str:
-    if ts:
-        try:
-            dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        except ValueError:
-            pass
-    return datetime.fromtimestamp(fallback, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _prompt_text(d: dict[str, Any]) -> str | None:
@@ -484,7 +447,7 @@ class ClaudeAdapter(Adapter):
         if not _ID_RE.match(sid):
             return None
         st = path.stat()
-        size = _complete_size(path, st.st_size)
+        size = complete_size(path, st.st_size)
         info = self._scan(path, size)
         rel = os.path.relpath(cwd, root) if cwd != root else ""
         rel = "" if rel == "." else rel.replace(os.sep, "/")
@@ -506,7 +469,7 @@ class ClaudeAdapter(Adapter):
             files=files,
             cwd_rel=rel,
             title=info["title"],
-            last_activity=_iso(info["timestamp"], st.st_mtime),
+            last_activity=iso_time(info["timestamp"], st.st_mtime),
             lines=info["lines"],
             tool_version=info["version"],
             meta={"cwd": cwd, "project_dir": path.parent.name},
@@ -536,7 +499,7 @@ class ClaudeAdapter(Adapter):
                 if mm is not None:
                     end = min(size, len(mm))
                     for pos in sorted(last.values(), reverse=True):  # the last title record wins
-                        d = _loads(_line_at(mm, pos))
+                        d = load_object(_line_at(mm, pos))
                         title = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
                                       if d and isinstance(d.get(k), str) and d[k].strip()), None)
                         if title:
@@ -545,7 +508,7 @@ class ClaudeAdapter(Adapter):
                     tries = 0
                     while pos >= 0 and first_prompt is None and tries < 50:
                         tries += 1
-                        d = _loads(_line_at(mm, pos))
+                        d = load_object(_line_at(mm, pos))
                         if d and d.get("type") == "user":
                             first_prompt = _prompt_text(d)
                         pos = mm.find(b'"type":"user"', pos + 1, end)
@@ -578,7 +541,7 @@ class ClaudeAdapter(Adapter):
                     return None
                 pos = mm.rfind(b'"version":"')
                 while pos >= 0:
-                    d = _loads(_line_at(mm, pos))
+                    d = load_object(_line_at(mm, pos))
                     if d and isinstance(d.get("version"), str):
                         return d["version"]
                     pos = mm.rfind(b'"version":"', 0, pos)
@@ -674,12 +637,8 @@ class ClaudeAdapter(Adapter):
         rules = self._rules(session, ctx, target_cwd)
         rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=target_flavor)
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        ctx.staging.mkdir(parents=True, exist_ok=True)
-        stage_dir = Path(tempfile.mkdtemp(prefix=f"claude-{out_id}-", dir=ctx.staging))
-
-        transcript: Placement | None = None
-        sidecars: list[Placement] = []
-        for n, entry in enumerate(session.files):
+        out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids)
+        for entry in session.files:
             arcname = str(entry.get("arcname", ""))
             parts = arc_parts(arcname)
             src = files.get(arcname)
@@ -707,25 +666,8 @@ class ClaudeAdapter(Adapter):
                 raise UnsafePayloadError(f"unexpected file in a Claude Code session: {arcname!r}")
             if parts[-1] in _NEVER:
                 continue
-            staged = stage_dir / f"{n:05d}-{parts[-1]}"
-            if rewrite:
-                rewriter.rewrite_file(Path(src), staged, replace=ids)
-            else:
-                copy_file(Path(src), staged)
-            placement = Placement(dest=dest, staged=staged)
-            if role == ROLE_TRANSCRIPT:
-                transcript = placement
-            else:
-                sidecars.append(placement)
-        if transcript is None:
-            raise UnsafePayloadError(f"session {sid} has no transcript in the payload")
-        return StagedSession(
-            session_id=out_id,
-            original_id=sid,
-            transcript=transcript,
-            sidecars=sidecars,
-            resume_cwd=target_cwd,
-        )
+            out.add(Path(src), dest, role=role, rewrite=rewrite)
+        return out.result(out_id, sid, target_cwd)
 
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:

@@ -20,9 +20,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +30,17 @@ from sync_ai_sessions.adapters.base import (
     Adapter,
     ExportFile,
     ImportContext,
-    Placement,
     Session,
     SessionManifest,
+    StagedFiles,
     StagedSession,
     arc_parts,
     is_inside,
 )
+from sync_ai_sessions.adapters.jsonl import complete_size, iso_time, load_object
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule, copy_file
+from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 # Qwen only lists transcripts whose name matches this (and looks them up by it).
 SESSION_FILE_RE = re.compile(r"^[0-9a-fA-F-]{32,36}\.jsonl$")
@@ -64,14 +63,6 @@ def project_hash(path: str, *, windows: bool = False) -> str:
     return hashlib.sha256(p.encode("utf-8")).hexdigest()
 
 
-def _loads(line: bytes) -> dict[str, Any] | None:
-    try:
-        d = json.loads(line)
-    except ValueError:
-        return None
-    return d if isinstance(d, dict) else None
-
-
 def _first_record(path: Path) -> dict[str, Any] | None:
     """The first JSON line of a file, reading at most `_HEAD_LIMIT` bytes."""
     try:
@@ -79,36 +70,7 @@ def _first_record(path: Path) -> dict[str, Any] | None:
             line = f.readline(_HEAD_LIMIT)
     except OSError:
         return None
-    return _loads(line) if line.endswith(b"\n") or len(line) < _HEAD_LIMIT else None
-
-
-def _complete_size(path: Path, size: int) -> int:
-    """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
-    if size == 0:
-        return 0
-    with open(path, "rb") as f:
-        pos = size
-        while pos > 0:
-            step = min(pos, 1 << 16)
-            f.seek(pos - step)
-            block = f.read(step)
-            i = block.rfind(b"\n")
-            if i >= 0:
-                return pos - step + i + 1
-            pos -= step
-    return size
-
-
-def _iso(ts: str | None, fallback: float) -> str:
-    if ts:
-        try:
-            dt = datetime.fromisoformat(ts.replace("Z", "+00:00"))
-            if dt.tzinfo is None:
-                dt = dt.replace(tzinfo=UTC)
-            return dt.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        except ValueError:
-            pass
-    return datetime.fromtimestamp(fallback, UTC).isoformat().replace("+00:00", "Z")
+    return load_object(line) if line.endswith(b"\n") or len(line) < _HEAD_LIMIT else None
 
 
 def _prompt_text(d: dict[str, Any]) -> str | None:
@@ -231,7 +193,7 @@ class QwenAdapter(Adapter):
         if not _ID_RE.match(sid):
             return None
         st = path.stat()
-        size = _complete_size(path, st.st_size)
+        size = complete_size(path, st.st_size)
         tmp_hash = project_hash(cwd, windows=os.name == "nt")
         tool_dir = self.runtime_dir() / "tmp" / tmp_hash / "tool-results"
         info = self._scan(path, size, tool_dir)
@@ -254,7 +216,7 @@ class QwenAdapter(Adapter):
             files=files,
             cwd_rel=rel,
             title=info["title"],
-            last_activity=_iso(info["timestamp"], st.st_mtime),
+            last_activity=iso_time(info["timestamp"], st.st_mtime),
             lines=info["lines"],
             tool_version=info["version"],
             meta={"cwd": cwd, "project_dir": path.parent.parent.name, "tmp_hash": tmp_hash},
@@ -285,7 +247,7 @@ class QwenAdapter(Adapter):
                 need_title = b'"subtype":"custom_title"' in line
                 if not (need_prompt or need_title or b'"timestamp":"' in line):
                     continue
-                d = _loads(line)
+                d = load_object(line)
                 if not d:
                     continue
                 if need_prompt and d.get("type") == "user":
@@ -334,7 +296,7 @@ class QwenAdapter(Adapter):
         except OSError:
             return None
         for line in reversed(tail.splitlines()):
-            d = _loads(line) if b'"version":"' in line else None
+            d = load_object(line) if b'"version":"' in line else None
             if d and isinstance(d.get("version"), str):
                 return d["version"]
         first = _first_record(newest[1])
@@ -432,12 +394,8 @@ class QwenAdapter(Adapter):
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=target_flavor
         )
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        ctx.staging.mkdir(parents=True, exist_ok=True)
-        stage_dir = Path(tempfile.mkdtemp(prefix=f"qwen-{out_id}-", dir=ctx.staging))
-
-        transcript: Placement | None = None
-        sidecars: list[Placement] = []
-        for n, entry in enumerate(session.files):
+        out = StagedFiles(ctx.staging, f"qwen-{out_id}-", rewriter, ids)
+        for entry in session.files:
             arcname = str(entry.get("arcname", ""))
             parts = arc_parts(arcname)
             src = files.get(arcname)
@@ -445,7 +403,7 @@ class QwenAdapter(Adapter):
                 continue
             role = entry.get("role")
             rewrite = True
-            replace_id = ids
+            replace_id = True  # a copy renames the session id in this file
             if role == ROLE_TRANSCRIPT:
                 if parts != ["chats", f"{sid}.jsonl"]:
                     raise UnsafePayloadError(f"unexpected transcript name in the payload: {arcname!r}")
@@ -460,32 +418,15 @@ class QwenAdapter(Adapter):
                 dest = tool_dir / parts[2]
                 # Tool output as the model saw it: paths are rewritten in text, other files kept byte for byte.
                 rewrite = parts[2].endswith(".txt")
-                replace_id = None
+                replace_id = False
             elif parts == ["plans", f"{sid}.md"]:
                 if not plans_ok:
                     continue  # the plans folder is outside the runtime dir imports are confined to
                 dest = plans / f"{out_id}.md"
             else:
                 raise UnsafePayloadError(f"unexpected file in a Qwen Code session: {arcname!r}")
-            staged = stage_dir / f"{n:05d}-{parts[-1]}"
-            if rewrite:
-                rewriter.rewrite_file(Path(src), staged, replace=replace_id)
-            else:
-                copy_file(Path(src), staged)
-            placement = Placement(dest=dest, staged=staged)
-            if role == ROLE_TRANSCRIPT:
-                transcript = placement
-            else:
-                sidecars.append(placement)
-        if transcript is None:
-            raise UnsafePayloadError(f"session {sid} has no transcript in the payload")
-        return StagedSession(
-            session_id=out_id,
-            original_id=sid,
-            transcript=transcript,
-            sidecars=sidecars,
-            resume_cwd=target_cwd,
-        )
+            out.add(Path(src), dest, role=role, rewrite=rewrite, replace_id=replace_id)
+        return out.result(out_id, sid, target_cwd)
 
 
     def resume_command(self, session_id: str) -> str:
