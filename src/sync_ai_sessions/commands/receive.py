@@ -19,6 +19,7 @@ from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.importer import import_sessions
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.transports.base import Transport
+from sync_ai_sessions.transports.file import FileTransport
 from sync_ai_sessions.ui import UI, absolute
 
 
@@ -93,20 +94,20 @@ def receive(
         raise UsageError(f"unknown tool {tool!r}", code="unknown_tool")
     if bool(from_file) == bool(gist):
         raise UsageError("give exactly one of --gist ID or --from FILE")
-    if from_file and not Path(from_file).is_file():
-        raise NotFoundError(f"handoff file {from_file} not found", code="no_file")
+    if from_file:
+        transport = FileTransport(from_file)
+    if transport is None:
+        raise UsageError("no gist transport available")
+    ref = from_file or gist or ""
+    local = transport.local(ref)
     base = private_dir(config_dir(env) / "staging")
     _cleanup_stale_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f"recv-{os.getpid()}-", dir=base))
     try:
-        if gist:
-            if transport is None:
-                raise UsageError("no gist transport available")
-            payload = staging / "payload"
+        payload = local or staging / "payload"
+        if local is None:
             with ui.progress(None, "Downloading") as advance:
-                transport.download(gist, payload, progress=absolute(advance))
-        else:
-            payload = Path(from_file or "")
+                transport.download(ref, payload, progress=absolute(advance))
         passphrase, _ = get_passphrase(env, passphrase_file=passphrase_file)
         files_dir = staging / "files"
         files_dir.mkdir()
@@ -114,8 +115,8 @@ def receive(
             manifest, files = decrypt_to_staging(payload, passphrase, files_dir, ui)
         except OSError as exc:
             raise IOFailure(f"cannot stage the handoff: {exc.strerror or exc}") from exc
-        if gist:
-            payload.unlink(missing_ok=True)
+        if local is None:
+            payload.unlink(missing_ok=True)  # the downloaded copy: keep staging no larger than needed
         name = manifest["tool"]
         if name not in REGISTRY:
             raise FormatError(f"this handoff is for the tool {name!r}, which this version does not know")

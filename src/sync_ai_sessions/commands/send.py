@@ -22,7 +22,8 @@ from sync_ai_sessions.container import EncryptWriter
 from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.passphrase import check_verifier, get_passphrase
-from sync_ai_sessions.transports.base import Stored, Transport
+from sync_ai_sessions.transports.base import Transport
+from sync_ai_sessions.transports.file import FileTransport
 from sync_ai_sessions.ui import UI, absolute
 
 
@@ -167,29 +168,23 @@ def send(
     sessions = select_sessions(found, session_ids, latest)
     if choose is not None and not session_ids and not latest and len(sessions) > 1:
         sessions = choose(sessions) or sessions
-    if to is None and transport is not None:
-        transport.preflight()
+    if to is not None:
+        transport = FileTransport(to)
+    if transport is None:
+        raise UsageError("no transport: pass --to FILE or use the gist transport")
+    transport.preflight()
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
     report, secret_files = scan_for_secrets(sessions, ui) if scan or redact else (None, set())
     passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     verifier = load_config(env).get("verifier")
     if verifier and source == "prompt":
         check_verifier(passphrase, verifier)
-    if to is not None:
-        dest = Path(to)
-        if dest.is_dir():
-            raise UsageError(f"--to {dest} is a folder: give a file name, e.g. {dest / 'handoff.sais'}")
-        if not dest.parent.is_dir():
-            raise NotFoundError(f"folder {dest.parent} does not exist", code="no_folder")
-        tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
-    else:
-        if transport is None:
-            raise UsageError("no transport: pass --to FILE or use the gist transport")
-        tmp = Path(tempfile.mkstemp(prefix="send-", dir=private_dir(config_dir(env) / "staging"))[1])
+    staging = config_dir(env) / "staging"
+    tmp = transport.scratch(private_dir(staging))
     redacted_dir: Path | None = None
     try:
         if redact and secret_files:
-            redacted_dir = Path(tempfile.mkdtemp(prefix="redact-", dir=private_dir(config_dir(env) / "staging")))
+            redacted_dir = Path(tempfile.mkdtemp(prefix="redact-", dir=private_dir(staging)))
             sessions, redacted = redacted_copies(sessions, secret_files, redacted_dir)
             assert report is not None
             report["redacted"] = redacted
@@ -198,20 +193,14 @@ def send(
             plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
-        if to is not None:
-            os.replace(tmp, to)
-            stored = Stored(ref=str(Path(to)), kind="file", size=os.path.getsize(to))
-        else:
-            assert transport is not None
-            with ui.progress(tmp.stat().st_size, "Uploading") as advance:
-                stored = transport.upload(tmp, progress=absolute(advance))
+        with ui.progress(tmp.stat().st_size, "Uploading") as advance:
+            stored = transport.upload(tmp, progress=absolute(advance))
     finally:
         tmp.unlink(missing_ok=True)
         if redacted_dir is not None:
             shutil.rmtree(redacted_dir, ignore_errors=True)
-        if to is None or redacted_dir is not None:
-            with contextlib.suppress(OSError):
-                (config_dir(env) / "staging").rmdir()
+        with contextlib.suppress(OSError):
+            staging.rmdir()  # only when empty: nothing else is staging
     result: dict[str, Any] = {
         "ok": True,
         "tool": tool,

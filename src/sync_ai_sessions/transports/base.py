@@ -6,6 +6,8 @@ It must not add anything readable about the repo, the sessions or the user.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +34,16 @@ class Transport(ABC):
     def preflight(self) -> None:
         """Check, before any work, that `upload` can succeed (login, permissions); raise a SyncError if not."""
         return None  # nothing to check for most transports
+
+    def scratch(self, staging: Path) -> Path:
+        """Where `send` writes the ciphertext before `upload`: by default a private file in `staging`."""
+        fd, name = tempfile.mkstemp(prefix="send-", dir=staging)
+        os.close(fd)
+        return Path(name)
+
+    def local(self, ref: str) -> Path | None:
+        """The payload for `ref` when it can be read where it is (no download needed), else None."""
+        return None
 
     @abstractmethod
     def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:

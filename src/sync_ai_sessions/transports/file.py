@@ -1,4 +1,9 @@
-"""The file transport: the payload is a file you carry (USB stick, Syncthing or cloud folder, scp)."""
+"""The file transport: the payload is a file you carry (USB stick, Syncthing or cloud folder, scp).
+
+`send` writes the ciphertext straight beside the destination (`scratch`) and `upload` renames it into
+place, so a reader never sees a half-written handoff and nothing is copied; `receive` reads the file
+where it is (`local`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
-from sync_ai_sessions.errors import IOFailure, NotFoundError
+from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
 
 
@@ -16,29 +21,39 @@ class FileTransport(Transport):
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
 
-    def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
+    def preflight(self) -> None:
         dest = self.path
         if dest.is_dir():
-            raise IOFailure(f"--to {dest} is a folder: give a file name, e.g. {dest / 'handoff.sais'}")
-        if not dest.parent.exists():
+            raise UsageError(f"--to {dest} is a folder: give a file name, e.g. {dest / 'handoff.sais'}")
+        if not dest.parent.is_dir():
             raise NotFoundError(f"folder {dest.parent} does not exist", code="no_folder")
-        tmp = dest.with_name(f".{dest.name}.partial-{os.getpid()}")
+
+    def scratch(self, staging: Path) -> Path:
+        return self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
+
+    def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
+        self.preflight()
+        dest = self.path
         try:
-            if payload.resolve() != tmp.resolve():
+            if payload.parent.resolve() != dest.parent.resolve():
+                tmp = self.scratch(dest.parent)
                 shutil.copyfile(payload, tmp)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
-            os.replace(tmp, dest)
+                with open(tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                payload = tmp
+            os.replace(payload, dest)
         except OSError as exc:
-            tmp.unlink(missing_ok=True)
             raise IOFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc
         return Stored(ref=str(dest), kind="file", size=dest.stat().st_size)
 
-    def download(self, ref: str, dest: Path, *, progress: Progress | None = None) -> None:
+    def local(self, ref: str) -> Path | None:
         src = Path(ref)
         if not src.is_file():
             raise NotFoundError(f"handoff file {src} not found", code="no_file")
+        return src
+
+    def download(self, ref: str, dest: Path, *, progress: Progress | None = None) -> None:
         try:
-            shutil.copyfile(src, dest)
+            shutil.copyfile(self.local(ref) or ref, dest)
         except OSError as exc:
-            raise IOFailure(f"cannot read {src}: {exc.strerror or exc}") from exc
+            raise IOFailure(f"cannot read {ref}: {exc.strerror or exc}") from exc
