@@ -12,7 +12,7 @@ from typing import Any
 from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
 from sync_ai_sessions.config import config_dir, load_config
 from sync_ai_sessions.errors import SyncError
-from sync_ai_sessions.gitrepo import find_repo
+from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ui import UI
 
 
@@ -32,6 +32,7 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
     checks.append(_check("git", "ok" if git else "fail", git or "not found",
                          None if git else "install git (e.g. apt-get install git)"))
     repo_info: dict[str, Any] | None = None
+    repo: Repo | None = None
     if git:
         try:
             repo = find_repo(cwd)
@@ -63,9 +64,9 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
         except (OSError, SyncError):
             count = None
         tools[name] = {"home": str(home), "exists": home.exists(), "sessions": count}
-        if repo_info and home.exists():
+        if repo is not None and home.exists():
             try:
-                tools[name]["repo_sessions"] = len(a.find_sessions(find_repo(cwd)))
+                tools[name]["repo_sessions"] = len(a.find_sessions(repo))
             except (OSError, SyncError):
                 tools[name]["repo_sessions"] = None
         detail = f"{home} ({count if count is not None else 'no'} sessions)" if home.exists() else f"{home} missing"
