@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import queue
 import struct
+import threading
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -54,7 +56,6 @@ MIN_CHUNK = 1 << 12
 MAX_CHUNK = 1 << 24
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
 DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
-_SLICE = 1024  # compressed bytes per decompress call: bounds one call's output to ~32 MiB
 
 _ENV_MAX = "SYNC_AI_SESSIONS_MAX_UNPACKED"
 _ENV_KDF = "SYNC_AI_SESSIONS_SCRYPT_LOG2N"  # lower cost for tests and slow machines (>= 10)
@@ -282,15 +283,43 @@ class _DecryptedChunks:
         return plain
 
 
+class _ChunkStream:
+    """The authenticated plaintext chunks as a raw readable stream (the zstd reader's source)."""
+
+    def __init__(self, chunks: _DecryptedChunks):
+        self._chunks = chunks
+        self._buf = b""
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos >= len(self._buf):
+            self._buf = self._chunks.read_chunk()
+            self._pos = 0
+        if n < 0 or (self._pos == 0 and n >= len(self._buf)):
+            out, self._buf = (self._buf[self._pos:] if self._pos else self._buf), b""
+            return out
+        out = self._buf[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
+
+_OUT_BLOCK = 1 << 20  # plaintext bytes per decompression step: bounds memory for any compression ratio
+_QUEUE_BLOCKS = 8  # blocks the background thread may decompress ahead of the reader
+
+
 class DecryptReader:
     """A readable binary stream over the decrypted, decompressed plaintext.
 
     Every byte handed out has been authenticated; a bad chunk raises CryptoError when reached.  Callers
     must read to EOF (and check `at_eof`) before trusting that the payload was complete.
+
+    With `threaded=True` a background thread decrypts and decompresses up to `_QUEUE_BLOCKS` MiB ahead
+    (zstd and AES-GCM release the GIL), so the caller's work on the plaintext (path rewriting, writing)
+    overlaps with it; errors are raised in the caller's thread, in order.  `close()` stops the thread.
     """
 
     def __init__(self, src: BinaryIO, passphrase: str | None = None, *, kek: bytes | None = None,
-                 limit: int | None = None):
+                 limit: int | None = None, threaded: bool = False):
         raw = src.read(HEADER_LEN)
         self.header, mac = Header.parse(raw)
         if kek is None:
@@ -306,59 +335,115 @@ class DecryptReader:
             )
         self._chunks = _DecryptedChunks(src, keys, self.header, body + mac)
         dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
-        self._dobj = dctx.decompressobj(read_across_frames=False)
-        self._pending = bytearray()
-        self._in = memoryview(b"")
-        self._in_pos = 0
+        # Each read() returns at most _OUT_BLOCK bytes whatever the input, so a "zstd bomb" costs one
+        # block of memory before the limit check refuses it.  Frames after the first are decoded as more
+        # plaintext (the archive layer refuses data past its end); garbage after a frame is an error.
+        self._z = dctx.stream_reader(_ChunkStream(self._chunks), read_size=min(self.header.chunk_size, 1 << 20),
+                                     read_across_frames=True)
         self._limit = max_unpacked() if limit is None else limit
         self.plain_bytes = 0
+        self._pending = b""
+        self._pos = 0
         self._eof = False
+        self._queue: queue.Queue[bytes | BaseException] | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        if threaded:
+            self._queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
+            self._thread = threading.Thread(target=self._run, name="sais-decrypt", daemon=True)
+            self._thread.start()
 
     @property
     def cipher_bytes(self) -> int:
         return self._chunks.cipher_bytes
 
-    def _fill(self, want: int) -> None:
-        # Compressed input is fed in small slices (zstd turns ~4 input bytes into up to 128 KiB), so a
-        # "zstd bomb" costs at most want + _SLICE_OUT bytes of memory before the limit check refuses it.
-        while len(self._pending) < want and not self._eof:
-            if self._in_pos >= len(self._in):
-                if self._chunks.done:
-                    self._finish()
-                    break
-                self._in = memoryview(self._chunks.read_chunk())
-                self._in_pos = 0
-                continue
-            piece = self._in[self._in_pos:self._in_pos + _SLICE]
-            self._in_pos += len(piece)
-            try:
-                out = self._dobj.decompress(piece)
-            except zstandard.ZstdError as exc:
-                raise FormatError(f"the handoff's compressed stream is invalid ({exc})", code="format") from None
-            self.plain_bytes += len(out)
-            if self.plain_bytes > self._limit:
-                raise FormatError(
-                    f"the handoff expands past the {self._limit >> 20} MiB limit; refusing it "
-                    f"(raise {_ENV_MAX} if you trust it)",
-                    code="too_large",
-                )
-            self._pending += out
+    def _produce(self) -> bytes:
+        try:
+            block = self._z.read(_OUT_BLOCK)
+        except zstandard.ZstdError as exc:
+            raise FormatError(f"the handoff's compressed stream is invalid ({exc})", code="format") from None
+        self.plain_bytes += len(block)
+        if self.plain_bytes > self._limit:
+            raise FormatError(
+                f"the handoff expands past the {self._limit >> 20} MiB limit; refusing it "
+                f"(raise {_ENV_MAX} if you trust it)",
+                code="too_large",
+            )
+        return block
 
-    def _finish(self) -> None:
-        if not self._dobj.eof or self._dobj.unused_data:
-            raise FormatError("the handoff's compressed stream is incomplete or has extra data", code="format")
-        self._eof = True
+    def _run(self) -> None:
+        assert self._queue is not None
+        while not self._stop.is_set():
+            try:
+                item: bytes | BaseException = self._produce()
+            except BaseException as exc:  # handed to the reader's thread, raised there
+                item = exc
+            while not self._stop.is_set():
+                try:
+                    self._queue.put(item, timeout=0.2)
+                    break
+                except queue.Full:
+                    continue
+            if not isinstance(item, bytes) or not item:
+                return
+
+    def _next_block(self) -> bytes:
+        if self._eof:
+            return b""
+        if self._queue is None:
+            block = self._produce()
+        else:
+            item = self._queue.get()
+            if isinstance(item, BaseException):
+                self._eof = True
+                raise item
+            block = item
+        if not block:
+            self._eof = True
+        return block
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:
-            self._fill(1 << 62)
-            n = len(self._pending)
-        else:
-            self._fill(n)
-        out = bytes(self._pending[:n])
-        del self._pending[:n]
-        return out
+            parts = [self._pending[self._pos:]]
+            while block := self._next_block():
+                parts.append(block)
+            self._pending, self._pos = b"", 0
+            return b"".join(parts)
+        avail = len(self._pending) - self._pos
+        if avail >= n:
+            out = self._pending[self._pos:self._pos + n]
+            self._pos += n
+            return out
+        parts = [self._pending[self._pos:]] if avail else []
+        got = avail
+        self._pending, self._pos = b"", 0
+        while got < n:
+            block = self._next_block()
+            if not block:
+                break
+            want = n - got
+            if len(block) > want:
+                parts.append(block[:want])
+                self._pending, self._pos = block, want
+                got = n
+                break
+            parts.append(block)
+            got += len(block)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     @property
     def at_eof(self) -> bool:
-        return self._eof and not self._pending
+        return self._eof and self._pos >= len(self._pending)
+
+    def close(self) -> None:
+        """Stop the background thread (if any); the reader is unusable afterwards."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> DecryptReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
