@@ -1,13 +1,25 @@
 """The inner archive: the plaintext inside the container (docs/FORMAT.md, "Archive").
 
+Version 2 (written by this version):
+
+    archive  = "SAISARC2" manifest_record file_record* end_record EOF
+    manifest = 0x4D ('M') len(u32 BE) JSON(UTF-8)         lists every file: arcname, size, role, in order
+    file     = 0x46 ('F') name_len(u16 BE) name(UTF-8) size(u64 BE) data(size)
+    end      = 0x45 ('E')
+
+The manifest comes first, so `receive` knows every session's rules before the data arrives and rewrites
+each file while it decrypts, in one pass, straight into its staged place.  Files follow in exactly the
+manifest's order with the manifest's names and sizes; anything else is refused.  The container's AEAD
+authenticates every byte, so there is no per-file digest.
+
+Version 1 (read only, for handoffs made by earlier versions): manifest last, each file record followed by
+sha256(data):
+
     archive  = "SAISARC1" file_record* manifest_record EOF
     file     = 0x46 ('F') name_len(u16 BE) name(UTF-8) size(u64 BE) data(size) sha256(data)(32)
-    manifest = 0x4D ('M') len(u32 BE) JSON(UTF-8)
 
-The manifest comes last so that `send` reads every session file exactly once (the hashes are known only
-after the data went by).  The reader never uses a name from the payload as a path: file data is staged
-under numbered names, and names are checked against the rules in `safe_arcname` and matched against the
-manifest before anything is handed on.
+The reader never uses a name from the payload as a path: file data is staged under numbered names, and
+names are checked against the rules in `safe_arcname` before anything is handed on.
 """
 
 from __future__ import annotations
@@ -18,14 +30,15 @@ import os
 import re
 import struct
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from sync_ai_sessions.errors import FormatError, IOFailure, UnsafePayloadError
 
-ARCHIVE_MAGIC = b"SAISARC1"
-FORMAT = 1
+ARCHIVE_MAGIC = b"SAISARC2"
+ARCHIVE_MAGIC_V1 = b"SAISARC1"
+FORMAT = 2
 MAX_FILES = 200_000
 MAX_NAME = 4096
 MAX_MANIFEST = 256 << 20
@@ -59,9 +72,48 @@ def fold_key(name: str) -> str:
 
 
 class ArchiveWriter:
+    """Writes a version 2 archive: the manifest first, then each file it lists, in its order."""
+
+    def __init__(self, sink: BinaryIO, manifest: dict[str, Any]):
+        self._sink = sink
+        self._expected = [(f["arcname"], f["size"]) for s in manifest["sessions"] for f in s["files"]]
+        self._next = 0
+        for name, _ in self._expected:
+            safe_arcname(name)
+        data = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        sink.write(ARCHIVE_MAGIC + b"M" + _U32.pack(len(data)) + data)
+
+    def add_file(self, arcname: str, source: Path, size: int, *,
+                 progress: Callable[[int], None] | None = None) -> None:
+        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`)."""
+        if self._next >= len(self._expected) or self._expected[self._next] != (arcname, size):
+            raise ValueError(f"{arcname} ({size} bytes) is not the manifest's next file")
+        self._next += 1
+        name = arcname.encode("utf-8")
+        with open(source, "rb") as fh:
+            self._sink.write(b"F" + _U16.pack(len(name)) + name + _U64.pack(size))
+            left = size
+            while left:
+                block = fh.read(min(_BLOCK, left))
+                if not block:
+                    raise IOFailure(f"{source} shrank while it was being read; try again")
+                self._sink.write(block)
+                left -= len(block)
+                if progress:
+                    progress(len(block))
+
+    def finish(self) -> None:
+        if self._next != len(self._expected):
+            raise ValueError("not every file of the manifest was written")
+        self._sink.write(b"E")
+
+
+class ArchiveWriterV1:
+    """Writes a version 1 archive (manifest last).  Kept for tests of the version 1 reader."""
+
     def __init__(self, sink: BinaryIO):
         self._sink = sink
-        sink.write(ARCHIVE_MAGIC)
+        sink.write(ARCHIVE_MAGIC_V1)
         self.files: list[dict[str, Any]] = []
 
     def add_file(
@@ -101,73 +153,159 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
     return data
 
 
-def read_archive(
-    src: Any, staging: Path, *, progress: Callable[[int], None] | None = None
-) -> tuple[dict[str, Any], dict[str, Path]]:
-    """Stage every file of the archive read from `src`; return the validated manifest and the staged files.
+def _read_manifest(src: Any) -> Any:
+    (mlen,) = _U32.unpack(_read_exact(src, 4))
+    if mlen > MAX_MANIFEST:
+        raise FormatError("the handoff's manifest is too large", code="too_large")
+    try:
+        return json.loads(_read_exact(src, mlen).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise FormatError("the handoff's manifest is not valid JSON", code="format") from None
+    except RecursionError:  # "[[[[...": nesting deeper than the JSON decoder's stack
+        raise FormatError("the handoff's manifest is nested too deeply", code="format") from None
 
-    `src` is a DecryptReader (authenticated plaintext).  Raises FormatError / UnsafePayloadError on any
-    inconsistency; the caller removes `staging` then.
+
+class ArchiveReader:
+    """Reads an archive of either version from `src`, a DecryptReader (authenticated plaintext).
+
+    Version 2: `manifest` is read and validated on opening; `entries()` then hands out each file's bytes in
+    the manifest's order and checks the end of the archive.  Version 1 (manifest last): `manifest` is None
+    until `stage_all()` has read everything.  Any inconsistency raises FormatError / UnsafePayloadError.
     """
-    if _read_exact(src, len(ARCHIVE_MAGIC)) != ARCHIVE_MAGIC:
-        raise FormatError("the decrypted payload is not a sync-ai-sessions archive", code="format")
-    staged: dict[str, Path] = {}
-    records: list[tuple[str, int, str]] = []
-    folded: set[str] = set()
-    while True:
-        kind = src.read(1)
-        if kind == b"F":
-            if len(records) >= MAX_FILES:
-                raise FormatError(f"the handoff holds more than {MAX_FILES} files; refusing it", code="too_large")
+
+    def __init__(self, src: Any):
+        self._src = src
+        magic = _read_exact(src, len(ARCHIVE_MAGIC))
+        self.manifest: dict[str, Any] | None = None
+        self._left = 0
+        if magic == ARCHIVE_MAGIC:
+            self.version = 2
+            if src.read(1) != b"M":
+                raise FormatError("the handoff's archive does not start with its manifest", code="format")
+            manifest = _read_manifest(src)
+            validate_manifest(manifest, None, version=2)
+            self.manifest = manifest
+        elif magic == ARCHIVE_MAGIC_V1:
+            self.version = 1
+        else:
+            raise FormatError("the decrypted payload is not a sync-ai-sessions archive", code="format")
+
+    def entries(self) -> Iterator[tuple[str, Iterator[bytes]]]:
+        """(arcname, blocks) for every file, in the manifest's order; each file's blocks must be read
+        (or are skipped) before the next is handed out.  Ends after checking the end record."""
+        assert self.manifest is not None and self.version == 2
+        src = self._src
+        expected = [(f["arcname"], f["size"]) for s in self.manifest["sessions"] for f in s["files"]]
+        for i, (name, size) in enumerate(expected):
+            kind = src.read(1)
+            if kind != b"F":
+                if not kind:
+                    raise FormatError("the handoff's archive ends early", code="truncated")
+                raise FormatError("the handoff's archive does not hold the files its manifest lists", code="format")
             (nlen,) = _U16.unpack(_read_exact(src, 2))
-            try:
-                name = _read_exact(src, nlen).decode("utf-8")
-            except UnicodeDecodeError:
-                raise UnsafePayloadError("refusing a file name that is not UTF-8 in the handoff") from None
-            safe_arcname(name)
-            key = fold_key(name)
-            if key in folded:
-                raise UnsafePayloadError(f"refusing duplicate (or case/Unicode-colliding) file name {name!r}")
-            folded.add(key)
-            (size,) = _U64.unpack(_read_exact(src, 8))
-            path = staging / f"f{len(records):06d}"
-            h = hashlib.sha256()
+            raw = _read_exact(src, nlen)
+            (rsize,) = _U64.unpack(_read_exact(src, 8))
+            if raw != name.encode("utf-8") or rsize != size:
+                raise FormatError(f"file {i} of the handoff does not match its manifest", code="format")
+            self._left = size
+            yield name, self._blocks()
+            while self._left:
+                next(self._blocks())
+        kind = src.read(1)
+        if kind != b"E":
+            if not kind:
+                raise FormatError("the handoff's archive ends early", code="truncated")
+            raise FormatError("the handoff's archive has more files than its manifest lists", code="format")
+        if src.read(1) != b"" or not getattr(src, "at_eof", True):
+            raise FormatError("the handoff has data after its end", code="format")
+
+    def _blocks(self) -> Iterator[bytes]:
+        while self._left:
+            block = self._src.read(min(_BLOCK, self._left))
+            if not block:
+                raise FormatError("the handoff's archive ends inside a file", code="truncated")
+            self._left -= len(block)
+            yield block
+
+    def stage_all(self, staging: Path, *, progress: Callable[[int], None] | None = None
+                  ) -> tuple[dict[str, Any], dict[str, Path]]:
+        """Write every file as it is to `staging` (numbered names); return the manifest and the staged files."""
+        if self.version == 1:
+            return self._stage_v1(staging, progress)
+        assert self.manifest is not None
+        staged: dict[str, Path] = {}
+        for name, blocks in self.entries():
+            path = staging / f"f{len(staged):06d}"
             try:
                 with open(path, "wb") as out:
-                    left = size
-                    while left:
-                        block = src.read(min(_BLOCK, left))
-                        if not block:
-                            raise FormatError("the handoff's archive ends inside a file", code="truncated")
+                    for block in blocks:
                         out.write(block)
-                        h.update(block)
-                        left -= len(block)
                         if progress:
                             progress(len(block))
             except OSError as exc:
                 raise IOFailure(f"cannot stage the handoff in {staging}: {exc.strerror or exc}") from exc
-            if _read_exact(src, 32) != h.digest():
-                raise FormatError(f"file {len(records)} of the handoff fails its sha256 check", code="tampered")
-            records.append((name, size, h.hexdigest()))
             staged[name] = path
-        elif kind == b"M":
-            (mlen,) = _U32.unpack(_read_exact(src, 4))
-            if mlen > MAX_MANIFEST:
-                raise FormatError("the handoff's manifest is too large", code="too_large")
-            try:
-                manifest = json.loads(_read_exact(src, mlen).decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                raise FormatError("the handoff's manifest is not valid JSON", code="format") from None
-            except RecursionError:  # "[[[[...": nesting deeper than the JSON decoder's stack
-                raise FormatError("the handoff's manifest is nested too deeply", code="format") from None
-            if src.read(1) != b"" or not getattr(src, "at_eof", True):
-                raise FormatError("the handoff has data after its manifest", code="format")
-            validate_manifest(manifest, records)
-            return manifest, staged
-        elif kind == b"":
-            raise FormatError("the handoff's archive ends before its manifest", code="truncated")
-        else:
-            raise FormatError("the handoff's archive has an unknown record", code="format")
+        return self.manifest, staged
+
+    def _stage_v1(self, staging: Path, progress: Callable[[int], None] | None
+                  ) -> tuple[dict[str, Any], dict[str, Path]]:
+        src = self._src
+        staged: dict[str, Path] = {}
+        records: list[tuple[str, int, str]] = []
+        folded: set[str] = set()
+        while True:
+            kind = src.read(1)
+            if kind == b"F":
+                if len(records) >= MAX_FILES:
+                    raise FormatError(f"the handoff holds more than {MAX_FILES} files; refusing it", code="too_large")
+                (nlen,) = _U16.unpack(_read_exact(src, 2))
+                try:
+                    name = _read_exact(src, nlen).decode("utf-8")
+                except UnicodeDecodeError:
+                    raise UnsafePayloadError("refusing a file name that is not UTF-8 in the handoff") from None
+                safe_arcname(name)
+                key = fold_key(name)
+                if key in folded:
+                    raise UnsafePayloadError(f"refusing duplicate (or case/Unicode-colliding) file name {name!r}")
+                folded.add(key)
+                (size,) = _U64.unpack(_read_exact(src, 8))
+                path = staging / f"f{len(records):06d}"
+                h = hashlib.sha256()
+                try:
+                    with open(path, "wb") as out:
+                        left = size
+                        while left:
+                            block = src.read(min(_BLOCK, left))
+                            if not block:
+                                raise FormatError("the handoff's archive ends inside a file", code="truncated")
+                            out.write(block)
+                            h.update(block)
+                            left -= len(block)
+                            if progress:
+                                progress(len(block))
+                except OSError as exc:
+                    raise IOFailure(f"cannot stage the handoff in {staging}: {exc.strerror or exc}") from exc
+                if _read_exact(src, 32) != h.digest():
+                    raise FormatError(f"file {len(records)} of the handoff fails its sha256 check", code="tampered")
+                records.append((name, size, h.hexdigest()))
+                staged[name] = path
+            elif kind == b"M":
+                manifest = _read_manifest(src)
+                if src.read(1) != b"" or not getattr(src, "at_eof", True):
+                    raise FormatError("the handoff has data after its manifest", code="format")
+                validate_manifest(manifest, records, version=1)
+                return manifest, staged
+            elif kind == b"":
+                raise FormatError("the handoff's archive ends before its manifest", code="truncated")
+            else:
+                raise FormatError("the handoff's archive has an unknown record", code="format")
+
+
+def read_archive(
+    src: Any, staging: Path, *, progress: Callable[[int], None] | None = None
+) -> tuple[dict[str, Any], dict[str, Path]]:
+    """Stage every file of the archive read from `src`; return the validated manifest and the staged files."""
+    return ArchiveReader(src).stage_all(staging, progress=progress)
 
 
 def _expect(cond: bool, what: str) -> None:
@@ -179,10 +317,11 @@ def _opt_str(d: dict[str, Any], key: str) -> None:
     _expect(d.get(key) is None or isinstance(d.get(key), str), f"{key} must be a string")
 
 
-def validate_manifest(manifest: Any, records: list[tuple[str, int, str]]) -> None:
-    """Check the manifest's shape and that its file list is exactly the archive's records."""
+def validate_manifest(manifest: Any, records: list[tuple[str, int, str]] | None, *, version: int = FORMAT) -> None:
+    """Check the manifest's shape; in version 1 also that its file list is exactly the archive's records
+    (in version 2 the records are checked against the manifest as they are read)."""
     _expect(isinstance(manifest, dict), "not an object")
-    _expect(manifest.get("format") == FORMAT, f"unsupported manifest format {manifest.get('format')!r}")
+    _expect(manifest.get("format") == version, f"unsupported manifest format {manifest.get('format')!r}")
     _expect(isinstance(manifest.get("tool"), str) and manifest["tool"].isidentifier(), "tool")
     src = manifest.get("source")
     _expect(isinstance(src, dict), "source")
@@ -223,12 +362,24 @@ def validate_manifest(manifest: Any, records: list[tuple[str, int, str]]) -> Non
             _expect(isinstance(f, dict), "file entry")
             _expect(isinstance(f.get("arcname"), str), "file arcname")
             _expect(isinstance(f.get("size"), int) and f["size"] >= 0, "file size")
-            _expect(isinstance(f.get("sha256"), str), "file sha256")
+            if version == 1:
+                _expect(isinstance(f.get("sha256"), str), "file sha256")
             _expect(f.get("role") in ("transcript", "sidecar"), "file role")
             transcripts += f["role"] == "transcript"
-            listed.append((f["arcname"], f["size"], f["sha256"]))
+            listed.append((f["arcname"], f["size"], f.get("sha256", "")))
         _expect(transcripts == 1, "each session needs exactly one transcript")
-    _expect(sorted(listed) == sorted(records), "its file list does not match the archive's files")
+    if records is not None:
+        _expect(sorted(listed) == sorted(records), "its file list does not match the archive's files")
+        return
+    if len(listed) > MAX_FILES:
+        raise FormatError(f"the handoff holds more than {MAX_FILES} files; refusing it", code="too_large")
+    folded: set[str] = set()
+    for name, _, _ in listed:
+        safe_arcname(name)
+        key = fold_key(name)
+        if key in folded:
+            raise UnsafePayloadError(f"refusing duplicate (or case/Unicode-colliding) file name {name!r}")
+        folded.add(key)
 
 
 def staged_size(paths: dict[str, Path]) -> int:

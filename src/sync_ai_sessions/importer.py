@@ -23,7 +23,7 @@ import os
 import shlex
 import shutil
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,11 +33,13 @@ from sync_ai_sessions.adapters.base import (
     ImportContext,
     LineAppend,
     Placement,
+    Recipe,
     SessionManifest,
     SessionResult,
     SourceInfo,
     StagedSession,
 )
+from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.journal import (
@@ -153,8 +155,12 @@ class Importer:
             if la.lines:
                 self._add(_Op("append", la.dest, lines=list(la.lines)))
 
-    def plan_session(self, sm: SessionManifest, files: Mapping[str, Path]) -> SessionResult:
-        staged = self.adapter.stage(sm, files, self.ctx)
+    def plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
+                     staged: StagedSession | None = None) -> SessionResult:
+        """Decide what to do with one session; `staged` is given when it was staged while streaming."""
+        streamed = staged is not None
+        if staged is None:
+            staged = self.adapter.stage(sm, files, self.ctx)
         self._check_staged(staged)
         existing = self.adapter.find_existing(staged.session_id, self.ctx)
         if existing is None and staged.transcript.dest.exists():
@@ -179,6 +185,8 @@ class Importer:
                 self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
                 return self._result(staged, action, check_inside(self.home, existing))
             action = "copy"
+            if streamed:  # it was streamed because no local session had its id; one appeared meanwhile
+                raise ConflictError(f"the session {sm.id} appeared here while importing; try again")
             new_id = self.adapter.new_session_id(f"{sm.id}\n{sha256_file(staged.transcript.staged)}")
             staged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
             self._check_staged(staged)
@@ -336,17 +344,75 @@ class Importer:
         return bool(self._ops)
 
 
+def stream_in(
+    imp: Importer,
+    sessions: list[SessionManifest],
+    reader: ArchiveReader,
+    raw_dir: Path,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[dict[str, Path], dict[str, StagedSession]]:
+    """Read a version 2 payload's files, staging each one once.
+
+    Sessions that no local session shares an id with, of adapters that stream, are staged before the data
+    arrives (the adapter records a Recipe per file) and each file is rewritten into its staged place while
+    it is decrypted.  Every other file is written as it is into `raw_dir` for the usual `stage`.
+    Returns the raw files and the sessions already staged.
+    """
+    adapter, ctx = imp.adapter, imp.ctx
+    raw: dict[str, Path] = {}
+    for sm in sessions:
+        for f in sm.files:
+            raw[f["arcname"]] = raw_dir / f"f{len(raw):06d}"
+    recipes: dict[Path, Recipe] = {}
+    staged: dict[str, StagedSession] = {}
+    if adapter.streams:
+        for sm in sessions:
+            if adapter.find_existing(sm.id, ctx) is not None:
+                continue  # compared on bytes, maybe re-staged as a copy: needs the raw files
+            plan: dict[Path, Recipe] = {}
+            ctx.plan = plan
+            try:
+                st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
+            finally:
+                ctx.plan = None
+            if st.transcript.dest.exists():
+                continue
+            recipes.update(plan)
+            staged[sm.id] = st
+    for name, blocks in reader.entries():
+        recipe = recipes.get(raw[name])
+        if progress is not None:
+            blocks = _counted(blocks, progress)
+        with open(raw[name] if recipe is None else recipe.staged, "wb") as out:
+            if recipe is not None and recipe.rewriter is not None:
+                recipe.rewriter.rewrite_stream(blocks, out, replace=recipe.replace)
+            else:
+                for block in blocks:
+                    out.write(block)
+    return raw, staged
+
+
+def _counted(blocks: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
+    for block in blocks:
+        progress(len(block))
+        yield block
+
+
 def import_sessions(
     adapter: Adapter,
     manifest: dict[str, Any],
-    files: Mapping[str, Path],
+    files: Mapping[str, Path] | None,
     target: Repo,
     *,
     env: Mapping[str, str],
     staging: Path,
     options: dict[str, Any] | None = None,
     on_session: Callable[[SessionResult], None] | None = None,
+    stream: ArchiveReader | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
+    """Import the sessions of a verified `manifest`: from staged raw `files`, or (version 2) from `stream`,
+    which is read to its end here, under the import lock."""
     src = manifest["source"]
     source = SourceInfo(
         os_flavor=src["os_flavor"], repo_root=src["repo_root"], home=src.get("home"),
@@ -358,14 +424,23 @@ def import_sessions(
     with import_lock(env, Path(os.path.realpath(home))):
         imp = Importer(adapter, ctx)
         results: list[SessionResult] = []
-        for s in manifest["sessions"]:
-            sm = SessionManifest(
+        sessions = [
+            SessionManifest(
                 id=s["id"], files=s["files"], cwd_rel=s.get("cwd_rel", ""), title=s.get("title"),
                 last_activity=s.get("last_activity"), lines=s.get("lines"), tool_version=s.get("tool_version"),
                 meta=s.get("meta") or {},
             )
-            sfiles = {f["arcname"]: files[f["arcname"]] for f in s["files"]}
-            r = imp.plan_session(sm, sfiles)
+            for s in manifest["sessions"]
+        ]
+        pre: dict[str, StagedSession] = {}
+        if stream is not None:
+            raw_dir = staging / "raw"
+            raw_dir.mkdir(exist_ok=True)
+            files, pre = stream_in(imp, sessions, stream, raw_dir, progress)
+        assert files is not None
+        for sm in sessions:
+            sfiles = {f["arcname"]: files[f["arcname"]] for f in sm.files}
+            r = imp.plan_session(sm, sfiles, pre.get(sm.id))
             results.append(r)
             if on_session:
                 on_session(r)

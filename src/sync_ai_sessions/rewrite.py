@@ -20,6 +20,7 @@ import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 # Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
 _NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
@@ -246,23 +247,29 @@ class PathRewriter:
             copy_file(src, dst)
             return
         with open(src, "rb") as fin, open(dst, "wb") as fout:
-            carry = b""
-            while True:
-                block = fin.read(_BLOCK)
-                if not block:
-                    break
-                buf = carry + block
-                cut = buf.rfind(b"\n") + 1
-                if cut == 0 and len(buf) > _MAX_LINE:
-                    # A single enormous line: rewrite all but a tail long enough to hold a needle.
-                    cut = len(buf) - (max(self._max_needle, len(replace[0]) if replace else 0) + 4096)
-                if cut > 0:
-                    fout.write(self._apply(buf[:cut], replace))
-                    carry = buf[cut:]
-                else:
-                    carry = buf
-            if carry:
-                fout.write(self._apply(carry, replace))
+            self.rewrite_stream(iter(lambda: fin.read(_BLOCK), b""), fout, replace=replace)
+
+    def rewrite_stream(self, blocks: Iterable[bytes], fout: BinaryIO, *,
+                       replace: tuple[bytes, bytes] | None = None) -> None:
+        """`rewrite_file` over blocks of bytes (e.g. straight from the decrypting reader) into `fout`."""
+        if self._re is None and replace is None:
+            for block in blocks:
+                fout.write(block)
+            return
+        carry = b""
+        for block in blocks:
+            buf = carry + block if carry else block
+            cut = buf.rfind(b"\n") + 1
+            if cut == 0 and len(buf) > _MAX_LINE:
+                # A single enormous line: rewrite all but a tail long enough to hold a needle.
+                cut = len(buf) - (max(self._max_needle, len(replace[0]) if replace else 0) + 4096)
+            if cut > 0:
+                fout.write(self._apply(buf[:cut] if cut < len(buf) else buf, replace))
+                carry = buf[cut:]
+            else:
+                carry = buf
+        if carry:
+            fout.write(self._apply(carry, replace))
 
     def _apply(self, data: bytes, replace: tuple[bytes, bytes] | None) -> bytes:
         data = self.rewrite(data)

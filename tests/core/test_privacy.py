@@ -17,8 +17,8 @@ def test_no_identifier_in_the_payload_bytes(tmp_path):
     assert rc == 0, doc
     blob = out.read_bytes()
     needles = ["zebra-secret-project", "owner-quokka", "repo-narwhal", "session-id-pangolin", "axolotl",
-               "wombat", "notes.txt", "sessions/", ".jsonl", "github.com", str(a.home), "SAISARC1", "demo",
-               "correct horse"]
+               "wombat", "notes.txt", "sessions/", ".jsonl", "github.com", str(a.home), "SAISARC1", "SAISARC2",
+               "demo", "correct horse"]
     for n in needles:
         for form in (n.encode(), n.encode("utf-16-le"), base64.b64encode(n.encode())[:-2]):
             assert form not in blob, n

@@ -1,8 +1,8 @@
 """Build real and hostile handoffs with the real writer APIs, and check how `receive` treats them.
 
-Everything here goes through `EncryptWriter` / `ArchiveWriter` (or, for broken archives, raw records
-written into a real `EncryptWriter`), so a hostile payload authenticates: the reader's checks after
-decryption are what is under test.
+Archives are written record by record (the real `ArchiveWriter` refuses what a hostile sender would
+write) into a real `EncryptWriter`, so a hostile payload authenticates: the reader's checks after
+decryption are what is under test.  Version 2 archives by default; `version=1` for the legacy reader.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from click.testing import CliRunner
 from support.machines import PASSPHRASE, git_repo
 
 from sync_ai_sessions import container as c
-from sync_ai_sessions.archive import ArchiveWriter
 from sync_ai_sessions.cli import main
 
 REMOTE = "https://github.com/acme/widget.git"
@@ -96,9 +95,9 @@ def session_lines(sid: str, n: int = 3, cwd: str = SRC_ROOT) -> bytes:
     )
 
 
-def base_manifest(sessions: list[dict[str, Any]]) -> dict[str, Any]:
+def base_manifest(sessions: list[dict[str, Any]], *, version: int = 2) -> dict[str, Any]:
     return {
-        "format": 1,
+        "format": version,
         "tool": "demo",
         "created": "2025-01-01T00:00:00Z",
         "source": {"os_flavor": "posix", "repo_root": SRC_ROOT, "home": "/home/alice",
@@ -116,47 +115,47 @@ def build(
     tmp: Path,
     chunk: int = 4096,
 ) -> bytes:
-    """A payload of `files` (arcname, bytes) with a manifest.  Without `sessions`/`manifest`, each file is
-    one session whose id is the file's stem (the demo adapter's layout)."""
-    out = io.BytesIO()
-    enc = c.EncryptWriter(out, PASSPHRASE, header=header(chunk=chunk), threads=0)
-    arch = ArchiveWriter(enc)
-    entries = {}
-    src = tmp / "payload-src"
-    src.mkdir(exist_ok=True)
-    for i, (name, data) in enumerate(files):
-        p = src / f"{i}"
-        p.write_bytes(data)
-        entries[name] = arch.add_file(name, p, len(data))
+    """A version 2 payload of `files` (arcname, bytes) with a manifest.  Without `sessions`/`manifest`, each
+    file is one session whose id is the file's stem (the demo adapter's layout).  Files are written in the
+    manifest's order when it lists them all (as the real writer does), else in the given order."""
     if manifest is None:
         if sessions is None:
-            sessions = [
-                {"id": Path(n).stem, "cwd_rel": "", "files": [dict(entries[n], role="transcript")]}
-                for n, _ in files
-            ]
+            sessions = [{"id": Path(n).stem, "cwd_rel": "", "files": [file_entry(n, d)]} for n, d in files]
         manifest = base_manifest(sessions)
-    arch.finish(manifest)
-    enc.close()
-    return out.getvalue()
+    listed = [f.get("arcname") for s in manifest.get("sessions", []) if isinstance(s, dict)
+              for f in s.get("files", []) if isinstance(f, dict)]
+    data = dict(files)
+    if sorted(listed, key=str) == sorted(data):
+        files = [(n, data[n]) for n in listed]
+    return seal(raw_archive([file_record(n, d) for n, d in files], manifest), chunk=chunk)
 
 
-def raw_archive(records: list[bytes], manifest: dict[str, Any] | bytes | None) -> bytes:
-    """Plaintext of an archive from raw records (for length fields a writer would never produce)."""
-    body = b"SAISARC1" + b"".join(records)
+def raw_archive(records: list[bytes], manifest: dict[str, Any] | bytes | None, *, version: int = 2) -> bytes:
+    """Plaintext of an archive from raw records (for length fields a writer would never produce).
+    Version 2: magic, manifest (if any), records, end record.  Version 1: magic, records, manifest."""
+    m = b""
     if manifest is not None:
-        m = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
-        body += b"M" + struct.pack(">I", len(m)) + m
-    return body
+        raw = manifest if isinstance(manifest, bytes) else json.dumps(manifest).encode()
+        m = b"M" + struct.pack(">I", len(raw)) + raw
+    if version == 1:
+        return b"SAISARC1" + b"".join(records) + m
+    return b"SAISARC2" + m + b"".join(records) + b"E"
 
 
-def file_record(name: str | bytes, data: bytes, *, size: int | None = None, digest: bytes | None = None) -> bytes:
+def file_record(name: str | bytes, data: bytes, *, size: int | None = None, digest: bytes | None = None,
+                version: int = 2) -> bytes:
     n = name.encode() if isinstance(name, str) else name
-    return (b"F" + struct.pack(">H", len(n)) + n + struct.pack(">Q", len(data) if size is None else size) + data
-            + (hashlib.sha256(data).digest() if digest is None else digest))
+    rec = b"F" + struct.pack(">H", len(n)) + n + struct.pack(">Q", len(data) if size is None else size) + data
+    if version == 1:
+        rec += hashlib.sha256(data).digest() if digest is None else digest
+    return rec
 
 
-def file_entry(name: str, data: bytes, role: str = "transcript") -> dict[str, Any]:
-    return {"arcname": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "role": role}
+def file_entry(name: str, data: bytes, role: str = "transcript", *, version: int = 2) -> dict[str, Any]:
+    entry = {"arcname": name, "size": len(data), "role": role}
+    if version == 1:
+        entry["sha256"] = hashlib.sha256(data).hexdigest()
+    return entry
 
 
 # -- observing the receiving machine -----------------------------------------------------------------

@@ -5,6 +5,7 @@ machine.  Counts of cases tried are printed at the end of the run (see conftest)
 from __future__ import annotations
 
 import io
+import json
 import os
 import struct
 
@@ -143,29 +144,59 @@ NAME = f"sessions/{SID}.jsonl"
 DATA = session_lines(SID, 2)
 
 
+def _v1_manifest_for(name: str, data: bytes) -> dict:
+    from reliability.payloads import base_manifest
+
+    return base_manifest([{"id": SID, "files": [file_entry(name, data, version=1)]}], version=1)
+
+
+_M_JSON = json.dumps(_manifest_for(NAME, DATA)).encode()
+_M = b"M" + struct.pack(">I", len(_M_JSON)) + _M_JSON
+_F = file_record(NAME, DATA)
+_F_HEAD = b"F" + struct.pack(">H", len(NAME)) + NAME.encode()
+
+
 @pytest.mark.parametrize("what,plain", [
     ("empty plaintext", b""),
-    ("wrong archive magic", b"SAISARC9" + raw_archive([], _manifest_for(NAME, DATA))[8:]),
-    ("no manifest", raw_archive([file_record(NAME, DATA)], None)),
+    ("wrong archive magic", b"SAISARC9" + raw_archive([_F], _manifest_for(NAME, DATA))[8:]),
+    ("magic only", b"SAISARC2"),
+    ("no manifest", b"SAISARC2" + _F + b"E"),
     ("unknown record", raw_archive([b"Z" + b"\0" * 40], _manifest_for(NAME, DATA))),
-    ("name length 65535, short data", raw_archive([b"F\xff\xff" + b"a" * 100], None)),
-    ("name length 65535, long name", raw_archive([b"F\xff\xff" + b"a" * 65535 + b"\0" * 8], None)),
-    ("file size 2^64-1", raw_archive([b"F" + struct.pack(">H", len(NAME)) + NAME.encode()
-                                      + struct.pack(">Q", 2**64 - 1) + DATA], None)),
+    ("no end record", raw_archive([_F], _manifest_for(NAME, DATA))[:-1]),
+    ("end record twice", raw_archive([_F], _manifest_for(NAME, DATA)) + b"E"),
+    ("end record where a file is due", raw_archive([], _manifest_for(NAME, DATA))),
+    ("name length 65535, short data", raw_archive([b"F\xff\xff" + b"a" * 100], _manifest_for(NAME, DATA))),
+    ("name length 65535, long name", raw_archive([b"F\xff\xff" + b"a" * 65535 + b"\0" * 8],
+                                                 _manifest_for(NAME, DATA))),
+    ("file size 2^64-1", raw_archive([_F_HEAD + struct.pack(">Q", 2**64 - 1) + DATA], _manifest_for(NAME, DATA))),
     ("file size larger than the data", raw_archive([file_record(NAME, DATA, size=len(DATA) + 10)],
                                                    _manifest_for(NAME, DATA))),
     ("file size smaller than the data", raw_archive([file_record(NAME, DATA, size=len(DATA) - 10)],
                                                     _manifest_for(NAME, DATA))),
-    ("bad sha256", raw_archive([file_record(NAME, DATA, digest=b"\0" * 32)], _manifest_for(NAME, DATA))),
-    ("manifest length 2^32-1", raw_archive([file_record(NAME, DATA)], None) + b"M\xff\xff\xff\xff{}"),
-    ("manifest length past the end", raw_archive([file_record(NAME, DATA)], None) + b"M\x00\x10\x00\x00{}"),
-    ("manifest not JSON", raw_archive([file_record(NAME, DATA)], b"{not json")),
-    ("manifest not UTF-8", raw_archive([file_record(NAME, DATA)], b"\xff\xfe\x00")),
-    ("manifest JSON but a list", raw_archive([file_record(NAME, DATA)], b"[1,2,3]")),
-    ("data after the manifest", raw_archive([file_record(NAME, DATA)], _manifest_for(NAME, DATA)) + b"F"),
-    ("file after the manifest", raw_archive([], _manifest_for(NAME, DATA)) + file_record(NAME, DATA)),
-    ("name not UTF-8", raw_archive([file_record(b"sessions/\xff.jsonl", DATA)], None)),
-    ("deeply nested manifest", raw_archive([file_record(NAME, DATA)], b"[" * 100_000 + b"]" * 100_000)),
+    ("data cut inside the file", (b"SAISARC2" + _M + _F)[:-5]),
+    ("manifest length 2^32-1", b"SAISARC2" + b"M\xff\xff\xff\xff{}" + _F + b"E"),
+    ("manifest length past the end", b"SAISARC2" + b"M\x00\x10\x00\x00{}" + _F + b"E"),
+    ("manifest not JSON", raw_archive([_F], b"{not json")),
+    ("manifest not UTF-8", raw_archive([_F], b"\xff\xfe\x00")),
+    ("manifest JSON but a list", raw_archive([_F], b"[1,2,3]")),
+    ("data after the end", raw_archive([_F], _manifest_for(NAME, DATA)) + b"F"),
+    ("file after the end", raw_archive([_F], _manifest_for(NAME, DATA)) + _F),
+    ("manifest twice", b"SAISARC2" + _M + _M + _F + b"E"),
+    ("name not UTF-8", raw_archive([file_record(b"sessions/\xff.jsonl", DATA)], _manifest_for(NAME, DATA))),
+    ("deeply nested manifest", raw_archive([_F], b"[" * 100_000 + b"]" * 100_000)),
+    # Version 1 (manifest last, a SHA-256 per file), still read for handoffs made by earlier versions.
+    ("v1: no manifest", raw_archive([file_record(NAME, DATA, version=1)], None, version=1)),
+    ("v1: bad sha256", raw_archive([file_record(NAME, DATA, digest=b"\0" * 32, version=1)],
+                                   _v1_manifest_for(NAME, DATA), version=1)),
+    ("v1: size larger than the data", raw_archive([file_record(NAME, DATA, size=len(DATA) + 10, version=1)],
+                                                  _v1_manifest_for(NAME, DATA), version=1)),
+    ("v1: data after the manifest", raw_archive([file_record(NAME, DATA, version=1)],
+                                                _v1_manifest_for(NAME, DATA), version=1) + b"F"),
+    ("v1: file after the manifest", raw_archive([], _v1_manifest_for(NAME, DATA), version=1)
+     + file_record(NAME, DATA, version=1)),
+    ("v1: version 2 manifest", raw_archive([file_record(NAME, DATA, version=1)], _manifest_for(NAME, DATA),
+                                           version=1)),
+    ("v1: manifest not JSON", raw_archive([file_record(NAME, DATA, version=1)], b"{not json", version=1)),
 ])
 def test_oversized_lengths_and_broken_archives(world, what, plain):
     assert_refused(world, seal(plain), "archive length fields / structure", exit_codes={4})

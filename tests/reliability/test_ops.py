@@ -132,7 +132,8 @@ def test_disk_full_leaves_nothing_partial(world, tmp_path, monkeypatch, target):
         real_open = builtins.open
 
         def bad_open(file, mode="r", *a, **k):
-            if "w" in mode and "/staging/" in str(file) and "/files/" in str(file):
+            staged = "/files/" in str(file) or "/work/" in str(file)  # version 1 / version 2 staging
+            if "w" in mode and "/staging/" in str(file) and staged:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return real_open(file, mode, *a, **k)
         monkeypatch.setattr(builtins, "open", bad_open)

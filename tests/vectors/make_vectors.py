@@ -24,22 +24,23 @@ def build(files: dict[str, bytes], sessions: list[dict], chunk: int = 4096) -> b
     out = io.BytesIO()
     hdr = Header(kdf=KdfParams(log2_n=10), chunk_size=chunk, salt=os.urandom(16), nonce=os.urandom(16))
     enc = EncryptWriter(out, PW, header=hdr, threads=0)
-    arch = ArchiveWriter(enc)
-    tmp = HERE / ".tmp"
-    entries = {}
-    for name, data in files.items():
-        tmp.write_bytes(data)
-        entries[name] = arch.add_file(name, tmp, len(data))
-    tmp.unlink()
     for s in sessions:
-        s["files"] = [dict(entries[f["arcname"]], role=f["role"]) for f in s["files"]]
-    arch.finish({
+        s["files"] = [{"arcname": f["arcname"], "size": len(files[f["arcname"]]), "role": f["role"]}
+                      for f in s["files"]]
+    arch = ArchiveWriter(enc, {
         "format": FORMAT, "tool": "demo", "tool_version": None, "created": "2026-11-25T00:00:00Z",
         "source": {"os_flavor": "posix", "repo_root": "/home/alice/src/proj", "home": "/home/alice",
                    "tool_home": "/home/alice/.sais-demo", "hostname": "laptop", "adapter_meta": {}},
         "repo": {"remotes": ["github.com/o/r"], "branch": "main", "commit": None, "dirty": False},
         "sessions": sessions,
     })
+    tmp = HERE / ".tmp"
+    for s in sessions:
+        for f in s["files"]:
+            tmp.write_bytes(files[f["arcname"]])
+            arch.add_file(f["arcname"], tmp, f["size"])
+    tmp.unlink()
+    arch.finish()
     enc.close()
     return out.getvalue()
 
@@ -47,12 +48,14 @@ def build(files: dict[str, bytes], sessions: list[dict], chunk: int = 4096) -> b
 def main() -> None:
     line = b'{"cwd":"/home/alice/src/proj","sessionId":"s1","text":"hello"}\n'
     big = b"".join(b'{"cwd":"/home/alice/src/proj","sessionId":"s2","n":%d}\n' % i for i in range(3000))
-    vectors = []
+    # Version 1 vectors (archive version 1, written by earlier versions) stay as they are: readers keep
+    # reading them.  This script regenerates the version 2 ones.
+    vectors = [v for v in json.loads((HERE / "vectors.json").read_text()) if v["file"].startswith("v1-")]
     cases = {
-        "v1-one-session": ({"sessions/s1.jsonl": line},
+        "v2-one-session": ({"sessions/s1.jsonl": line},
                            [{"id": "s1", "cwd_rel": "", "files": [{"arcname": "sessions/s1.jsonl",
                                                                     "role": "transcript"}]}]),
-        "v1-multi-chunk": ({"sessions/s2.jsonl": big + os.urandom(20000), "sessions/s2/notes.txt": b"notes\n"},
+        "v2-multi-chunk": ({"sessions/s2.jsonl": big + os.urandom(20000), "sessions/s2/notes.txt": b"notes\n"},
                            [{"id": "s2", "cwd_rel": "sub", "files": [
                                {"arcname": "sessions/s2.jsonl", "role": "transcript"},
                                {"arcname": "sessions/s2/notes.txt", "role": "sidecar"}]}]),
@@ -65,13 +68,13 @@ def main() -> None:
             "sessions": [s["id"] for s in sessions],
             "files": {n: {"size": len(d), "sha256": hashlib.sha256(d).hexdigest()} for n, d in files.items()},
         })
-        if name == "v1-multi-chunk":
+        if name == "v2-multi-chunk":
             bad = bytearray(blob)
             bad[len(bad) // 2] ^= 0x40
-            (HERE / "v1-tampered.sais").write_bytes(bytes(bad))
-            vectors.append({"file": "v1-tampered.sais", "passphrase": PW, "expect": "error:tampered"})
-            (HERE / "v1-truncated.sais").write_bytes(blob[: 84 + 4112])
-            vectors.append({"file": "v1-truncated.sais", "passphrase": PW, "expect": "error:tampered"})
+            (HERE / "v2-tampered.sais").write_bytes(bytes(bad))
+            vectors.append({"file": "v2-tampered.sais", "passphrase": PW, "expect": "error:tampered"})
+            (HERE / "v2-truncated.sais").write_bytes(blob[: 84 + 4112])
+            vectors.append({"file": "v2-truncated.sais", "passphrase": PW, "expect": "error:tampered"})
             vectors.append({"file": f"{name}.sais", "passphrase": "wrong horse battery staple 42",
                             "expect": "error:wrong_passphrase"})
     (HERE / "vectors.json").write_text(json.dumps(vectors, indent=2) + "\n")

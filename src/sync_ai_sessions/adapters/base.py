@@ -110,12 +110,25 @@ class SourceInfo:
 
 
 @dataclass
+class Recipe:
+    """How a payload file becomes its staged bytes: rewritten by `rewriter` (with `replace`), or copied."""
+
+    staged: Path
+    rewriter: PathRewriter | None
+    replace: tuple[bytes, bytes] | None = None
+
+
+@dataclass
 class ImportContext:
     target: Repo  # the local clone (root is the physical path)
     source: SourceInfo
     staging: Path  # a private folder for staged files; removed by the engine afterwards
     env: Mapping[str, str]
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"keep_provider": True} for codex
+    # Set by the engine while it plans a streamed import (see `Adapter.streams`): StagedFiles then records
+    # a Recipe per payload file here instead of reading it, and the engine writes the staged bytes while
+    # the payload is decrypted.
+    plan: dict[Path, Recipe] | None = None
 
 
 @dataclass
@@ -146,8 +159,10 @@ class StagedFiles:
     """A session's files as `stage` prepares them: the bytes for this machine (paths rewritten, or
     copied as they are) in a private folder of `ctx.staging`, and where each lands."""
 
-    def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None):
+    def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None,
+                 plan: dict[Path, Recipe] | None = None):
         staging.mkdir(parents=True, exist_ok=True)
+        self.plan = plan
         self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=staging))
         self.rewriter = rewriter
         self.replace = replace  # (old id, new id) when staging a copy
@@ -157,7 +172,10 @@ class StagedFiles:
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
         n = len(self.sidecars) + (self.transcript is not None)
         staged = self.folder / f"{n:05d}-{dest.name}"
-        if rewrite:
+        if self.plan is not None:
+            self.plan[src] = Recipe(staged, self.rewriter if rewrite else None,
+                                    self.replace if rewrite and replace_id else None)
+        elif rewrite:
             self.rewriter.rewrite_file(src, staged, replace=self.replace if replace_id else None)
         else:
             copy_file(src, staged)
@@ -189,6 +207,9 @@ class SessionResult:
 class Adapter(ABC):
     name: ClassVar[str]  # "claude", "codex", ... (the --tool value)
     display_name: ClassVar[str]  # "Claude Code"
+    # True when `stage` reads payload files only through `StagedFiles` (passing `plan=ctx.plan`): the engine
+    # may then call it before the data arrives and rewrite each file while decrypting, in one pass.
+    streams: ClassVar[bool] = False
 
     def __init__(self, env: Mapping[str, str] | None = None):
         self.env: Mapping[str, str] = dict(os.environ if env is None else env)

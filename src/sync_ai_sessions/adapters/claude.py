@@ -319,6 +319,7 @@ def _check_id(session_id: str) -> str:
 class ClaudeAdapter(Adapter):
     name = "claude"
     display_name = "Claude Code"
+    streams = True
 
     def __init__(self, env: Mapping[str, str] | None = None):
         super().__init__(env)
@@ -637,7 +638,7 @@ class ClaudeAdapter(Adapter):
         rules = self._rules(session, ctx, target_cwd)
         rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=target_flavor)
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids)
+        out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids, plan=ctx.plan)
         for entry in session.files:
             arcname = str(entry.get("arcname", ""))
             parts = arc_parts(arcname)

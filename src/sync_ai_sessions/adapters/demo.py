@@ -17,9 +17,9 @@ from sync_ai_sessions.adapters.base import (
     Adapter,
     ExportFile,
     ImportContext,
-    Placement,
     Session,
     SessionManifest,
+    StagedFiles,
     StagedSession,
 )
 from sync_ai_sessions.gitrepo import Repo
@@ -33,6 +33,7 @@ def enc(path: str) -> str:
 class DemoAdapter(Adapter):
     name = "demo"
     display_name = "Demo tool"
+    streams = True
 
     def home(self) -> Path:
         return Path(self.env.get("SAIS_DEMO_HOME") or self.user_home() / ".sais-demo")
@@ -81,21 +82,14 @@ class DemoAdapter(Adapter):
             rules.append(Rule(session.id, new_id, kind="token"))
         rw = PathRewriter(rules, source_flavor=ctx.source.os_flavor)
         folder = self.home() / "sessions" / enc(str(cwd))
-        out = ctx.staging / f"demo-{sid}"
-        out.mkdir(parents=True, exist_ok=True)
-        transcript: Placement | None = None
-        sidecars: list[Placement] = []
-        for i, f in enumerate(session.files):
-            staged = out / f"{i:05d}"
-            rw.rewrite_file(files[f["arcname"]], staged)
+        out = StagedFiles(ctx.staging, f"demo-{sid}-", rw, None, plan=ctx.plan)
+        for f in session.files:
             if f["role"] == ROLE_TRANSCRIPT:
-                transcript = Placement(folder / f"{sid}.jsonl", staged)
+                dest = folder / f"{sid}.jsonl"
             else:
-                rel = f["arcname"].split("/", 2)[2]
-                sidecars.append(Placement(folder / sid / rel, staged))
-        assert transcript is not None
-        return StagedSession(session_id=sid, original_id=session.id, transcript=transcript,
-                             sidecars=sidecars, resume_cwd=cwd)
+                dest = folder / sid / f["arcname"].split("/", 2)[2]
+            out.add(Path(files[f["arcname"]]), dest, role=f["role"])
+        return out.result(sid, session.id, cwd)
 
     def resume_command(self, session_id: str) -> str:
         return f"demo-tool --resume {session_id}"

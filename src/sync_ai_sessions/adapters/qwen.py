@@ -101,6 +101,7 @@ def _json_inner(s: str) -> bytes:
 class QwenAdapter(Adapter):
     name = "qwen"
     display_name = "Qwen Code"
+    streams = True
 
     def __init__(self, env: Mapping[str, str] | None = None):
         super().__init__(env)
@@ -394,7 +395,7 @@ class QwenAdapter(Adapter):
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=target_flavor
         )
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        out = StagedFiles(ctx.staging, f"qwen-{out_id}-", rewriter, ids)
+        out = StagedFiles(ctx.staging, f"qwen-{out_id}-", rewriter, ids, plan=ctx.plan)
         for entry in session.files:
             arcname = str(entry.get("arcname", ""))
             parts = arc_parts(arcname)

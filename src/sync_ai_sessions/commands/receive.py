@@ -6,12 +6,12 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
-from sync_ai_sessions.archive import read_archive
+from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.container import DecryptReader
 from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
@@ -39,19 +39,15 @@ def _cleanup_stale_staging(base: Path) -> None:
             continue
 
 
-def decrypt_to_staging(payload: Path, passphrase: str, staging: Path, ui: UI
-                       ) -> tuple[dict[str, Any], dict[str, Path]]:
-    size = payload.stat().st_size
-    with open(payload, "rb") as fh:
-        reader = DecryptReader(fh, passphrase)
-        with ui.progress(size, "Decrypting") as advance:
-            last = [0]
+def _progress(ui_advance: Callable[[int], None], reader: DecryptReader) -> Callable[[int], None]:
+    """Advance a progress bar over the ciphertext as plaintext is read."""
+    last = [0]
 
-            def prog(_n: int) -> None:
-                advance(reader.cipher_bytes - last[0])
-                last[0] = reader.cipher_bytes
+    def prog(_n: int) -> None:
+        ui_advance(reader.cipher_bytes - last[0])
+        last[0] = reader.cipher_bytes
 
-            return read_archive(reader, staging, progress=prog)
+    return prog
 
 
 def find_target(manifest: dict[str, Any], cwd: str | None) -> Repo:
@@ -109,28 +105,40 @@ def receive(
             with ui.progress(None, "Downloading") as advance:
                 transport.download(ref, payload, progress=absolute(advance))
         passphrase, _ = get_passphrase(env, passphrase_file=passphrase_file)
-        files_dir = staging / "files"
-        files_dir.mkdir()
-        try:
-            manifest, files = decrypt_to_staging(payload, passphrase, files_dir, ui)
-        except OSError as exc:
-            raise IOFailure(f"cannot stage the handoff: {exc.strerror or exc}") from exc
-        if local is None:
-            payload.unlink(missing_ok=True)  # the downloaded copy: keep staging no larger than needed
-        name = manifest["tool"]
-        if name not in REGISTRY:
-            raise FormatError(f"this handoff is for the tool {name!r}, which this version does not know")
-        if tool is not None and tool != name:
-            raise UsageError(f"this handoff holds {name} sessions, not {tool}: drop --tool or use --tool {name}",
-                             code="tool_mismatch")
-        target = find_target(manifest, cwd)
-        adapter = get_adapter(name, env)
         work = staging / "work"
         work.mkdir()
-        try:
-            report = import_sessions(adapter, manifest, files, target, env=env, staging=work, options=options)
-        except OSError as exc:
-            raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
+        with open(payload, "rb") as fh, DecryptReader(fh, passphrase, threaded=True) as reader:
+            try:
+                arch = ArchiveReader(reader)
+                files: dict[str, Path] | None = None
+                if arch.version == 1:  # manifest last: stage everything first
+                    files_dir = staging / "files"
+                    files_dir.mkdir()
+                    with ui.progress(payload.stat().st_size, "Decrypting") as advance:
+                        manifest, files = arch.stage_all(files_dir, progress=_progress(advance, reader))
+            except OSError as exc:
+                raise IOFailure(f"cannot stage the handoff: {exc.strerror or exc}") from exc
+            if arch.manifest is not None:
+                manifest = arch.manifest
+            name = manifest["tool"]
+            if name not in REGISTRY:
+                raise FormatError(f"this handoff is for the tool {name!r}, which this version does not know")
+            if tool is not None and tool != name:
+                raise UsageError(f"this handoff holds {name} sessions, not {tool}: drop --tool or use --tool {name}",
+                                 code="tool_mismatch")
+            target = find_target(manifest, cwd)
+            adapter = get_adapter(name, env)
+            # Version 2: the files are decrypted, rewritten and staged inside the import, in one pass.
+            bar = ui.progress(payload.stat().st_size, "Receiving") if files is None else contextlib.nullcontext(None)
+            try:
+                with bar as advance:
+                    report = import_sessions(
+                        adapter, manifest, files, target, env=env, staging=work, options=options,
+                        stream=arch if files is None else None,
+                        progress=_progress(advance, reader) if advance else None,
+                    )
+            except OSError as exc:
+                raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):

@@ -81,8 +81,7 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
     return out, count
 
 
-def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
-                   files: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session]) -> dict[str, Any]:
     return {
         "format": FORMAT,
         "tool": tool,
@@ -107,7 +106,7 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
             {
                 "id": s.id, "cwd_rel": s.cwd_rel, "title": s.title, "last_activity": s.last_activity,
                 "lines": s.lines, "tool_version": s.tool_version, "meta": s.meta,
-                "files": [dict(files[f.arcname], role=f.role) for f in s.files],
+                "files": [{"arcname": f.arcname, "size": f.size, "role": f.role} for f in s.files],
             }
             for s in sessions
         ],
@@ -118,15 +117,14 @@ def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Re
                   sessions: list[Session], ui: UI) -> int:
     """Write the encrypted handoff to `path`; returns the plaintext byte count."""
     total = sum(f.size for s in sessions for f in s.files)
-    files: dict[str, dict[str, Any]] = {}
     with open(path, "wb") as out:
         enc = EncryptWriter(out, passphrase)
-        arch = ArchiveWriter(enc)
+        arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions))
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
                 for f in s.files:
-                    files[f.arcname] = arch.add_file(f.arcname, f.source, f.size, progress=advance)
-        arch.finish(build_manifest(tool, adapter, repo, sessions, files))
+                    arch.add_file(f.arcname, f.source, f.size, progress=advance)
+        arch.finish()
         enc.close()
         out.flush()
         os.fsync(out.fileno())

@@ -1,0 +1,95 @@
+"""Archive version 2 is received in one pass: sessions new to this machine are rewritten while the payload
+is decrypted, straight into their staged place; the others go through raw staging as before; version 1
+handoffs (made by earlier versions) still import."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, write_demo_session
+
+from sync_ai_sessions.adapters.demo import DemoAdapter
+from sync_ai_sessions.archive import ArchiveReader
+from sync_ai_sessions.container import DecryptReader
+from sync_ai_sessions.gitrepo import find_repo
+from sync_ai_sessions.importer import import_sessions
+from sync_ai_sessions.rewrite import PathRewriter
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors"
+
+
+@pytest.fixture
+def two(tmp_path):
+    a = make_machine(tmp_path, "A")
+    b = make_machine(tmp_path, "B")
+    ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
+    rb = git_repo(b.root / "work" / "the proj", "https://github.com/o/r")
+    return a, b, ra, rb
+
+
+def _receive_in_process(b, rb: Path, payload: Path, monkeypatch) -> tuple[dict, list[str]]:
+    """Import `payload` on machine B through the library, recording which files went through a second
+    rewriting pass (PathRewriter.rewrite_file reads a staged raw file)."""
+    second_pass: list[str] = []
+    real = PathRewriter.rewrite_file
+
+    def spy(self, src, dst, **kw):
+        second_pass.append(Path(src).name)
+        return real(self, src, dst, **kw)
+
+    monkeypatch.setattr(PathRewriter, "rewrite_file", spy)
+    env = dict(b.env)
+    staging = b.root / "staging"
+    staging.mkdir()
+    try:
+        with open(payload, "rb") as fh, DecryptReader(fh, PASSPHRASE, threaded=True) as reader:
+            arch = ArchiveReader(reader)
+            assert arch.version == 2 and arch.manifest is not None
+            report = import_sessions(DemoAdapter(env), arch.manifest, None, find_repo(str(rb)), env=env,
+                                     staging=staging, stream=arch)
+    finally:
+        shutil.rmtree(staging)
+    return {r.original_id: r.action for r in report.results}, second_pass
+
+
+def test_new_sessions_are_rewritten_while_decrypting(two, tmp_path, monkeypatch):
+    a, b, ra, rb = two
+    write_demo_session(a, ra, "s-new", lines=[{"n": i, "file": f"{ra}/src/{i}.py"} for i in range(300)],
+                       sidecar=f"see {ra}/notes")
+    write_demo_session(a, ra, "s-ff", lines=[{"n": 1}, {"n": 2}])
+    # B already has the first line of s-ff (as B's path): the handoff fast-forwards it.
+    write_demo_session(b, rb, "s-ff", lines=[{"n": 1}])
+    out = tmp_path / "h.sais"
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))
+    assert rc == 0, doc
+
+    actions, second_pass = _receive_in_process(b, rb, out, monkeypatch)
+
+    assert actions == {"s-new": "new", "s-ff": "fast-forward"}
+    # Only the session B already had was staged raw and rewritten afterwards; s-new's files were not.
+    assert len(second_pass) == 1
+    folder = b.home / ".sais-demo" / "sessions" / demo_enc(str(rb))
+    new = (folder / "s-new.jsonl").read_text()
+    assert str(ra) not in new and new.count(f"{rb}/src/") == 300
+    assert (folder / "s-new" / "notes.txt").read_text() == f"see {rb}/notes"
+    ff = [json.loads(x) for x in (folder / "s-ff.jsonl").read_text().splitlines()]
+    assert [x["n"] for x in ff] == [1, 2] and all(x["cwd"] == str(rb) for x in ff)
+
+
+def test_a_version_1_handoff_still_imports(tmp_path):
+    """tests/vectors/v1-multi-chunk.sais was written by the first version (manifest last, a digest per
+    file): `receive` through the CLI imports it and rewrites its paths."""
+    b = make_machine(tmp_path, "B")
+    rb = git_repo(b.root / "clone", "https://github.com/o/r.git")
+    (rb / "sub").mkdir()
+    v = next(v for v in json.loads((VECTORS / "vectors.json").read_text())
+             if v["file"] == "v1-multi-chunk.sais" and v["expect"] == "ok")
+    rc, doc = b.run_json("receive", "--from", str(VECTORS / v["file"]), "--cwd", str(rb),
+                         env={"SYNC_AI_SESSIONS_PASSPHRASE": v["passphrase"]})
+    assert rc == 0, doc
+    assert [(i["id"], i["action"]) for i in doc["imported"]] == [("s2", "new")]
+    data = Path(doc["imported"][0]["path"]).read_bytes()
+    assert b"/home/alice/src/proj" not in data and data.count(str(rb).encode()) >= 3000
