@@ -166,7 +166,8 @@ def receive(gist: str | None, from_file: str | None, tool: str | None, cwd: str 
 
     transport = _gist_transport() if gist else None
     doc = do_receive(from_file=from_file, gist=gist, transport=transport, tool=tool, cwd=cwd,
-                     passphrase_file=passphrase_file, options={"keep_provider": keep_provider}, ui=ui)
+                     passphrase_file=passphrase_file,
+                     options={"keep_provider": keep_provider, "durable": delete_after}, ui=ui)
     for item in doc["imported"]:
         label = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}[item["action"]]
         extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""

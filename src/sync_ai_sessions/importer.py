@@ -121,6 +121,10 @@ class Importer:
         self._dests: set[Path] = set()
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self.notes: list[str] = []
+        # New files are not fsynced one by one unless asked (`receive --delete`, when the handoff is about
+        # to disappear): a crash can then only lose files that are new here, which receiving again
+        # restores.  Replacing an existing session (fast-forward) is always made durable first.
+        self.durable = bool(ctx.options.get("durable"))
 
     # -- planning ------------------------------------------------------------------------------
     def _add(self, op: _Op) -> None:
@@ -246,10 +250,16 @@ class Importer:
             d.mkdir()
             done.append(("mkdir", d))
 
-    def _link_or_copy(self, src: Path, dest: Path, journal: Journal, done: list[tuple[str, Any]]) -> None:
-        """Make `dest` (which must not exist) hold the bytes of `src`, atomically, never replacing."""
-        with open(src, "rb") as fh:
-            os.fsync(fh.fileno())
+    def _link_or_copy(self, src: Path, dest: Path, journal: Journal, done: list[tuple[str, Any]], *,
+                      final: Path, durable: bool) -> None:
+        """Make `dest` (which must not exist) hold the bytes of `src`, atomically, never replacing.
+
+        `final` is the path the journal knows the file by (`dest` itself, or the file a temporary will
+        replace).  With `durable`, the bytes reach the disk before the name appears.
+        """
+        if durable:
+            with open(src, "rb") as fh:
+                os.fsync(fh.fileno())
         try:
             os.link(src, dest)
             return
@@ -263,7 +273,9 @@ class Importer:
         done.append(("temp", tmp))
         shutil.copyfile(src, tmp)
         with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
+            journal.record(op="inode", path=str(final), ino=os.fstat(fh.fileno()).st_ino)
         try:
             os.link(tmp, dest)
             tmp.unlink()
@@ -276,9 +288,11 @@ class Importer:
 
     def _create(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
         assert op.staged is not None
-        size = os.path.getsize(op.staged)
-        journal.record(op="create", path=str(op.dest), size=size, sha256=sha256_file(op.staged))
-        self._link_or_copy(op.staged, op.dest, journal, done)
+        st = os.stat(op.staged)
+        # The file is known by its size and inode (the staged file's, which link() keeps): enough for
+        # `undo` to see it was resumed (appended) or replaced since, without reading it again.
+        journal.record(op="create", path=str(op.dest), size=st.st_size, ino=st.st_ino)
+        self._link_or_copy(op.staged, op.dest, journal, done, final=op.dest, durable=self.durable)
         done.append(("create", op.dest))
         fsync_dir(op.dest.parent)
 
@@ -287,12 +301,12 @@ class Importer:
         st = os.stat(op.dest)
         if st.st_size != op.old_size or st.st_mtime_ns != op.old_mtime:
             raise ConflictError(f"{op.dest} changed while importing (is the session open?); try again")
-        size = os.path.getsize(op.staged)
+        new = os.stat(op.staged)
         tmp = op.dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
         journal.record(op="temp", path=str(tmp))
-        journal.record(op="extend", path=str(op.dest), old_size=op.old_size, size=size,
-                       sha256=sha256_file(op.staged))
-        self._link_or_copy(op.staged, tmp, journal, done)
+        journal.record(op="extend", path=str(op.dest), old_size=op.old_size, size=new.st_size, ino=new.st_ino)
+        # Always durable: this replaces a session that was already here.
+        self._link_or_copy(op.staged, tmp, journal, done, final=op.dest, durable=True)
         done.append(("temp", tmp))
         os.chmod(tmp, stat.S_IMODE(st.st_mode))
         st2 = os.stat(op.dest)

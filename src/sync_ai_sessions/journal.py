@@ -3,8 +3,10 @@
 A journal is a JSON-lines file in `<config>/journal/`, written ahead of each change:
   {"journal": 1, "tool", "home", "created", "pid"}                      header
   {"op": "mkdir", "path"}                                              a folder we created
-  {"op": "create", "path", "size", "sha256"}                          a file we placed
-  {"op": "extend", "path", "old_size", "size", "sha256"}             a file we fast-forwarded
+  {"op": "create", "path", "size", "ino"}                             a file we placed (its size and inode)
+  {"op": "extend", "path", "old_size", "size", "ino"}                a file we fast-forwarded
+  {"op": "inode", "path", "ino"}                                       the placed file is a copy with this inode
+  (journals written before 2026-11-25 hold "sha256" instead of "ino"; `undo` checks either)
   {"op": "append", "path", "old_size", "size"}                         lines added to a shared file
   {"op": "temp", "path"}                                               a temporary we may leave if killed
   {"status": "complete", "sessions": [...]}                            the import finished

@@ -64,6 +64,55 @@ def test_undo_refuses_when_a_session_changed_since(world, tmp_path):
     assert snapshot(world.home) == after
 
 
+def test_undo_refuses_when_a_session_was_replaced_by_one_of_the_same_size(world, tmp_path):
+    """The journal knows a placed file by size and inode: a same-size rewrite by rename is a change."""
+    blob, folder = _handoff(world, tmp_path)
+    assert receive_cli(world, blob).exit_code == 0
+    p = next(folder.parent.glob("*-pkg")) / "s-new.jsonl"
+    data = p.read_bytes()
+    tmp = p.with_name("edited.tmp")
+    tmp.write_bytes(data.replace(b"turn 0", b"turn X"))
+    assert len(tmp.read_bytes()) == len(data)
+    os.replace(tmp, p)
+    after = snapshot(world.home)
+    u = cli(world, "undo", "--json")
+    assert u.exit_code == 6 and u.doc["error"]["code"] == "changed_since", u.stdout
+    assert snapshot(world.home) == after
+
+
+def test_undo_after_an_import_placed_by_copying(world, tmp_path, monkeypatch):
+    """Staging on another file system (link() fails with EXDEV): files are copied into place, the journal
+    records the copies' inodes, and undo still reverts exactly."""
+    blob, _ = _handoff(world, tmp_path)
+    before = snapshot(world.home)
+    monkeypatch.setattr(importer.os, "link", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EXDEV, "x")))
+    r = receive_cli(world, blob)
+    monkeypatch.undo()
+    assert r.exit_code == 0, r.stdout
+    assert snapshot(world.home) != before
+    u = cli(world, "undo", "--json")
+    assert u.exit_code == 0, u.stdout
+    assert snapshot(world.home) == before
+
+
+def test_new_files_are_not_fsynced_but_fast_forwards_are(world, tmp_path, monkeypatch):
+    """New files are not fsynced one by one unless `receive --delete` (a crash can then only lose what
+    receiving again restores); a fast-forward, which replaces a session that was here, always is."""
+    blob, _ = _handoff(world, tmp_path)
+    synced: list[str] = []
+    real = os.fsync
+
+    def spy(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    assert receive_cli(world, blob).exit_code == 0
+    monkeypatch.undo()
+    staged = [p for p in synced if "/staging/" in p]
+    assert len(staged) == 1 and staged[0].endswith("s-ff.jsonl"), synced
+
+
 def test_second_receive_waits_for_the_lock(world, tmp_path):
     blob, _ = _handoff(world, tmp_path)
     home = os.path.realpath(world.tool_home)

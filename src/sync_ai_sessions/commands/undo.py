@@ -13,13 +13,16 @@ from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, 
 from sync_ai_sessions.ui import UI
 
 
-def _changed(op: dict[str, Any]) -> str | None:
+def _changed(op: dict[str, Any], inodes: dict[str, int]) -> str | None:
     p = Path(op["path"])
     kind = op["op"]
     if kind in ("create", "extend"):
         if not p.is_file():
             return f"{p} is gone"
-        if p.stat().st_size != op["size"] or sha256_file(p) != op["sha256"]:
+        st = p.stat()
+        ino = inodes.get(op["path"], op.get("ino"))
+        if (st.st_size != op["size"] or ("sha256" in op and sha256_file(p) != op["sha256"])
+                or (ino is not None and st.st_ino != ino)):
             return f"{p} changed since it was imported (was the session resumed?)"
     elif kind == "append" and (not p.is_file() or p.stat().st_size != op["size"]):
         return f"{p} changed since the import"
@@ -46,7 +49,10 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
             # An interrupted import: an op is journalled before it is done, so a file it names may
             # never have been placed. Those are not changes since; there is just nothing to revert.
             ops = [op for op in ops if not _never_done(op)]
-        problems = [m for op in ops if (m := _changed(op))]
+        # A file placed by copying (staging on another file system) has the copy's inode.
+        inodes = {op["path"]: op["ino"] for op in ops if op["op"] == "inode"}
+        ops = [op for op in ops if op["op"] != "inode"]
+        problems = [m for op in ops if (m := _changed(op, inodes))]
         if problems:
             raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
         reverted: list[dict[str, Any]] = []
