@@ -90,8 +90,12 @@ class PathRewriter:
                     url = self._pct_new.get(n, new) if kind == "path" and enc != "pct" else None
                     self._plain.append((n, new, url))
                 self._scan_plan = _scan_plan(needles)
+                self._fast = _fast_plan(self._plain)
+                self._fast_scan = _presence_plan(self._scan_plan)
         else:
             self._re = None
+        if self._re is None or self._plain is None:
+            self._fast = None
 
     def _add_rule(self, rule: Rule) -> None:
         olds = [rule.old]
@@ -174,10 +178,58 @@ class PathRewriter:
         out.append(data[done:])
         return b"".join(out)
 
+    def _rewrite_fast(self, data: bytes) -> bytes | None:
+        """`rewrite` with one bytes.split/join per needle, longest first, when every occurrence of every
+        needle in `data` is a whole name outside a file:// URL (the common case); None when one is not.
+
+        Only used when `_fast_plan` proved that no needle overlaps another or a replacement, so replacing
+        needle by needle gives what the left-to-right scan gives.  Needles are looked for one family at a
+        time (see `_scan_plan`): a family whose root is absent costs one pass for all its members.
+        """
+        assert self._fast is not None
+        present: set[bytes] = set()
+        for common, families in self._fast_scan:
+            if common is not None and common not in data:
+                continue
+            for root, members in families:
+                if len(members) == 1:
+                    present.add(root)  # its split below is the one pass
+                elif root in data:
+                    present.update(n for _, n in members)
+        is_name = _IS_NAME
+        for needle, new, url in self._fast:
+            if needle not in present:
+                continue
+            parts = data.split(needle)
+            if len(parts) == 1:
+                continue
+            # The byte after each occurrence (b"" at the end of the data) must not continue a name.
+            if not {p[:1] for p in parts[1:]}.isdisjoint(_NAME_BYTES):
+                return None
+            # The bytes before each: not a name byte unless a JSON escape (`\n` ...), and no file:// (its
+            # replacement is percent-encoded).  A gap under 7 bytes between two occurrences: exact scan.
+            before = {p[-7:] for p in parts[1:-1]}
+            if any(len(t) < 7 for t in before):
+                return None
+            before.add(parts[0][-7:])  # the data's start: shorter is fine, nothing precedes it
+            for tail in before:
+                if url is not None and tail == b"file://":
+                    return None
+                if tail and is_name[tail[-1]] and not (
+                    len(tail) >= 2 and tail[-2] == 0x5C and tail[-1] in _ESCAPE_LETTERS
+                ):
+                    return None
+            data = new.join(parts)
+        return data
+
     def _rewrite_plain(self, data: bytes) -> bytes:
         """`rewrite` when no separators change: same result as the regex, without a regex per match."""
         plain = self._plain
         assert plain is not None
+        if self._fast is not None:
+            fast = self._rewrite_fast(data)
+            if fast is not None:
+                return fast
         k = len(plain)
         keys: list[int] = []  # position * k + needle index: sorted, the longest needle at a position comes first
         # Every occurrence of every needle, with one pass per family root (see _scan_plan), not per needle.
@@ -276,7 +328,86 @@ class PathRewriter:
         return data.replace(*replace) if replace else data
 
 
+_NAME_BYTES = frozenset(bytes([b]) for b in range(256) if _IS_NAME[b])
+
+
+def _overlaps(a: bytes, b: bytes) -> list[int]:
+    """Every k (0 < k < both lengths) for which the last k bytes of `a` are the first k of `b`: an
+    occurrence of `b` could then start inside one of `a` and run past its end."""
+    return [k for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])]
+
+
+def _may_follow(b: bytes, k: int) -> bool:
+    """Could b[k] be the byte right after a whole-name occurrence (so not a name byte)?"""
+    return not _IS_NAME[b[k]]
+
+
+def _may_precede(a: bytes, k: int) -> bool:
+    """Could the byte of `a` before its last k bytes come right before a whole-name occurrence (not a name
+    byte, or the letter of a JSON escape such as `\\n`)?"""
+    i = len(a) - k - 1
+    c = a[i]
+    return not _IS_NAME[c] or (c in _ESCAPE_LETTERS and (i == 0 or a[i - 1] == 0x5C))
+
+
+def _edges(x: bytes) -> tuple[bool, bool, bool]:
+    """What a neighbouring occurrence's boundary check sees of `x`: whether its first byte and its last
+    byte continue a name, and whether it ends like a JSON escape (`\\n`)."""
+    return _IS_NAME[x[0]], _IS_NAME[x[-1]], len(x) >= 2 and x[-2] == 0x5C and x[-1] in _ESCAPE_LETTERS
+
+
+def _fast_plan(plain: list[tuple[bytes, bytes, bytes | None]]) -> list[tuple[bytes, bytes, bytes | None]] | None:
+    """The needles for `_rewrite_fast` (longest first), or None when replacing them one after the other
+    could differ from one left-to-right scan.  That is possible when an occurrence could start inside
+    another one and end outside it (two needles, or a needle and a replacement, overlap), when a
+    replacement holds a needle, or when a replacement's edges would change a neighbour's boundary check.
+    A needle inside a longer one is fine: the longer one goes first and takes it along."""
+    needles = [n for n, _, _ in plain]
+    reps = [x for _, new, url in plain for x in (new, url) if x is not None]
+    for n, new, url in plain:
+        if any(not x or _edges(x) != _edges(n) for x in (new, url) if x is not None):
+            return None
+        # Two occurrences that overlap: whichever is replaced first must see its boundary fail there.
+        for m in needles:
+            if m != n and any(_may_follow(m, k) or _may_precede(n, k) for k in _overlaps(n, m)):
+                return None
+        # A replacement next to text that completes a needle (what follows or precedes an occurrence is a
+        # boundary byte), or holding one.
+        for x in reps:
+            if n in x or any(_may_follow(n, k) for k in _overlaps(x, n)) or any(
+                _may_precede(n, k) for k in _overlaps(n, x)
+            ):
+                return None
+    return plain
+
+
 _Family = tuple[bytes, list[tuple[int, bytes]]]
+
+
+def _presence_plan(scan_plan: list[tuple[bytes, list[_Family]]]) -> list[tuple[bytes | None, list[_Family]]]:
+    """Families grouped under their roots' longest common prefix when it is long (>= 12 bytes): one pass
+    for that prefix rules the whole group out.  (A short prefix such as `\\/` is no shortcut: bytes.find
+    skips ahead by about the needle's length, so a 2-byte needle is searched ~8x slower than a long one.)"""
+    families = sorted((f for _, fams in scan_plan for f in fams), key=lambda f: f[0])
+    groups: list[tuple[bytes | None, list[_Family]]] = []
+    for fam in families:
+        if groups:
+            common, fams = groups[-1]
+            prefix = _common_prefix(fams[0][0] if common is None else common, fam[0])
+            if len(prefix) >= 12:
+                groups[-1] = (prefix, [*fams, fam])
+                continue
+        groups.append((None, [fam]))
+    return groups
+
+
+def _common_prefix(a: bytes, b: bytes) -> bytes:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return a[:n]
 
 
 def _scan_plan(needles: list[bytes]) -> list[tuple[bytes, list[_Family]]]:
