@@ -220,8 +220,9 @@ class ArchiveReader:
             raise FormatError("the handoff has data after its end", code="format")
 
     def _blocks(self) -> Iterator[bytes]:
+        read = getattr(self._src, "read1", self._src.read)  # DecryptReader.read1: blocks as they come
         while self._left:
-            block = self._src.read(min(_BLOCK, self._left))
+            block = read(min(_BLOCK, self._left))
             if not block:
                 raise FormatError("the handoff's archive ends inside a file", code="truncated")
             self._left -= len(block)

@@ -431,6 +431,18 @@ class DecryptReader:
             got += len(block)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
+    def read1(self, n: int) -> bytes:
+        """At most `n` bytes, only what one decompressed block still holds (b"" only at the end): no
+        joining of blocks, and a whole block is handed out without a copy."""
+        if self._pos >= len(self._pending):
+            self._pending, self._pos = self._next_block(), 0
+        if self._pos == 0 and n >= len(self._pending):
+            out, self._pending = self._pending, b""
+            return out
+        out = self._pending[self._pos:self._pos + n]
+        self._pos += len(out)
+        return out
+
     @property
     def at_eof(self) -> bool:
         return self._eof and self._pos >= len(self._pending)

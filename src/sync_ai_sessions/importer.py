@@ -40,6 +40,7 @@ from sync_ai_sessions.adapters.base import (
     StagedSession,
 )
 from sync_ai_sessions.archive import ArchiveReader
+from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.journal import (
@@ -393,16 +394,17 @@ def stream_in(
                 continue
             recipes.update(plan)
             staged[sm.id] = st
-    for name, blocks in reader.entries():
-        recipe = recipes.get(raw[name])
-        if progress is not None:
-            blocks = _counted(blocks, progress)
-        with open(raw[name] if recipe is None else recipe.staged, "wb") as out:
-            if recipe is not None and recipe.rewriter is not None:
-                recipe.rewriter.rewrite_stream(blocks, out, replace=recipe.replace)
-            else:
-                for block in blocks:
-                    out.write(block)
+    with BackgroundWriter() as writer:
+        for name, blocks in reader.entries():
+            recipe = recipes.get(raw[name])
+            if progress is not None:
+                blocks = _counted(blocks, progress)
+            with writer.open(raw[name] if recipe is None else recipe.staged) as out:
+                if recipe is not None and recipe.rewriter is not None:
+                    recipe.rewriter.rewrite_stream(blocks, out, replace=recipe.replace)  # type: ignore[arg-type]
+                else:
+                    for block in blocks:
+                        out.write(block)
     return raw, staged
 
 
