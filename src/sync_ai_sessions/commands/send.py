@@ -17,6 +17,7 @@ from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
 from sync_ai_sessions.archive import FORMAT, ArchiveWriter
+from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
 from sync_ai_sessions.container import EncryptWriter
 from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
@@ -114,11 +115,12 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session])
 
 
 def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Repo,
-                  sessions: list[Session], ui: UI) -> int:
+                  sessions: list[Session], ui: UI, *, durable: bool = True) -> int:
     """Write the encrypted handoff to `path`; returns the plaintext byte count."""
     total = sum(f.size for s in sessions for f in s.files)
-    with open(path, "wb") as out:
-        enc = EncryptWriter(out, passphrase)
+    # The ciphertext is written from a background thread (see bgwrite), overlapping compression.
+    with BackgroundWriter() as bw, bw.open(path) as out:
+        enc = EncryptWriter(out, passphrase)  # type: ignore[arg-type]
         arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions))
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
@@ -126,8 +128,9 @@ def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Re
                     arch.add_file(f.arcname, f.source, f.size, progress=advance)
         arch.finish()
         enc.close()
-        out.flush()
-        os.fsync(out.fileno())
+    if durable:  # a file the user carries away (a USB stick): on the disk before it is renamed into place
+        with open(path, "rb") as fh:
+            os.fsync(fh.fileno())
     return enc.plain_bytes
 
 
@@ -188,7 +191,9 @@ def send(
             report["redacted"] = redacted
             ui.say(f"Redacted {report['redacted']} secret(s) in the sent copy; your local sessions are unchanged.")
         try:
-            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
+            # A gist upload reads the scratch file back and deletes it: no fsync for that one.
+            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui,
+                                  durable=transport.kind == "file")
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
         with ui.progress(tmp.stat().st_size, "Uploading") as advance:
