@@ -519,3 +519,28 @@ def test_cwd_found_in_huge_lines_and_nested_cwds_ignored(tmp_path: Path) -> None
     [s] = a.find_sessions(Repo(root=Path(A_ROOT)))
     assert s.id == sid and s.lines == 2 and s.tool_version == "2.1.330"
     assert s.last_activity.startswith("2026-11-24T00:00:00")
+
+
+def test_backward_title_search_matches_a_plain_search(tmp_path):
+    """_count_and_last reads backwards in blocks and searches a shared ending once for both title types;
+    it must find what a plain whole-file rfind per record type finds, across block boundaries."""
+    import random
+
+    from sync_ai_sessions.adapters import claude as cl
+
+    rng = random.Random(3)
+    pieces = [b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"', b'-title"', b'"type":"',
+              b"custom", b"ai", b"x" * 3000, b"\n", b"y" * 50]
+    for case in range(150):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 120)))
+        p = tmp_path / f"{case}.jsonl"
+        p.write_bytes(data)
+        want_last = {n: data.rfind(n) for n in cl._TITLE_TYPES if data.rfind(n) >= 0}
+        want_lines = data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+        for block in (1 << 12, 1 << 16):
+            old = cl._COUNT_BLOCK
+            cl._COUNT_BLOCK = block
+            try:
+                assert cl._count_and_last(p, len(data), cl._TITLE_TYPES) == (want_lines, want_last)
+            finally:
+                cl._COUNT_BLOCK = old

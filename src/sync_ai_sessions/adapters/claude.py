@@ -256,6 +256,22 @@ def _ends_cwd(path: Path | str) -> str | None:
     return first if first is not None and first == last else None
 
 
+def _search_keys(needles: tuple[bytes, ...]) -> list[tuple[bytes, list[bytes]]]:
+    """Needles grouped by a shared ending of at least 6 bytes (searched once for the group)."""
+    groups: list[tuple[bytes, list[bytes]]] = []
+    for n in needles:
+        for i, (key, fulls) in enumerate(groups):
+            k = 0
+            while k < min(len(key), len(n)) and key[-1 - k] == n[-1 - k]:
+                k += 1
+            if k >= 6:
+                groups[i] = (key[-k:], [*fulls, n])
+                break
+        else:
+            groups.append((n, [n]))
+    return groups
+
+
 def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[int, dict[bytes, int]]:
     """Lines in the first `size` bytes (a last line without its newline counts) and each needle's last
     position there, in one pass read backwards in blocks.  Plain reads, not a memory map: a map would
@@ -274,11 +290,19 @@ def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[
             lines += buf.count(b"\n", 0, hi - lo)
             if hi == size and not buf.endswith(b"\n"):
                 lines += 1
-            for n in needles:
-                if n not in last:
-                    i = buf.rfind(n)
-                    if i >= 0:
-                        last[n] = lo + i
+            for key, fulls in _search_keys(needles):
+                # One backward search per shared ending (`-title"` for both title types), each hit checked
+                # against the needles that end with it: a pass over a gigabyte costs ~0.3 s.
+                end = len(buf)
+                while any(n not in last for n in fulls):
+                    i = buf.rfind(key, 0, end)
+                    if i < 0:
+                        break
+                    stop = i + len(key)
+                    for n in fulls:
+                        if n not in last and stop - len(n) >= 0 and buf.endswith(n, 0, stop):
+                            last[n] = lo + stop - len(n)
+                    end = stop - 1
             hi = lo
     return lines, last
 
