@@ -115,8 +115,12 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session])
 
 
 def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Repo,
-                  sessions: list[Session], ui: UI, *, durable: bool = True) -> int:
-    """Write the encrypted handoff to `path`; returns the plaintext byte count."""
+                  sessions: list[Session], ui: UI) -> int:
+    """Write the encrypted handoff to `path`; returns the plaintext byte count.
+
+    Not fsynced, like the output of tar or cp: the transport renames it into place (readers never see
+    it half-written) or uploads and deletes it.  A crash right after `send` can lose only this file,
+    and the sessions it was made from are still here."""
     total = sum(f.size for s in sessions for f in s.files)
     # The ciphertext is written from a background thread (see bgwrite), overlapping compression.
     with BackgroundWriter() as bw, bw.open(path) as out:
@@ -128,9 +132,6 @@ def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Re
                     arch.add_file(f.arcname, f.source, f.size, progress=advance)
         arch.finish()
         enc.close()
-    if durable:  # a file the user carries away (a USB stick): on the disk before it is renamed into place
-        with open(path, "rb") as fh:
-            os.fsync(fh.fileno())
     return enc.plain_bytes
 
 
@@ -191,9 +192,7 @@ def send(
             report["redacted"] = redacted
             ui.say(f"Redacted {report['redacted']} secret(s) in the sent copy; your local sessions are unchanged.")
         try:
-            # A gist upload reads the scratch file back and deletes it: no fsync for that one.
-            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui,
-                                  durable=transport.kind == "file")
+            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
         with ui.progress(tmp.stat().st_size, "Uploading") as advance:

@@ -38,8 +38,6 @@ class FileTransport(Transport):
             if payload.parent.resolve() != dest.parent.resolve():
                 tmp = self.scratch(dest.parent)
                 shutil.copyfile(payload, tmp)
-                with open(tmp, "rb") as fh:
-                    os.fsync(fh.fileno())
                 payload = tmp
             os.replace(payload, dest)
         except OSError as exc:
