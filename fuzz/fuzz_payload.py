@@ -38,7 +38,9 @@ def seal(plain: bytes) -> bytes:
 
 
 def one(data: bytes) -> None:
-    blob = seal(b"SAISARC1" + data[1:]) if data[:1] and data[0] & 1 else data[1:]
+    # Bit 0: seal the rest as an archive (bit 1 picks version 2 or 1) or feed it raw as a container.
+    magic = b"SAISARC2" if data[:1] and data[0] & 2 else b"SAISARC1"
+    blob = seal(magic + data[1:]) if data[:1] and data[0] & 1 else data[1:]
     with tempfile.TemporaryDirectory() as d:
         try:
             r = c.DecryptReader(io.BytesIO(blob), kek=KEK, limit=64 << 20)

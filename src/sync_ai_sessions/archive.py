@@ -108,44 +108,6 @@ class ArchiveWriter:
         self._sink.write(b"E")
 
 
-class ArchiveWriterV1:
-    """Writes a version 1 archive (manifest last).  Kept for tests of the version 1 reader."""
-
-    def __init__(self, sink: BinaryIO):
-        self._sink = sink
-        sink.write(ARCHIVE_MAGIC_V1)
-        self.files: list[dict[str, Any]] = []
-
-    def add_file(
-        self, arcname: str, source: Path, size: int, *, progress: Callable[[int], None] | None = None
-    ) -> dict[str, Any]:
-        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`)."""
-        safe_arcname(arcname)
-        name = arcname.encode("utf-8")
-        h = hashlib.sha256()
-        with open(source, "rb") as fh:
-            self._sink.write(b"F" + _U16.pack(len(name)) + name + _U64.pack(size))
-            left = size
-            while left:
-                block = fh.read(min(_BLOCK, left))
-                if not block:
-                    raise IOFailure(f"{source} shrank while it was being read; try again")
-                self._sink.write(block)
-                h.update(block)
-                left -= len(block)
-                if progress:
-                    progress(len(block))
-        digest = h.digest()
-        self._sink.write(digest)
-        entry = {"arcname": arcname, "size": size, "sha256": digest.hex()}
-        self.files.append(entry)
-        return entry
-
-    def finish(self, manifest: dict[str, Any]) -> None:
-        data = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._sink.write(b"M" + _U32.pack(len(data)) + data)
-
-
 def _read_exact(src: BinaryIO, n: int) -> bytes:
     data = src.read(n)
     if len(data) != n:
