@@ -132,7 +132,7 @@ class ArchiveReader:
 
     Version 2: `manifest` is read and validated on opening; `entries()` then hands out each file's bytes in
     the manifest's order and checks the end of the archive.  Version 1 (manifest last): `manifest` is None
-    until `stage_all()` has read everything.  Any inconsistency raises FormatError / UnsafePayloadError.
+    until `stage_all()` has read and checked everything.  Any inconsistency raises FormatError / UnsafePayloadError.
     """
 
     def __init__(self, src: Any):
@@ -257,6 +257,7 @@ class ArchiveReader:
                 if src.read(1) != b"" or not getattr(src, "at_eof", True):
                     raise FormatError("the handoff has data after its manifest", code="format")
                 validate_manifest(manifest, records, version=1)
+                self.manifest = manifest
                 return manifest, staged
             elif kind == b"":
                 raise FormatError("the handoff's archive ends before its manifest", code="truncated")

@@ -396,15 +396,11 @@ def stream_in(
             staged[sm.id] = st
     with BackgroundWriter() as writer:
         for name, blocks in reader.entries():
-            recipe = recipes.get(raw[name])
+            recipe = recipes.get(raw[name]) or Recipe(raw[name], None)  # no recipe: staged raw, as it is
             if progress is not None:
                 blocks = _counted(blocks, progress)
-            with writer.open(raw[name] if recipe is None else recipe.staged) as out:
-                if recipe is not None and recipe.rewriter is not None:
-                    recipe.rewriter.rewrite_stream(blocks, out, replace=recipe.replace)  # type: ignore[arg-type]
-                else:
-                    for block in blocks:
-                        out.write(block)
+            with writer.open(recipe.staged) as out:
+                recipe.write(blocks, out)
     return raw, staged
 
 

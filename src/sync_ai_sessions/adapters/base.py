@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -117,6 +117,21 @@ class Recipe:
     rewriter: PathRewriter | None
     replace: tuple[bytes, bytes] | None = None
 
+    def apply(self, src: Path) -> None:
+        """Stage the bytes of the file `src`."""
+        if self.rewriter is None:
+            copy_file(src, self.staged)
+        else:
+            self.rewriter.rewrite_file(src, self.staged, replace=self.replace)
+
+    def write(self, blocks: Iterable[bytes], out: Any) -> None:
+        """Stage bytes arriving as `blocks` into `out` (a writable file, opened on `staged`)."""
+        if self.rewriter is None:
+            for block in blocks:
+                out.write(block)
+        else:
+            self.rewriter.rewrite_stream(blocks, out, replace=self.replace)
+
 
 @dataclass
 class ImportContext:
@@ -172,13 +187,11 @@ class StagedFiles:
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
         n = len(self.sidecars) + (self.transcript is not None)
         staged = self.folder / f"{n:05d}-{dest.name}"
+        recipe = Recipe(staged, self.rewriter if rewrite else None, self.replace if rewrite and replace_id else None)
         if self.plan is not None:
-            self.plan[src] = Recipe(staged, self.rewriter if rewrite else None,
-                                    self.replace if rewrite and replace_id else None)
-        elif rewrite:
-            self.rewriter.rewrite_file(src, staged, replace=self.replace if replace_id else None)
+            self.plan[src] = recipe  # the engine applies it while the payload is decrypted
         else:
-            copy_file(src, staged)
+            recipe.apply(src)
         placement = Placement(dest=dest, staged=staged)
         if role == ROLE_TRANSCRIPT:
             self.transcript = placement

@@ -115,11 +115,11 @@ def receive(
                     files_dir = staging / "files"
                     files_dir.mkdir()
                     with ui.progress(payload.stat().st_size, "Decrypting") as advance:
-                        manifest, files = arch.stage_all(files_dir, progress=_progress(advance, reader))
+                        _, files = arch.stage_all(files_dir, progress=_progress(advance, reader))
             except OSError as exc:
                 raise IOFailure(f"cannot stage the handoff: {exc.strerror or exc}") from exc
-            if arch.manifest is not None:
-                manifest = arch.manifest
+            manifest = arch.manifest
+            assert manifest is not None
             name = manifest["tool"]
             if name not in REGISTRY:
                 raise FormatError(f"this handoff is for the tool {name!r}, which this version does not know")
