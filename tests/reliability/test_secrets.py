@@ -3,10 +3,15 @@ keeps JSON lines valid, large lines and block boundaries are handled, and the li
 
 from __future__ import annotations
 
+import base64
 import importlib
 import json
+import random
 import sys
 import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_ai_sessions import secrets as S
 
@@ -124,3 +129,64 @@ def test_throughput_is_measured(tmp_path):
     mbs = p.stat().st_size / 1e6 / (time.perf_counter() - t)
     print(f"secrets scan: {mbs:.0f} MB/s ({S.backend()})")
     assert mbs > 5
+
+
+# -- the prefilter and the streaming scanner ------------------------------------------------------------
+B64 = base64.b64encode(random.Random(7).randbytes(30_000)).decode()
+
+
+def _findings_of(data: bytes) -> set[tuple[int, str]]:
+    return {(f.line, f.type) for f in S.scan_bytes(data)}
+
+
+def test_short_triggers_inside_a_base64_blob_are_not_examined():
+    """A pasted screenshot holds 3-letter triggers by chance; an AWS-key shape inside it is not a key, but
+    the same key right after the blob, and a long trigger inside one, are still found."""
+    blob = B64[:5000] + AWS + B64[5000:10000]
+    lines = [json.dumps({"data": blob}), json.dumps({"data": B64[:3000] + '", "t": "' + AWS}),
+             json.dumps({"data": B64[:3000] + "\\n" + GL + "\\n" + B64[3000:6000]})]
+    got = _findings_of(("\n".join(lines) + "\n").encode())
+    assert (1, "AWS Access Key") not in got
+    assert (2, "AWS Access Key") in got and (3, "GitLab Token") in got
+
+
+def test_without_the_simd_matcher_the_same_findings(monkeypatch, tmp_path):
+    p = _session(tmp_path)
+    fast = S.scan_file(p)
+    monkeypatch.setattr(S._PREFILTER, "_ac", None)
+    assert S.scan_file(p) == fast and fast
+
+
+_TOKENS = st.sampled_from([AWS, GH, GL, SLACK, "MY_API_KEY=s3cr3tValue99", B64[:200], "\\n", "\n", " ", "x" * 50,
+                           "eyJ", "aws", "AKIA", '"', "\\u0041KIA"])
+
+
+@settings(max_examples=150, deadline=None)
+@given(parts=st.lists(_TOKENS, max_size=40), cuts=st.lists(st.integers(1, 5000), max_size=8))
+def test_any_feeding_of_the_bytes_gives_the_same_matches(parts, cuts):
+    """Fed in any chunking, the scanner reports what one pass over the whole file reports, and the
+    SIMD prefilter reports the same triggers as one bytes.find pass per trigger."""
+    data = "".join(parts).encode() * 3
+    whole = S.Scanner()
+    whole.feed(data)
+    ref = whole.close()
+    step, S._STEP = S._STEP, 1  # search after every feed, however small
+    try:
+        sc = S.Scanner()
+        at = 0
+        for c in cuts:
+            sc.feed(data[at:at + c])
+            at += c
+        sc.feed(data[at:])
+        assert sc.close() == ref
+    finally:
+        S._STEP = step
+    view = memoryview(data)
+    fast = S._PREFILTER.hits(view, 0)
+    slow = S._Prefilter(S._TRIGGERS)
+    slow._ac = None
+    every = slow.hits(view, 0)
+    # Leftmost-first leaves out a trigger that starts inside an earlier one, and only those.
+    assert set(fast) <= set(every)
+    for a, _b in set(every) - set(fast):
+        assert any(x < a < y for x, y in fast)
