@@ -84,8 +84,10 @@ class ArchiveWriter:
         sink.write(ARCHIVE_MAGIC + b"M" + _U32.pack(len(data)) + data)
 
     def add_file(self, arcname: str, source: Path, size: int, *,
-                 progress: Callable[[int], None] | None = None) -> None:
-        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`)."""
+                 progress: Callable[[int], None] | None = None,
+                 tap: Callable[[bytes], None] | None = None) -> None:
+        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`); `tap`, if
+        given, also gets every block, in order (send's secret scan reads what is packed)."""
         if self._next >= len(self._expected) or self._expected[self._next] != (arcname, size):
             raise ValueError(f"{arcname} ({size} bytes) is not the manifest's next file")
         self._next += 1
@@ -98,6 +100,8 @@ class ArchiveWriter:
                 if not block:
                     raise IOFailure(f"{source} shrank while it was being read; try again")
                 self._sink.write(block)
+                if tap:
+                    tap(block)
                 left -= len(block)
                 if progress:
                     progress(len(block))

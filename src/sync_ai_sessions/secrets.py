@@ -10,7 +10,7 @@ small built-in set of the same shapes is used.  Private key blocks and `.env`-st
 out: a coding session is full of hashes and the word "token", and a warning that is always on is ignored.
 
 Speed: session files can be gigabytes and single JSON lines can be huge, so nothing is read line by line.
-Bytes are scanned in blocks (`Scanner`, fed in order, one reused buffer).
+Bytes are scanned in blocks (`Scanner`, fed in order; `send` feeds it what it packs, on a worker thread).
 One SIMD multi-literal search (`ahocorasick-rs`) finds the spots where any detector's literal trigger
 occurs; only a window of a few KiB around each spot, with JSON string escapes undone (`\\n` inside a
 transcript line is a line break of the file the tool read), goes through the regexes.  Line numbers are
@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -332,6 +334,65 @@ def findings(path: Path, matches: list[Match], session_id: str = "", arcname: st
 
 def scan_file(path: Path, session_id: str = "", arcname: str = "") -> list[Finding]:
     return findings(Path(path), _scan_path(Path(path)), session_id, arcname)
+
+
+class BackgroundScan:
+    """Scans files on a worker thread while their bytes are read for another purpose (`send` packs them),
+    so each file is read once and the search overlaps compression and encryption:
+
+        with BackgroundScan() as bg:
+            bg.begin(session_id, arcname, path); bg.feed(block); ...; bg.end()
+        bg.findings
+
+    At most `queued` blocks wait for the worker, so memory stays flat; the search itself releases the GIL."""
+
+    def __init__(self, queued: int = 16) -> None:
+        self.findings: list[Finding] = []
+        self._q: queue.Queue[tuple[str, str, Path] | bytes | None] = queue.Queue(maxsize=queued)
+        self._done: list[tuple[str, str, Path, list[Match]]] = []
+        self._error: BaseException | None = None
+        self._worker = threading.Thread(target=self._run, name="secret-scan", daemon=True)
+        self._worker.start()
+
+    def begin(self, session_id: str, arcname: str, path: Path) -> None:
+        self._q.put((session_id, arcname, Path(path)))
+
+    def feed(self, block: bytes) -> None:
+        if block:
+            self._q.put(block)
+
+    def end(self) -> None:
+        self._q.put(b"")
+
+    def __enter__(self) -> BackgroundScan:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._q.put(None)
+        self._worker.join()
+        if exc_type is None:
+            if self._error is not None:
+                raise self._error
+            for sid, arcname, path, matches in self._done:
+                self.findings.extend(findings(path, matches, sid, arcname))
+
+    def _run(self) -> None:
+        sc = Scanner()
+        current: tuple[str, str, Path] | None = None
+        try:
+            while (item := self._q.get()) is not None:
+                if isinstance(item, tuple):
+                    sc.reset()
+                    current = item
+                elif item:
+                    sc.feed(item)
+                elif current is not None:
+                    self._done.append((*current, sc.close()))
+                    current = None
+        except BaseException as exc:  # reported by __exit__; keep taking blocks so no producer blocks
+            self._error = exc
+            while self._q.get() is not None:
+                pass
 
 
 def scan_files(files: Iterable[tuple[str, str, Path]]) -> list[Finding]:

@@ -190,3 +190,38 @@ def test_any_feeding_of_the_bytes_gives_the_same_matches(parts, cuts):
     assert set(fast) <= set(every)
     for a, _b in set(every) - set(fast):
         assert any(x < a < y for x, y in fast)
+
+
+def test_background_scan_of_packed_blocks_matches_scan_files(tmp_path):
+    """send's in-pass scan (blocks fed from the packer to a worker thread) finds what scan_files finds,
+    with the same line numbers, file by file; a failure on the worker reaches the caller."""
+    files = [("s1", "a.jsonl", _session(tmp_path)), ("s2", "b.jsonl", tmp_path / "clean.jsonl")]
+    files[1][2].write_bytes(b'{"t":"nothing"}\n' * 5000 + json.dumps({"t": GL}).encode() + b"\n")
+    with S.BackgroundScan(queued=2) as bg:
+        for sid, arc, path in files:
+            data = path.read_bytes()
+            bg.begin(sid, arc, path)
+            for i in range(0, len(data), 777):
+                bg.feed(data[i:i + 777])
+            bg.end()
+    assert bg.findings == S.scan_files(files)
+    assert ("s2", 5001, "GitLab Token") in {(f.session_id, f.line, f.type) for f in bg.findings}
+
+    class Boom(S.Scanner):
+        def feed(self, block):
+            raise RuntimeError("scanner failed")
+
+    orig, S.Scanner = S.Scanner, Boom
+    try:
+        try:
+            with S.BackgroundScan(queued=1) as bg:
+                bg.begin("s", "x", files[0][2])
+                for _ in range(10):  # more blocks than the queue holds: the producer must not hang
+                    bg.feed(b"x" * 100)
+                bg.end()
+        except RuntimeError as exc:
+            assert "scanner failed" in str(exc)
+        else:
+            raise AssertionError("the worker's error was swallowed")
+    finally:
+        S.Scanner = orig

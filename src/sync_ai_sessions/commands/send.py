@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import get_adapter
@@ -26,6 +26,9 @@ from sync_ai_sessions.passphrase import check_verifier, get_passphrase
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.transports.file import FileTransport
 from sync_ai_sessions.ui import UI, absolute
+
+if TYPE_CHECKING:  # secrets loads detect-secrets (0.2 s): only when a scan runs
+    from sync_ai_sessions.secrets import BackgroundScan, Finding
 
 
 def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool) -> list[Session]:
@@ -45,10 +48,16 @@ MAX_LISTED = 50
 
 
 def scan_for_secrets(sessions: list[Session], ui: UI) -> tuple[dict[str, Any], set[str]]:
-    """Scan what will be uploaded for well-known secret shapes; say how many, of which kind, and where."""
-    from sync_ai_sessions.secrets import backend, scan_files, summarize
+    """Scan what will be uploaded for well-known secret shapes, before packing (for --redact)."""
+    from sync_ai_sessions.secrets import scan_files
 
-    findings = scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files])
+    return report_secrets(scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files]), ui)
+
+
+def report_secrets(findings: list[Finding], ui: UI) -> tuple[dict[str, Any], set[str]]:
+    """Say how many possible secrets, of which kind, and where; the report for --json and the files."""
+    from sync_ai_sessions.secrets import backend, summarize
+
     report: dict[str, Any] = {"found": len(findings), "types": summarize(findings),
                               "where": [f.to_json() for f in findings[:MAX_LISTED]], "detector": backend(),
                               "redacted": 0}
@@ -115,8 +124,9 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session])
 
 
 def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Repo,
-                  sessions: list[Session], ui: UI) -> int:
-    """Write the encrypted handoff to `path`; returns the plaintext byte count.
+                  sessions: list[Session], ui: UI, scan: BackgroundScan | None = None) -> int:
+    """Write the encrypted handoff to `path`; returns the plaintext byte count.  With `scan`, every file's
+    bytes are also scanned for secrets as they are packed (one read, the search on its own thread).
 
     Not fsynced, like the output of tar or cp: the transport renames it into place (readers never see
     it half-written) or uploads and deletes it.  A crash right after `send` can lose only this file,
@@ -129,7 +139,12 @@ def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Re
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
                 for f in s.files:
-                    arch.add_file(f.arcname, f.source, f.size, progress=advance)
+                    if scan is None:
+                        arch.add_file(f.arcname, f.source, f.size, progress=advance)
+                        continue
+                    scan.begin(s.id, f.arcname, f.source)
+                    arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed)
+                    scan.end()
         arch.finish()
         enc.close()
     return enc.plain_bytes
@@ -176,7 +191,8 @@ def send(
         raise UsageError("no transport: pass --to FILE or use the gist transport")
     transport.preflight()
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
-    report, secret_files = scan_for_secrets(sessions, ui) if scan or redact else (None, set())
+    # --redact needs the findings before packing; otherwise the scan reads what is packed, as it is packed.
+    report, secret_files = scan_for_secrets(sessions, ui) if redact else (None, set())
     passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     verifier = load_config(env).get("verifier")
     if verifier and source == "prompt":
@@ -192,7 +208,14 @@ def send(
             report["redacted"] = redacted
             ui.say(f"Redacted {report['redacted']} secret(s) in the sent copy; your local sessions are unchanged.")
         try:
-            plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
+            if scan and not redact:
+                from sync_ai_sessions.secrets import BackgroundScan
+
+                with BackgroundScan() as bg:
+                    plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui, scan=bg)
+                report, _ = report_secrets(bg.findings, ui)
+            else:
+                plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
         with ui.progress(tmp.stat().st_size, "Uploading") as advance:
