@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -92,6 +92,7 @@ class PathRewriter:
                 self._scan_plan = _scan_plan(needles)
                 self._fast = _fast_plan(self._plain)
                 self._fast_scan = _presence_plan(self._scan_plan)
+                self._finder = _finder(needles) if self._fast is not None else None
         else:
             self._re = None
         if self._re is None or self._plain is None:
@@ -183,19 +184,18 @@ class PathRewriter:
         needle in `data` is a whole name outside a file:// URL (the common case); None when one is not.
 
         Only used when `_fast_plan` proved that no needle overlaps another or a replacement, so replacing
-        needle by needle gives what the left-to-right scan gives.  Needles are looked for one family at a
-        time (see `_scan_plan`): a family whose root is absent costs one pass for all its members.
+        needle by needle gives what the left-to-right scan gives.  Only needles that may occur are split on:
+        one SIMD pass finds them all (see `_finder`); without it, one bytes.find pass per family of needles
+        (see `_scan_plan`).
         """
         assert self._fast is not None
         present: set[bytes] = set()
-        for common, families in self._fast_scan:
-            if common is not None and common not in data:
-                continue
-            for root, members in families:
-                if len(members) == 1:
-                    present.add(root)  # its split below is the one pass
-                elif root in data:
-                    present.update(n for _, n in members)
+        if self._finder is not None:
+            find, related = self._finder
+            for i in {i for i, _s, _e in find(data)}:
+                present |= related[i]
+        else:
+            self._presence_by_find(data, present)
         is_name = _IS_NAME
         for needle, new, url in self._fast:
             if needle not in present:
@@ -203,24 +203,39 @@ class PathRewriter:
             parts = data.split(needle)
             if len(parts) == 1:
                 continue
-            # The byte after each occurrence (b"" at the end of the data) must not continue a name.
+            # Two occurrences less than 7 bytes apart: exact scan.
+            mids = parts[1:-1]
+            if mids and min(map(len, mids)) < 7:
+                return None
+            # The byte after each occurrence (b"" at the end of the data) must not continue a name.  (One-byte
+            # slices are shared objects: these sets cost no allocation per occurrence.)
             if not {p[:1] for p in parts[1:]}.isdisjoint(_NAME_BYTES):
                 return None
-            # The bytes before each: not a name byte unless a JSON escape (`\n` ...), and no file:// (its
-            # replacement is percent-encoded).  A gap under 7 bytes between two occurrences: exact scan.
-            before = {p[-7:] for p in parts[1:-1]}
-            if any(len(t) < 7 for t in before):
+            # The byte before each: not a name byte, unless it is the letter of a JSON escape (`\n` ...).
+            lasts = {p[-1:] for p in mids}
+            lasts.add(parts[0][-1:])  # the data's start: nothing precedes it
+            for c in lasts:
+                if c and is_name[c[0]]:
+                    if c[0] not in _ESCAPE_LETTERS:
+                        return None
+                    if any(p[-1:] == c and p[-2:-1] != b"\\" for p in (parts[0], *mids)):
+                        return None
+            # No file:// before one (its replacement is percent-encoded).
+            if url is not None and b"file://" + needle in data:
                 return None
-            before.add(parts[0][-7:])  # the data's start: shorter is fine, nothing precedes it
-            for tail in before:
-                if url is not None and tail == b"file://":
-                    return None
-                if tail and is_name[tail[-1]] and not (
-                    len(tail) >= 2 and tail[-2] == 0x5C and tail[-1] in _ESCAPE_LETTERS
-                ):
-                    return None
             data = new.join(parts)
         return data
+
+    def _presence_by_find(self, data: bytes, present: set[bytes]) -> None:
+        """Without the SIMD matcher: the needles that may occur, one bytes.find pass per family or group."""
+        for common, families in self._fast_scan:
+            if common is not None and common not in data:
+                continue
+            for root, members in families:
+                if len(members) == 1:
+                    present.add(root)  # its split is the one pass
+                elif root in data:
+                    present.update(n for _, n in members)
 
     def _rewrite_plain(self, data: bytes) -> bytes:
         """`rewrite` when no separators change: same result as the regex, without a regex per match."""
@@ -335,6 +350,23 @@ def _overlaps(a: bytes, b: bytes) -> list[int]:
     """Every k (0 < k < both lengths) for which the last k bytes of `a` are the first k of `b`: an
     occurrence of `b` could then start inside one of `a` and run past its end."""
     return [k for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])]
+
+
+def _finder(needles: list[bytes]) -> tuple[Callable[[bytes], list[tuple[int, int, int]]], list[set[bytes]]] | None:
+    """One SIMD pass (ahocorasick-rs, leftmost-longest) that finds which needles occur, or None without
+    the library.  A needle occurrence the pass does not report shares bytes with one it does report (the
+    matches it hides are the ones a reported match covers), so each reported needle stands for itself and
+    every needle that can share bytes with it: contained in it, containing it, or overlapping its edge.
+    The split that follows is exact, so standing for too many costs a pass, never a wrong result."""
+    try:
+        import ahocorasick_rs
+    except ImportError:
+        return None
+    ac = ahocorasick_rs.BytesAhoCorasick(needles, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
+    related = [
+        {n for n in needles if n in m or m in n or _overlaps(m, n) or _overlaps(n, m)} for m in needles
+    ]
+    return ac.find_matches_as_indexes, related
 
 
 def _may_follow(b: bytes, k: int) -> bool:
