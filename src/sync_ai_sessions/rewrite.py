@@ -92,7 +92,7 @@ class PathRewriter:
                 self._scan_plan = _scan_plan(needles)
                 self._fast = _fast_plan(self._plain)
                 self._fast_scan = _presence_plan(self._scan_plan)
-                self._finder = _finder(needles) if self._fast is not None else None
+                self._matcher = _matcher(needles)
         else:
             self._re = None
         if self._re is None or self._plain is None:
@@ -184,18 +184,20 @@ class PathRewriter:
         needle in `data` is a whole name outside a file:// URL (the common case); None when one is not.
 
         Only used when `_fast_plan` proved that no needle overlaps another or a replacement, so replacing
-        needle by needle gives what the left-to-right scan gives.  Only needles that may occur are split on:
-        one SIMD pass finds them all (see `_finder`); without it, one bytes.find pass per family of needles
-        (see `_scan_plan`).
+        needle by needle gives what the left-to-right scan gives.  Needles are looked for one family at a
+        time (see `_scan_plan`): a family whose root is absent costs one pass for all its members.  Used
+        without the SIMD matcher (`_rewrite_matches` is faster).
         """
         assert self._fast is not None
         present: set[bytes] = set()
-        if self._finder is not None:
-            find, related = self._finder
-            for i in {i for i, _s, _e in find(data)}:
-                present |= related[i]
-        else:
-            self._presence_by_find(data, present)
+        for common, families in self._fast_scan:
+            if common is not None and common not in data:
+                continue
+            for root, members in families:
+                if len(members) == 1:
+                    present.add(root)  # its split below is the one pass
+                elif root in data:
+                    present.update(n for _, n in members)
         is_name = _IS_NAME
         for needle, new, url in self._fast:
             if needle not in present:
@@ -226,22 +228,48 @@ class PathRewriter:
             data = new.join(parts)
         return data
 
-    def _presence_by_find(self, data: bytes, present: set[bytes]) -> None:
-        """Without the SIMD matcher: the needles that may occur, one bytes.find pass per family or group."""
-        for common, families in self._fast_scan:
-            if common is not None and common not in data:
-                continue
-            for root, members in families:
-                if len(members) == 1:
-                    present.add(root)  # its split is the one pass
-                elif root in data:
-                    present.update(n for _, n in members)
+    def _rewrite_matches(self, data: bytes) -> bytes | None:
+        """`rewrite` from one SIMD pass (ahocorasick-rs, leftmost-longest) over all needles, or None when
+        a match fails its boundary check (then the exact scan runs).
+
+        The regex takes, from where its last match ended, the leftmost position where a needle matches with
+        a boundary on both sides, and there the longest such needle.  The SIMD pass takes the leftmost
+        position where a needle occurs, and there the longest needle.  When every match it reports has its
+        boundaries, both take the same matches."""
+        assert self._matcher is not None and self._plain is not None
+        matches = self._matcher(data)
+        if not matches:
+            return data
+        plain, is_name, escapes = self._plain, _IS_NAME, _ESCAPE_LETTERS
+        size = len(data)
+        out: list[bytes] = []
+        add = out.append
+        done = 0
+        for i, s, e in matches:
+            if s:
+                c = data[s - 1]
+                if is_name[c] and not (c in escapes and s > 1 and data[s - 2] == 0x5C):
+                    return None
+            if e < size and is_name[data[e]]:
+                return None
+            _needle, new, url = plain[i]
+            if url is not None and data.endswith(b"file://", 0, s):
+                new = url
+            add(data[done:s])
+            add(new)
+            done = e
+        add(data[done:])
+        return b"".join(out)
 
     def _rewrite_plain(self, data: bytes) -> bytes:
         """`rewrite` when no separators change: same result as the regex, without a regex per match."""
         plain = self._plain
         assert plain is not None
-        if self._fast is not None:
+        if self._matcher is not None:
+            fast = self._rewrite_matches(data)
+            if fast is not None:
+                return fast
+        elif self._fast is not None:  # without the SIMD matcher
             fast = self._rewrite_fast(data)
             if fast is not None:
                 return fast
@@ -352,21 +380,15 @@ def _overlaps(a: bytes, b: bytes) -> list[int]:
     return [k for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])]
 
 
-def _finder(needles: list[bytes]) -> tuple[Callable[[bytes], list[tuple[int, int, int]]], list[set[bytes]]] | None:
-    """One SIMD pass (ahocorasick-rs, leftmost-longest) that finds which needles occur, or None without
-    the library.  A needle occurrence the pass does not report shares bytes with one it does report (the
-    matches it hides are the ones a reported match covers), so each reported needle stands for itself and
-    every needle that can share bytes with it: contained in it, containing it, or overlapping its edge.
-    The split that follows is exact, so standing for too many costs a pass, never a wrong result."""
+def _matcher(needles: list[bytes]) -> Callable[[bytes], list[tuple[int, int, int]]] | None:
+    """(needle index, start, end) of the leftmost-longest needle matches, in one SIMD pass over the data
+    (ahocorasick-rs); None without the library."""
     try:
         import ahocorasick_rs
     except ImportError:
         return None
     ac = ahocorasick_rs.BytesAhoCorasick(needles, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_LONGEST)
-    related = [
-        {n for n in needles if n in m or m in n or _overlaps(m, n) or _overlaps(n, m)} for m in needles
-    ]
-    return ac.find_matches_as_indexes, related
+    return ac.find_matches_as_indexes
 
 
 def _may_follow(b: bytes, k: int) -> bool:

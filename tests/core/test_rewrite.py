@@ -1,8 +1,8 @@
 """PathRewriter's fast paths give exactly what its reference regex gives (`rw._re.sub(rw._sub, data)`).
 
-`rewrite` finds needles with bytes.find and, when every occurrence in a block is a whole name, replaces
-them needle by needle with split/join (`_rewrite_fast`); otherwise it scans candidates left to right.
-Both must agree with the one regex that defines the result, on inputs made of needles, their prefixes,
+`rewrite` takes the leftmost-longest needle matches of one SIMD pass (`_rewrite_matches`) or, without
+that library, finds needles with bytes.find and replaces them needle by needle with split/join
+(`_rewrite_fast`); when a match is not a whole name, either falls back to a left-to-right scan.  All must agree with the one regex that defines the result, on inputs made of needles, their prefixes,
 escapes and boundary bytes.
 """
 
@@ -29,10 +29,11 @@ RULESETS = [
     ([Rule("C:\\Users\\al\\proj", "/home/bob/proj"), Rule("C:\\Users\\al", "/home/bob")], "windows", "posix"),
 ]
 REWRITERS = [PathRewriter(r, source_flavor=sf, target_flavor=tf) for r, sf, tf in RULESETS]
-# The same rewriters finding needles by bytes.find, as without the SIMD matcher (ahocorasick-rs).
+# The same rewriters without the SIMD matcher (ahocorasick-rs): bytes.find and split/join instead.
 BY_FIND = [copy.copy(rw) for rw in REWRITERS]
 for _rw in BY_FIND:
-    _rw._finder = None
+    _rw._matcher = None
+MATCHER_USED = {"yes": 0, "no": 0}
 EXTRA = [b"/", b"\\", b"\\\\", b"\\/", b"\\n", b"\\t", b"n", b"x", b" ", b'"', b"file://", b"%20", b"-", b".",
          b"\n", b"\xc3\xa9", b"_", b"~", b"a", b":", b'{"cwd":"', b'","text":"see ', b"\\n  at "]
 FAST_USED = {"yes": 0, "no": 0}
@@ -57,11 +58,14 @@ def test_rewrite_equals_the_reference_regex(i, data):
     assert BY_FIND[i].rewrite(text) == ref
     if getattr(rw, "_fast", None) is not None:
         FAST_USED["yes" if rw._rewrite_fast(text) is not None else "no"] += 1
+    if getattr(rw, "_matcher", None) is not None:
+        MATCHER_USED["yes" if rw._rewrite_matches(text) is not None else "no"] += 1
 
 
 def test_the_fast_path_is_exercised_and_refused_where_unsafe():
     test_rewrite_equals_the_reference_regex()
     assert FAST_USED["yes"] > 200 and FAST_USED["no"] > 200, FAST_USED
+    assert MATCHER_USED["yes"] > 200 and MATCHER_USED["no"] > 200, MATCHER_USED
     # A replacement that contains a needle would let one replacement feed the next: no fast path.
     assert REWRITERS[4]._fast is None
     assert REWRITERS[2]._fast is not None  # the Claude-like nesting keeps it
