@@ -18,6 +18,7 @@ import click
 from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import REGISTRY, tool_names
 from sync_ai_sessions.errors import SyncError, UsageError
+from sync_ai_sessions.memtune import reuse_freed_blocks
 from sync_ai_sessions.ui import UI, emit_json
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -31,6 +32,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, json_mode: bool, debug: bool, **kwargs: Any) -> None:
         ui = UI(json_mode=json_mode, debug=debug)
+        reuse_freed_blocks()
         try:
             doc = fn(*args, ui=ui, **kwargs)
         except SyncError as exc:
@@ -123,7 +125,7 @@ def main() -> None:
 @click.option("--latest", is_flag=True, help="Send only the most recent session.")
 @click.option("--archived", is_flag=True, help="Codex: include archived sessions too.")
 @click.option("--redact", is_flag=True, help="Replace secrets found by the scan in the sent copy.")
-@click.option("--no-scan", is_flag=True, help="Skip the scan for secrets (faster on huge sessions).")
+@click.option("--no-scan", is_flag=True, help="Skip the scan for secrets.")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
