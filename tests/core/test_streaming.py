@@ -93,3 +93,46 @@ def test_a_version_1_handoff_still_imports(tmp_path):
     assert [(i["id"], i["action"]) for i in doc["imported"]] == [("s2", "new")]
     data = Path(doc["imported"][0]["path"]).read_bytes()
     assert b"/home/alice/src/proj" not in data and data.count(str(rb).encode()) >= 3000
+
+
+def _payload_with_kek(data: bytes) -> bytes:
+    import io
+
+    from sync_ai_sessions.container import EncryptWriter
+
+    buf = io.BytesIO()
+    w = EncryptWriter(buf, kek=b"k" * 32, level=1)
+    w.write(data)
+    w.close()
+    return buf.getvalue()
+
+
+def test_threaded_reader_gives_the_same_bytes_and_errors_in_order():
+    """With threaded=True, chunks are decrypted on one thread and decompressed on another: the bytes are
+    those of the one-thread reader, a tampered chunk fails after the chunks before it were delivered, and
+    close() in the middle returns (no thread left waiting)."""
+    import io
+    import random
+    import threading
+
+    from sync_ai_sessions.container import HEADER_LEN
+    from sync_ai_sessions.errors import CryptoError
+
+    data = random.Random(3).randbytes(6 << 20) * 2  # 12 MiB: more chunks and blocks than the queues hold
+    payload = _payload_with_kek(data)
+    for threaded in (False, True):
+        with DecryptReader(io.BytesIO(payload), kek=b"k" * 32, threaded=threaded) as r:
+            assert r.read() == data
+    bad = bytearray(payload)
+    bad[HEADER_LEN + 4 * ((1 << 20) + 16) + 100] ^= 1  # inside the fifth chunk
+    with DecryptReader(io.BytesIO(bytes(bad)), kek=b"k" * 32, threaded=True) as r:
+        got = b""
+        with pytest.raises(CryptoError):
+            while block := r.read1(1 << 20):
+                got += block
+        assert got and data.startswith(got)
+    before = threading.active_count()
+    r = DecryptReader(io.BytesIO(payload), kek=b"k" * 32, threaded=True)
+    assert r.read(1000) == data[:1000]
+    r.close()
+    assert threading.active_count() == before
