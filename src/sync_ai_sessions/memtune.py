@@ -5,7 +5,9 @@ chunks, rewritten lines).  glibc's malloc serves blocks that size with a fresh m
 they are freed, so every block pays the kernel's page faults again: on the 2-core VM of bench/RESULTS.md
 that is about 3 s per GB of fresh pages, against 0.25 s per GB for reused ones.  Raising the mmap
 threshold to 32 MiB keeps such blocks in the heap, where a freed block is reused by the next one.
-Measured there (1 GiB Claude receive, medians of 7): 4.18 s -> 3.85 s; peak RSS grows by at most ~30 MB.
+Measured there (1 GiB Claude receive, medians of 7): 4.18 s -> 3.85 s.  The price is memory kept for
+reuse: peak RSS of a 1 GiB Claude `send` 296 -> 320 MB (receive unchanged at 288 MB).  Returning free
+heap above 8 MiB to the kernel instead kept 296 MB but took send from about 6 s back to 7.1-7.2 s.
 """
 
 from __future__ import annotations
