@@ -2,7 +2,8 @@
 
 `rewrite` takes the leftmost-longest needle matches of one SIMD pass (`_rewrite_matches`) or, without
 that library, finds needles with bytes.find and replaces them needle by needle with split/join
-(`_rewrite_fast`); when a match is not a whole name, either falls back to a left-to-right scan.  All must agree with the one regex that defines the result, on inputs made of needles, their prefixes,
+(`_rewrite_fast`); when a match is not a whole name, either falls back to a left-to-right scan.  All
+must agree with the one regex that defines the result, on inputs made of needles, their prefixes,
 escapes and boundary bytes.
 """
 
