@@ -161,6 +161,33 @@ def derive_key(passphrase: str, header: Header) -> bytes:
     return header.kdf.derive(passphrase, header.salt)
 
 
+class KeyAhead:
+    """A new handoff's header and key, the key derived on a thread of its own (scrypt releases the GIL), so
+    `send` can find and describe the sessions meanwhile: scrypt's second is then mostly hidden."""
+
+    def __init__(self, passphrase: str):
+        self.header = Header(
+            kdf=KdfParams.default(), chunk_size=DEFAULT_CHUNK, salt=os.urandom(16), nonce=os.urandom(16)
+        )
+        self._kek: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(passphrase,), name="sais-kdf", daemon=True)
+        self._thread.start()
+
+    def _run(self, passphrase: str) -> None:
+        try:
+            self._kek = derive_key(passphrase, self.header)
+        except BaseException as exc:  # raised by result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> tuple[Header, bytes]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._kek is not None
+        return self.header, self._kek
+
+
 class EncryptWriter:
     """A writable binary stream: bytes written are zstd-compressed, chunked and encrypted into `out`."""
 

@@ -187,3 +187,24 @@ def test_header_layout_is_as_documented():
     assert (magic, version, cipher, kdf, comp, res, chunk) == (b"\x89SAIS\r\n\x1a", 1, 1, 1, 1, 0, 4096)
     assert (log2_n, r, p) == (10, 8, 1)
     assert c.HEADER_LEN == 84
+
+
+def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
+    """send derives the key on a thread while it finds the sessions: the handoff it writes with that key
+    opens with the passphrase alone, and a failure of the derivation reaches the caller."""
+    ahead = c.KeyAhead("correct horse battery staple")
+    header, kek = ahead.result()
+    buf = io.BytesIO()
+    w = c.EncryptWriter(buf, kek=kek, header=header)
+    w.write(b"hello " * 1000)
+    w.close()
+    assert c.DecryptReader(io.BytesIO(buf.getvalue()), "correct horse battery staple").read() == b"hello " * 1000
+    with pytest.raises(CryptoError):
+        c.DecryptReader(io.BytesIO(buf.getvalue()), "another passphrase")
+
+    def boom(passphrase, header):
+        raise MemoryError("no memory for scrypt")
+
+    monkeypatch.setattr(c, "derive_key", boom)
+    with pytest.raises(MemoryError):
+        c.KeyAhead("x").result()

@@ -19,9 +19,10 @@ from sync_ai_sessions.adapters.base import Session
 from sync_ai_sessions.archive import FORMAT, ArchiveWriter
 from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
-from sync_ai_sessions.container import EncryptWriter
-from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
+from sync_ai_sessions.container import EncryptWriter, KeyAhead
+from sync_ai_sessions.errors import IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
+from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV
 from sync_ai_sessions.passphrase import check_verifier, get_passphrase
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.transports.file import FileTransport
@@ -123,7 +124,7 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session])
     }
 
 
-def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Repo,
+def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: Any, repo: Repo,
                   sessions: list[Session], ui: UI, scan: BackgroundScan | None = None) -> int:
     """Write the encrypted handoff to `path`; returns the plaintext byte count.  With `scan`, every file's
     bytes are also scanned for secrets as they are packed (one read, the search on its own thread).
@@ -134,7 +135,11 @@ def write_payload(path: Path, passphrase: str, tool: str, adapter: Any, repo: Re
     total = sum(f.size for s in sessions for f in s.files)
     # The ciphertext is written from a background thread (see bgwrite), overlapping compression.
     with BackgroundWriter() as bw, bw.open(path) as out:
-        enc = EncryptWriter(out, passphrase)  # type: ignore[arg-type]
+        if isinstance(passphrase, KeyAhead):
+            header, kek = passphrase.result()
+            enc = EncryptWriter(out, kek=kek, header=header)  # type: ignore[arg-type]
+        else:
+            enc = EncryptWriter(out, passphrase)  # type: ignore[arg-type]
         arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions))
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
@@ -169,6 +174,13 @@ def send(
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
+    # A passphrase that needs no prompt is read now, and its key derived while the sessions are found.  A
+    # prompt waits until there is something to send; errors about the passphrase keep their usual place.
+    ahead: tuple[str, str, KeyAhead] | None = None
+    if passphrase_file or env.get(PASSPHRASE_ENV):
+        with contextlib.suppress(SyncError):
+            p, src = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
+            ahead = (p, src, KeyAhead(p))
     repo = find_repo(cwd)
     adapter = get_adapter(tool, env)
     if include_archived:
@@ -193,10 +205,14 @@ def send(
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
     # --redact needs the findings before packing; otherwise the scan reads what is packed, as it is packed.
     report, secret_files = scan_for_secrets(sessions, ui) if redact else (None, set())
-    passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
+    if ahead is not None:
+        passphrase, source, key = ahead
+    else:
+        passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     verifier = load_config(env).get("verifier")
     if verifier and source == "prompt":
         check_verifier(passphrase, verifier)
+    secret: str | KeyAhead = key if ahead is not None else passphrase
     staging = config_dir(env) / "staging"
     tmp = transport.scratch(private_dir(staging))
     redacted_dir: Path | None = None
@@ -212,10 +228,10 @@ def send(
                 from sync_ai_sessions.secrets import BackgroundScan
 
                 with BackgroundScan() as bg:
-                    plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui, scan=bg)
+                    plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, scan=bg)
                 report, _ = report_secrets(bg.findings, ui)
             else:
-                plain = write_payload(tmp, passphrase, tool, adapter, repo, sessions, ui)
+                plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
         with ui.progress(tmp.stat().st_size, "Uploading") as advance:
