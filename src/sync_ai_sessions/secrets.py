@@ -177,6 +177,7 @@ class _Prefilter:
 
 
 _PREFILTER = _Prefilter(_TRIGGERS)
+_LONGEST = max(len(t) for t in _TRIGGERS)
 
 # Base64 blobs (pasted screenshots, file dumps) are a quarter of a typical transcript, and short triggers
 # turn up in them by chance (a 3-letter one about 4 times per MB).  A short trigger with nothing but base64
@@ -267,9 +268,12 @@ class Scanner:
     def _scan(self, eof: bool) -> None:
         buf, n, lo, base = self._buf, self._n, self._lo, self._base
         hi = n if eof else max(n - _WINDOW, lo)
-        with memoryview(buf) as mv, mv[lo:hi] as part:
+        # Triggers that start in [lo, hi) are examined now, including one that runs past hi.
+        with memoryview(buf) as mv, mv[lo:min(n, hi + _LONGEST - 1)] as part:
             hits = _PREFILTER.hits(part, lo)
         for pos, end in hits:
+            if pos >= hi:
+                break  # the next pass starts there
             if base + pos < self._covered or _in_blob(buf, n, pos, end):
                 continue
             self._covered = base + self._check_window(buf, n, pos, base + pos)

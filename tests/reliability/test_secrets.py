@@ -225,3 +225,16 @@ def test_background_scan_of_packed_blocks_matches_scan_files(tmp_path):
             raise AssertionError("the worker's error was swallowed")
     finally:
         S.Scanner = orig
+
+
+def test_a_trigger_across_the_scanned_edge_is_found(monkeypatch):
+    """A search stops _WINDOW bytes before the end of what was fed; a trigger that starts before that
+    edge and ends after it must still be found (in the pass that examines where it starts)."""
+    monkeypatch.setattr(S, "_STEP", 1)
+    data = (b"x " * 3000 + GH.encode() + b" " + b"y " * 3000) * 2
+    p = data.index(b"ghp_")
+    for k in range(1, 4):  # the edge lands inside "ghp_"
+        sc = S.Scanner()
+        sc.feed(data[: p + S._WINDOW + k])
+        sc.feed(data[p + S._WINDOW + k:])
+        assert [m[1] for m in sc.close()] == ["GitHub Token", "GitHub Token"], k
