@@ -176,11 +176,11 @@ def send(
     ui = ui or UI()
     # A passphrase that needs no prompt is read now, and its key derived while the sessions are found.  A
     # prompt waits until there is something to send; errors about the passphrase keep their usual place.
-    ahead: tuple[str, str, KeyAhead] | None = None
+    early: tuple[str, str] | None = None
     if passphrase_file or env.get(PASSPHRASE_ENV):
         with contextlib.suppress(SyncError):
-            p, src = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
-            ahead = (p, src, KeyAhead(p))
+            early = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
+    key = KeyAhead(early[0]) if early else None
     repo = find_repo(cwd)
     adapter = get_adapter(tool, env)
     if include_archived:
@@ -205,14 +205,12 @@ def send(
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
     # --redact needs the findings before packing; otherwise the scan reads what is packed, as it is packed.
     report, secret_files = scan_for_secrets(sessions, ui) if redact else (None, set())
-    if ahead is not None:
-        passphrase, source, key = ahead
-    else:
-        passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
+    passphrase, source = early or get_passphrase(env, passphrase_file=passphrase_file, confirm=False,
+                                                 check_weak=True)
     verifier = load_config(env).get("verifier")
     if verifier and source == "prompt":
         check_verifier(passphrase, verifier)
-    secret: str | KeyAhead = key if ahead is not None else passphrase
+    secret: str | KeyAhead = key or passphrase
     staging = config_dir(env) / "staging"
     tmp = transport.scratch(private_dir(staging))
     redacted_dir: Path | None = None
