@@ -547,3 +547,18 @@ def test_backward_title_search_matches_a_plain_search(tmp_path):
                 assert cl._count_and_last(p, size, cl._TITLE_TYPES) == (want_lines, want_last)
             finally:
                 cl._COUNT_BLOCK = old
+
+
+def test_newline_count_by_hops_equals_count():
+    """_newlines hops from newline to newline on long lines and counts the rest where lines are short."""
+    import random
+
+    from sync_ai_sessions.adapters.claude import _newlines
+
+    rng = random.Random(5)
+    for _ in range(2000):
+        data = bytearray(b"".join(rng.choice([b"\n", b"x", b"y" * 300, b"\n\n", b"z" * 40])
+                                  for _ in range(rng.randint(0, 400))))
+        a = rng.randint(0, len(data))
+        b = rng.randint(a, len(data))
+        assert _newlines(data, a, b) == data.count(b"\n", a, b)

@@ -272,12 +272,26 @@ def _search_keys(needles: tuple[bytes, ...]) -> list[tuple[bytes, list[bytes]]]:
     return groups
 
 
+def _newlines(buf: bytearray, a: int, b: int) -> int:
+    """Newlines in buf[a:b].  Transcript lines are long (kilobytes: tool output, pasted images), so hopping
+    from one to the next with `find` (memchr) beats `count`, which looks at every byte (0.13 against
+    0.42 s per GiB here); where lines turn out short, `count` takes the rest."""
+    n = 0
+    i = buf.find(b"\n", a, b)
+    while i >= 0:
+        n += 1
+        if n == 64 and i - a < 64 * 256:  # lines under 256 bytes on average: count the rest
+            return n + buf.count(b"\n", i + 1, b)
+        i = buf.find(b"\n", i + 1, b)
+    return n
+
+
 def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[int, dict[bytes, int]]:
     """Lines in the first `size` bytes (a last line without its newline counts) and each needle's last
     position there, in one forward pass of blocks read into one reused buffer.  Not a memory map: a map
     would bring the whole file into this process's resident memory.  (Backwards, with `rfind` and a fresh
     buffer per block, a 1 GiB transcript took 3.1 s: `rfind` runs at a third of `find`'s speed here, and
-    fresh buffers cost page faults.  Now about 0.6 s.)"""
+    fresh buffers cost page faults.)"""
     lines = 0
     last: dict[bytes, int] = {}
     keys = _search_keys(needles)
@@ -292,7 +306,7 @@ def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[
             if not got:
                 break  # the file shrank under us: count what is there
             n = keep + got
-            lines += buf.count(b"\n", keep, n)
+            lines += _newlines(buf, keep, n)
             final = buf[n - 1:n]
             for key, fulls in keys:
                 # One search per shared ending (`-title"` for both title types), each hit checked against
