@@ -6,16 +6,12 @@ import json
 import os
 
 import pytest
-from support.machines import PASSPHRASE, git_repo, make_machine, write_demo_session
+from support.machines import PASSPHRASE, git_repo, make_machine, two_machines, write_demo_session
 
 
 @pytest.fixture
 def two(tmp_path):
-    a = make_machine(tmp_path, "A")
-    b = make_machine(tmp_path, "B")
-    ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
-    rb = git_repo(b.root / "dev" / "Proj B_2", "https://github.com/O/r")
-    return a, b, ra, rb
+    return two_machines(tmp_path, "dev/Proj B_2", "https://github.com/O/r")
 
 
 def tree(home):

@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, write_demo_session
+from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, two_machines, write_demo_session
 
 from sync_ai_sessions.adapters.demo import DemoAdapter
 from sync_ai_sessions.archive import ArchiveReader
@@ -23,11 +23,7 @@ VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
 @pytest.fixture
 def two(tmp_path):
-    a = make_machine(tmp_path, "A")
-    b = make_machine(tmp_path, "B")
-    ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
-    rb = git_repo(b.root / "work" / "the proj", "https://github.com/o/r")
-    return a, b, ra, rb
+    return two_machines(tmp_path, "work/the proj", "https://github.com/o/r")
 
 
 def _receive_in_process(b, rb: Path, payload: Path, monkeypatch) -> tuple[dict, list[str]]:

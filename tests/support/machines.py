@@ -61,6 +61,16 @@ def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
     return Machine(root=root, home=home, env=env)
 
 
+def two_machines(base: Path, b_repo: str, b_remote: str) -> tuple[Machine, Machine, Path, Path]:
+    """Machines A and B with a clone of one repo each: A's at src/proj (an ssh remote), B's at `b_repo`
+    with `b_remote` (another spelling of the same remote)."""
+    a = make_machine(base, "A")
+    b = make_machine(base, "B")
+    ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
+    rb = git_repo(b.root / b_repo, b_remote)
+    return a, b, ra, rb
+
+
 def demo_enc(path: str) -> str:
     return re.sub(r"[^A-Za-z0-9]", "-", path)
 
