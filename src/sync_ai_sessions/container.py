@@ -21,9 +21,7 @@ import hashlib
 import hmac
 import os
 import queue
-import struct
 import threading
-from dataclasses import dataclass
 from typing import BinaryIO
 
 import zstandard
@@ -33,32 +31,29 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync_ai_sessions.errors import CryptoError, FormatError
+from sync_ai_sessions.header import (  # noqa: F401 - re-exported: the container's public names
+    _ENV_KDF,
+    DEFAULT_CHUNK,
+    HEADER_LEN,
+    HEADER_STRUCT,
+    MAGIC,
+    MAX_CHUNK,
+    MAX_LOG2_N,
+    MAX_SCRYPT_MEMORY,
+    MAX_SCRYPT_WORK,
+    MIN_CHUNK,
+    VERSION,
+    Header,
+    KdfParams,
+    derive_key,
+    new_key,
+)
 
-MAGIC = b"\x89SAIS\r\n\x1a"
-VERSION = 1
-CIPHER_AES_256_GCM = 1
-KDF_SCRYPT = 1
-COMPRESSION_ZSTD = 1
-HEADER_STRUCT = struct.Struct(">8sBBBBBBBBI16s16s")
-HEADER_LEN = HEADER_STRUCT.size + 32  # + header_mac
 TAG_LEN = 16
-
-DEFAULT_LOG2_N = 18  # scrypt N = 2^18, r = 8, p = 1: 256 MiB, about 0.9 s on a 2-core CI machine
-DEFAULT_R = 8
-DEFAULT_P = 1
-DEFAULT_CHUNK = 1 << 20  # 1 MiB of plaintext per chunk
-
-# Limits a reader enforces before doing any work (a hostile header must not eat memory or hours of CPU).
-MAX_LOG2_N = 20
-MAX_SCRYPT_MEMORY = 1 << 30  # 128 * r * N bytes
-MAX_SCRYPT_WORK = 1 << 24  # N * r * p
-MIN_CHUNK = 1 << 12
-MAX_CHUNK = 1 << 24
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
 DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
 
 _ENV_MAX = "SYNC_AI_SESSIONS_MAX_UNPACKED"
-_ENV_KDF = "SYNC_AI_SESSIONS_SCRYPT_LOG2N"  # lower cost for tests and slow machines (>= 10)
 
 
 def max_unpacked() -> int:
@@ -66,83 +61,8 @@ def max_unpacked() -> int:
     return int(v) if v and v.isdigit() else DEFAULT_MAX_UNPACKED
 
 
-@dataclass(frozen=True)
-class KdfParams:
-    log2_n: int = DEFAULT_LOG2_N
-    r: int = DEFAULT_R
-    p: int = DEFAULT_P
-
-    @classmethod
-    def default(cls) -> KdfParams:
-        v = os.environ.get(_ENV_KDF)
-        if v and v.isdigit() and 10 <= int(v) <= MAX_LOG2_N:
-            return cls(log2_n=int(v))
-        return cls()
-
-    def check(self) -> None:
-        n = 1 << self.log2_n
-        if not (1 <= self.log2_n <= MAX_LOG2_N) or not (1 <= self.r <= 64) or not (1 <= self.p <= 64):
-            raise FormatError(
-                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: above this version's limits",
-                code="kdf_limit",
-            )
-        if 128 * self.r * n > MAX_SCRYPT_MEMORY or n * self.r * self.p > MAX_SCRYPT_WORK:
-            raise FormatError(
-                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: they would need "
-                f"{128 * self.r * n >> 20} MiB and too much CPU (limit {MAX_SCRYPT_MEMORY >> 20} MiB)",
-                code="kdf_limit",
-            )
-
-    def derive(self, passphrase: str, salt: bytes) -> bytes:
-        self.check()
-        n = 1 << self.log2_n
-        return hashlib.scrypt(
-            passphrase.encode("utf-8"), salt=salt, n=n, r=self.r, p=self.p,
-            maxmem=128 * self.r * n + (16 << 20), dklen=32,
-        )
-
-
 def _hkdf(kek: bytes, salt: bytes, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(kek)
-
-
-@dataclass
-class Header:
-    kdf: KdfParams
-    chunk_size: int
-    salt: bytes
-    nonce: bytes
-    version: int = VERSION
-
-    def body(self) -> bytes:
-        return HEADER_STRUCT.pack(
-            MAGIC, self.version, CIPHER_AES_256_GCM, KDF_SCRYPT, self.kdf.log2_n, self.kdf.r, self.kdf.p,
-            COMPRESSION_ZSTD, 0, self.chunk_size, self.salt, self.nonce,
-        )
-
-    @classmethod
-    def parse(cls, raw: bytes) -> tuple[Header, bytes]:
-        """Parse and validate a header; returns it with its MAC (checked later, with the key)."""
-        if len(raw) < 8 or raw[:8] != MAGIC:
-            raise FormatError("this is not a sync-ai-sessions handoff (bad magic)", code="not_a_handoff")
-        if len(raw) < HEADER_LEN:
-            raise FormatError("the handoff is truncated (incomplete header)", code="truncated")
-        (_m, version, cipher, kdf, log2_n, r, p, comp, reserved, chunk, salt, nonce) = HEADER_STRUCT.unpack(
-            raw[: HEADER_STRUCT.size]
-        )
-        if version != VERSION:
-            raise FormatError(
-                f"this handoff uses format version {version}; this sync-ai-sessions reads version {VERSION}: "
-                "upgrade sync-ai-sessions",
-                code="unsupported_version",
-            )
-        if cipher != CIPHER_AES_256_GCM or kdf != KDF_SCRYPT or comp != COMPRESSION_ZSTD or reserved != 0:
-            raise FormatError("unsupported cipher, KDF or compression in the handoff header", code="unsupported")
-        if not (MIN_CHUNK <= chunk <= MAX_CHUNK):
-            raise FormatError(f"refusing chunk size {chunk}: outside {MIN_CHUNK}..{MAX_CHUNK}", code="format")
-        params = KdfParams(log2_n, r, p)
-        params.check()
-        return cls(kdf=params, chunk_size=chunk, salt=salt, nonce=nonce), raw[HEADER_STRUCT.size:HEADER_LEN]
 
 
 class _Keys:
@@ -157,35 +77,17 @@ def _nonce(counter: int, last: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
-def derive_key(passphrase: str, header: Header) -> bytes:
-    return header.kdf.derive(passphrase, header.salt)
-
-
 class KeyAhead:
     """A new handoff's header and key, the key derived on a thread of its own (scrypt releases the GIL), so
-    `send` can find and describe the sessions meanwhile: scrypt's second is then mostly hidden."""
+    `send` can find and describe the sessions meanwhile: scrypt's second is then mostly hidden.  When the
+    entry point already started one for this passphrase (`sync_ai_sessions.early`), that one is used."""
 
     def __init__(self, passphrase: str):
-        self.header = Header(
-            kdf=KdfParams.default(), chunk_size=DEFAULT_CHUNK, salt=os.urandom(16), nonce=os.urandom(16)
-        )
-        self._kek: bytes | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(passphrase,), name="sais-kdf", daemon=True)
-        self._thread.start()
-
-    def _run(self, passphrase: str) -> None:
-        try:
-            self._kek = derive_key(passphrase, self.header)
-        except BaseException as exc:  # raised by result(), in the caller's thread
-            self._error = exc
+        self._job = new_key(passphrase)
+        self.header = self._job.header
 
     def result(self) -> tuple[Header, bytes]:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        assert self._kek is not None
-        return self.header, self._kek
+        return self.header, self._job.result()
 
 
 class EncryptWriter:
@@ -201,9 +103,7 @@ class EncryptWriter:
         level: int = 3,
         threads: int = -1,
     ):
-        self.header = header or Header(
-            kdf=KdfParams.default(), chunk_size=DEFAULT_CHUNK, salt=os.urandom(16), nonce=os.urandom(16)
-        )
+        self.header = header or Header.new()
         if kek is None:
             if passphrase is None:
                 raise ValueError("passphrase or kek required")

@@ -58,19 +58,27 @@ def _interactive(env: Mapping[str, str]) -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty() and not env.get("CI")
 
 
+def given_passphrase(env: Mapping[str, str], *, passphrase_file: str | None = None) -> tuple[str, str] | None:
+    """(passphrase, "file" | "env") when one is given without asking (a file wins over the environment),
+    else None."""
+    if passphrase_file:
+        try:
+            return Path(passphrase_file).read_text("utf-8").rstrip("\r\n"), "file"
+        except OSError as exc:
+            raise UsageError(f"cannot read --passphrase-file {passphrase_file}: {exc.strerror}") from exc
+    if env.get(ENV):
+        return env[ENV], "env"
+    return None
+
+
 def get_passphrase(
     env: Mapping[str, str], *, passphrase_file: str | None = None, confirm: bool = False,
     check_weak: bool = False, prompt: str = "Passphrase",
 ) -> tuple[str, str]:
     """Return (passphrase, where it came from: "env" | "file" | "prompt")."""
-    if passphrase_file:
-        try:
-            p = Path(passphrase_file).read_text("utf-8").rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read --passphrase-file {passphrase_file}: {exc.strerror}") from exc
-        source = "file"
-    elif env.get(ENV):
-        p, source = env[ENV], "env"
+    given = given_passphrase(env, passphrase_file=passphrase_file)
+    if given is not None:
+        p, source = given
     elif _interactive(env):
         p = getpass.getpass(f"{prompt}: ", stream=sys.stderr)
         if confirm:

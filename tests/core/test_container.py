@@ -202,9 +202,9 @@ def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
     with pytest.raises(CryptoError):
         c.DecryptReader(io.BytesIO(buf.getvalue()), "another passphrase")
 
-    def boom(passphrase, header):
+    def boom(self, passphrase, salt):
         raise MemoryError("no memory for scrypt")
 
-    monkeypatch.setattr(c, "derive_key", boom)
+    monkeypatch.setattr(c.KdfParams, "derive", boom)
     with pytest.raises(MemoryError):
         c.KeyAhead("x").result()

@@ -1,0 +1,192 @@
+"""The handoff header and the key derivation (scrypt), with the standard library only.
+
+    header  = magic(8) version(1) cipher(1) kdf(1) log2_n(1) r(1) p(1) compression(1) reserved(1)
+              chunk_size(4, big-endian) salt(16) nonce(16) header_mac(32)
+    kek     = scrypt(passphrase, salt, N=2^log2_n, r, p, 32)
+
+docs/FORMAT.md is the normative description; `sync_ai_sessions.container` does the rest (HKDF, the header
+MAC, the chunks).  This module imports nothing heavy so that the entry point (`sync_ai_sessions.early`)
+can start scrypt, about a second of one core, before the rest of the program is even imported:
+`derive_early()` runs a derivation on a thread, and `derive_key()` with the same passphrase and header
+then waits for that one instead of starting over.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import threading
+from typing import NamedTuple
+
+from sync_ai_sessions.errors import FormatError
+
+MAGIC = b"\x89SAIS\r\n\x1a"
+VERSION = 1
+CIPHER_AES_256_GCM = 1
+KDF_SCRYPT = 1
+COMPRESSION_ZSTD = 1
+HEADER_STRUCT = struct.Struct(">8sBBBBBBBBI16s16s")
+HEADER_LEN = HEADER_STRUCT.size + 32  # + header_mac
+
+DEFAULT_LOG2_N = 18  # scrypt N = 2^18, r = 8, p = 1: 256 MiB, about 0.9 s on a 2-core CI machine
+DEFAULT_R = 8
+DEFAULT_P = 1
+DEFAULT_CHUNK = 1 << 20  # 1 MiB of plaintext per chunk
+
+# Limits a reader enforces before doing any work (a hostile header must not eat memory or hours of CPU).
+MAX_LOG2_N = 20
+MAX_SCRYPT_MEMORY = 1 << 30  # 128 * r * N bytes
+MAX_SCRYPT_WORK = 1 << 24  # N * r * p
+MIN_CHUNK = 1 << 12
+MAX_CHUNK = 1 << 24
+
+_ENV_KDF = "SYNC_AI_SESSIONS_SCRYPT_LOG2N"  # lower cost for tests and slow machines (>= 10)
+
+
+class KdfParams(NamedTuple):
+    log2_n: int = DEFAULT_LOG2_N
+    r: int = DEFAULT_R
+    p: int = DEFAULT_P
+
+    @classmethod
+    def default(cls) -> KdfParams:
+        v = os.environ.get(_ENV_KDF)
+        if v and v.isdigit() and 10 <= int(v) <= MAX_LOG2_N:
+            return cls(log2_n=int(v))
+        return cls()
+
+    def check(self) -> None:
+        n = 1 << self.log2_n
+        if not (1 <= self.log2_n <= MAX_LOG2_N) or not (1 <= self.r <= 64) or not (1 <= self.p <= 64):
+            raise FormatError(
+                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: above this version's limits",
+                code="kdf_limit",
+            )
+        if 128 * self.r * n > MAX_SCRYPT_MEMORY or n * self.r * self.p > MAX_SCRYPT_WORK:
+            raise FormatError(
+                f"refusing scrypt parameters N=2^{self.log2_n} r={self.r} p={self.p}: they would need "
+                f"{128 * self.r * n >> 20} MiB and too much CPU (limit {MAX_SCRYPT_MEMORY >> 20} MiB)",
+                code="kdf_limit",
+            )
+
+    def derive(self, passphrase: str, salt: bytes) -> bytes:
+        self.check()
+        n = 1 << self.log2_n
+        return hashlib.scrypt(
+            passphrase.encode("utf-8"), salt=salt, n=n, r=self.r, p=self.p,
+            maxmem=128 * self.r * n + (16 << 20), dklen=32,
+        )
+
+
+class Header(NamedTuple):
+    kdf: KdfParams
+    chunk_size: int
+    salt: bytes
+    nonce: bytes
+    version: int = VERSION
+
+    @classmethod
+    def new(cls) -> Header:
+        """A header for a new handoff: default parameters, fresh random salt and nonce."""
+        return cls(kdf=KdfParams.default(), chunk_size=DEFAULT_CHUNK, salt=os.urandom(16), nonce=os.urandom(16))
+
+    def body(self) -> bytes:
+        return HEADER_STRUCT.pack(
+            MAGIC, self.version, CIPHER_AES_256_GCM, KDF_SCRYPT, self.kdf.log2_n, self.kdf.r, self.kdf.p,
+            COMPRESSION_ZSTD, 0, self.chunk_size, self.salt, self.nonce,
+        )
+
+    @classmethod
+    def parse(cls, raw: bytes) -> tuple[Header, bytes]:
+        """Parse and validate a header; returns it with its MAC (checked later, with the key)."""
+        if len(raw) < 8 or raw[:8] != MAGIC:
+            raise FormatError("this is not a sync-ai-sessions handoff (bad magic)", code="not_a_handoff")
+        if len(raw) < HEADER_LEN:
+            raise FormatError("the handoff is truncated (incomplete header)", code="truncated")
+        (_m, version, cipher, kdf, log2_n, r, p, comp, reserved, chunk, salt, nonce) = HEADER_STRUCT.unpack(
+            raw[: HEADER_STRUCT.size]
+        )
+        if version != VERSION:
+            raise FormatError(
+                f"this handoff uses format version {version}; this sync-ai-sessions reads version {VERSION}: "
+                "upgrade sync-ai-sessions",
+                code="unsupported_version",
+            )
+        if cipher != CIPHER_AES_256_GCM or kdf != KDF_SCRYPT or comp != COMPRESSION_ZSTD or reserved != 0:
+            raise FormatError("unsupported cipher, KDF or compression in the handoff header", code="unsupported")
+        if not (MIN_CHUNK <= chunk <= MAX_CHUNK):
+            raise FormatError(f"refusing chunk size {chunk}: outside {MIN_CHUNK}..{MAX_CHUNK}", code="format")
+        params = KdfParams(log2_n, r, p)
+        params.check()
+        return cls(kdf=params, chunk_size=chunk, salt=salt, nonce=nonce), raw[HEADER_STRUCT.size:HEADER_LEN]
+
+
+class Derivation:
+    """One scrypt derivation on a thread of its own (scrypt releases the GIL): the caller goes on with
+    other work and collects the key with `result()`, which raises what the derivation raised."""
+
+    def __init__(self, passphrase: str, header: Header):
+        self.header = header
+        self.passphrase = passphrase
+        self._kek: bytes | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="sais-kdf", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._kek = self.header.kdf.derive(self.passphrase, self.header.salt)
+        except BaseException as exc:  # raised by result(), in the caller's thread
+            self._error = exc
+
+    def result(self) -> bytes:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._kek is not None
+        return self._kek
+
+
+_early: list[tuple[Derivation, bool]] = []  # (derivation, for a new handoff)
+_early_lock = threading.Lock()
+
+
+def derive_early(passphrase: str, header: Header, *, new: bool = False) -> Derivation:
+    """Start deriving the key for (passphrase, header) now: `derive_key` (or, for the header of a new
+    handoff, `new_key`) collects it later instead of deriving again."""
+    job = Derivation(passphrase, header)
+    with _early_lock:
+        _early.append((job, new))
+    return job
+
+
+def _take_early(passphrase: str, header: Header | None) -> Derivation | None:
+    with _early_lock:
+        for job, new in _early:
+            if job.passphrase != passphrase:
+                continue
+            if header is None and not new:
+                continue
+            if header is not None and (job.header.salt != header.salt or job.header.kdf != header.kdf):
+                continue
+            _early.remove((job, new))
+            return job
+    return None
+
+
+def derive_key(passphrase: str, header: Header) -> bytes:
+    """scrypt(passphrase, header.salt): the one started early for them if there is one, else now."""
+    job = _take_early(passphrase, header)
+    if job is not None:
+        try:
+            return job.result()
+        except Exception:  # derive again below: that error is the one to report, where it belongs
+            pass
+    return header.kdf.derive(passphrase, header.salt)
+
+
+def new_key(passphrase: str) -> Derivation:
+    """The header and key of a new handoff, derived on a thread: the one started early for this
+    passphrase if there is one, else one started now."""
+    return _take_early(passphrase, None) or Derivation(passphrase, Header.new())
