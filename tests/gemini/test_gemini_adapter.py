@@ -400,3 +400,46 @@ def test_finalize_does_geminis_legacy_migration_it_would_block(tmp_path: Path) -
     # Gemini itself would now find both sessions for this project
     ids = {read_chat(p).session_id for p in chats.iterdir()}
     assert ids == {SID, other}
+
+
+def test_a_long_chat_is_read_in_flat_memory(tmp_path: Path) -> None:
+    """Sessions of hundreds of MB: discovery keeps a brief of each message, not the message, and reads
+    line by line; the replay rules ($rewindTo, $set, records replaced by id, a half-written last line)
+    still hold."""
+    import tracemalloc
+
+    big = "x" * (1 << 20)
+
+    def msg(i: int, kind: str, text: str) -> dict:
+        return {"id": f"m{i}", "type": kind, "content": [{"text": text}], "timestamp": "2026-11-24T01:00:00Z"}
+
+    recs: list[dict] = [{"sessionId": SID, "projectHash": "h" * 64, "startTime": "2026-11-24T01:00:00Z",
+                         "lastUpdated": "2026-11-24T01:00:00Z", "kind": "main"}]
+    recs += [msg(0, "user", "/help"), msg(1, "user", "  first   real\nprompt  " + big)]
+    recs += [msg(i, "gemini", big) for i in range(2, 44)]
+    recs.append({"$rewindTo": "m30"})  # drops m30..m43
+    recs.append(msg(2, "gemini", "m2 replaced in place"))
+    recs.append({"$set": {"lastUpdated": "2026-11-24T02:00:00Z"}})
+    path = tmp_path / f"session-2026-11-24T01-00-{SID[:8]}.jsonl"
+    with open(path, "w") as fh:
+        for r in recs:
+            fh.write(json.dumps(r) + "\n")
+        fh.write('{"id": "m99", "type": "user", "content": "half wri')  # being appended: not counted
+    whole = path.stat().st_size - len('{"id": "m99", "type": "user", "content": "half wri')
+    assert whole > 40 << 20
+
+    tracemalloc.start()
+    try:
+        info = read_chat(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info is not None
+    assert peak < 8 << 20, f"read_chat held {peak >> 20} MiB for a {whole >> 20} MiB chat"
+    assert (info.session_id, info.fmt, info.size, info.lines) == (SID, "jsonl", whole, len(recs))
+    assert info.last_updated == "2026-11-24T02:00:00Z" and info.resumable
+    assert info.title == ("first real prompt " + big)[:200]
+    assert len(info.briefs) == 30 and info.briefs[0] == (False, None)
+    full = info.messages  # the full replay, for whoever needs the messages themselves
+    assert [m["id"] for m in full] == [f"m{i}" for i in range(30)]
+    assert full[2]["content"] == [{"text": "m2 replaced in place"}]

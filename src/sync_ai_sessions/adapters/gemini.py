@@ -39,10 +39,10 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, TypeVar
 
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
@@ -119,6 +119,19 @@ def _is_resumable(msg: dict[str, Any]) -> bool:
     return False
 
 
+_T = TypeVar("_T")
+
+
+def _brief(m: dict[str, Any]) -> tuple[bool, str | None]:
+    """What discovery keeps of a message: does it make the session resumable, and its title when it is a
+    user prompt that counts (a few hundred bytes, whatever the message holds)."""
+    if not _is_resumable(m):
+        return False, None
+    if m.get("type") == "user":
+        return True, " ".join(_content_text(m.get("content")).split())[:200]
+    return True, None
+
+
 @dataclass
 class ChatInfo:
     path: Path
@@ -127,80 +140,35 @@ class ChatInfo:
     last_updated: str | None
     kind: str | None
     summary: str | None
-    messages: list[dict[str, Any]]
+    briefs: list[tuple[bool, str | None]]  # `_brief` of each message, in order
     fmt: str  # "jsonl" | "json"
     size: int
     lines: int
 
     @property
     def resumable(self) -> bool:
-        return any(_is_resumable(m) for m in self.messages)
+        return any(ok for ok, _ in self.briefs)
 
     @property
     def title(self) -> str | None:
         if self.summary:
             return self.summary
-        for m in self.messages:
-            if m.get("type") == "user" and _is_resumable(m):
-                return " ".join(_content_text(m.get("content")).split())[:200]
-        return None
+        return next((t for _, t in self.briefs if t), None)
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The messages themselves, replayed again from the file (memory grows with the chat)."""
+        replay = _replay(self.path, dict)
+        return list(replay[1].values()) if replay else []
 
 
 def read_chat(path: Path) -> ChatInfo | None:
-    """Replay a chat file the way Gemini's loader does (JSONL records, else the legacy single document)."""
-    try:
-        data = path.read_bytes()
-    except OSError:
+    """Replay a chat file the way Gemini's loader does (JSONL records, else the legacy single document),
+    keeping only a brief of each message: memory stays flat however long the chat."""
+    replay = _replay(path, _brief)
+    if replay is None:
         return None
-    size = len(data)
-    meta: dict[str, Any] = {}
-    messages: dict[str, dict[str, Any]] = {}
-    lines = 0
-    if path.suffix == ".jsonl":
-        # Only whole lines count: a line being appended right now is not sent.
-        size = data.rfind(b"\n") + 1 or size
-    for raw in data[:size].splitlines():
-        if not raw.strip():
-            continue
-        lines += 1
-        try:
-            rec = json.loads(raw)
-        except ValueError:
-            continue
-        if not isinstance(rec, dict):
-            continue
-        if isinstance(rec.get("$rewindTo"), str):
-            keys = list(messages)
-            if rec["$rewindTo"] in messages:
-                for k in keys[keys.index(rec["$rewindTo"]) :]:
-                    del messages[k]
-            else:
-                messages.clear()
-        elif isinstance(rec.get("id"), str):
-            messages[rec["id"]] = rec
-        elif isinstance(rec.get("$set"), dict):
-            upd = rec["$set"]
-            if isinstance(upd.get("messages"), list):
-                messages = {m["id"]: m for m in upd["messages"] if isinstance(m, dict) and "id" in m}
-            meta.update(upd)
-        elif isinstance(rec.get("sessionId"), str) and isinstance(rec.get("projectHash"), str):
-            meta.update(rec)
-            for m in rec.get("messages") or []:
-                if isinstance(m, dict) and isinstance(m.get("id"), str):
-                    messages[m["id"]] = m
-    fmt = "jsonl"
-    if not (meta.get("sessionId") and meta.get("projectHash")):
-        try:
-            doc = json.loads(data)
-        except ValueError:
-            return None
-        if not isinstance(doc, dict) or not isinstance(doc.get("sessionId"), str):
-            return None
-        meta = doc
-        messages = {str(m.get("id", i)): m for i, m in enumerate(doc.get("messages") or []) if isinstance(m, dict)}
-        fmt = "json"
-        size = len(data)
-        lines = len(messages)
+    meta, messages, fmt, size, lines = replay
     return ChatInfo(
         path=path,
         session_id=meta.get("sessionId") if isinstance(meta.get("sessionId"), str) else None,
@@ -208,11 +176,71 @@ def read_chat(path: Path) -> ChatInfo | None:
         last_updated=meta.get("lastUpdated") or meta.get("startTime"),
         kind=meta.get("kind"),
         summary=meta.get("summary") if isinstance(meta.get("summary"), str) else None,
-        messages=list(messages.values()),
+        briefs=list(messages.values()),
         fmt=fmt,
         size=size,
         lines=lines,
     )
+
+
+def _replay(
+    path: Path, keep: Callable[[dict[str, Any]], _T]
+) -> tuple[dict[str, Any], dict[str, _T], str, int, int] | None:
+    """(metadata, keep(message) by id in order, format, size, record count) of a chat file, read line by
+    line; the legacy single-document format is read whole (no streaming JSON parser here)."""
+    meta: dict[str, Any] = {}
+    messages: dict[str, _T] = {}
+    lines = 0
+    size = 0
+    jsonl = path.suffix == ".jsonl"
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if jsonl and not line.endswith(b"\n"):
+                    break  # only whole lines count: a line being appended right now is not sent
+                size += len(line)
+                for raw in line.splitlines():
+                    if not raw.strip():
+                        continue
+                    lines += 1
+                    try:
+                        rec = json.loads(raw)
+                    except ValueError:
+                        continue
+                    if not isinstance(rec, dict):
+                        continue
+                    if isinstance(rec.get("$rewindTo"), str):
+                        keys = list(messages)
+                        if rec["$rewindTo"] in messages:
+                            for k in keys[keys.index(rec["$rewindTo"]):]:
+                                del messages[k]
+                        else:
+                            messages.clear()
+                    elif isinstance(rec.get("id"), str):
+                        messages[rec["id"]] = keep(rec)
+                    elif isinstance(rec.get("$set"), dict):
+                        upd = rec["$set"]
+                        if isinstance(upd.get("messages"), list):
+                            messages = {m["id"]: keep(m) for m in upd["messages"] if isinstance(m, dict) and "id" in m}
+                        meta.update(upd)
+                    elif isinstance(rec.get("sessionId"), str) and isinstance(rec.get("projectHash"), str):
+                        meta.update(rec)
+                        for m in rec.get("messages") or []:
+                            if isinstance(m, dict) and isinstance(m.get("id"), str):
+                                messages[m["id"]] = keep(m)
+        if meta.get("sessionId") and meta.get("projectHash"):
+            return meta, messages, "jsonl", size, lines
+        data = path.read_bytes()
+    except OSError:
+        return None
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(doc, dict) or not isinstance(doc.get("sessionId"), str):
+        return None
+    found = {str(m.get("id", i)): keep(m) for i, m in enumerate(doc.get("messages") or []) if isinstance(m, dict)}
+    return doc, found, "json", len(data), len(found)
 
 
 def _ts_key(ts: str | None) -> str:
