@@ -471,3 +471,23 @@ def test_import_new_then_identical_then_diverged_copy_and_backfill_reset(tmp_pat
     assert c.action == "copy" and c.original_id == s.id and c.id != s.id
     assert c.path.name == f.name.replace(s.id, c.id) and c.path.exists()
     assert w.dst.find_existing(c.id, w.ctx()) == c.path
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_rollouts_are_rewritten_in_runs_of_whole_lines(tmp_path: Path, compressed: bool) -> None:
+    """`stage` rewrites ~1 MiB runs of whole lines, not line by line: the runs hold every byte, end at a
+    line end (a longer line comes whole), and the provider pattern never reaches across a line end."""
+    lines = [b'{"a":%d,"model_provider":"p%d"}\n' % (i, i) for i in range(3000)]
+    lines[1000] = b'{"huge":"' + b"y" * (3 << 20) + b'"}\n'
+    lines[2000] = b'{"bad":1,"model_provider":\n'  # malformed: its value is not on this line
+    lines[2001] = b'"x"}\n'
+    data = b"".join(lines) + b'{"tail":"no newline"}'
+    path = tmp_path / ("r.jsonl.zst" if compressed else "r.jsonl")
+    path.write_bytes(zstandard.ZstdCompressor().compress(data) if compressed else data)
+    runs = list(codex_mod._open_blocks(path, size=4096))
+    assert b"".join(runs) == data
+    assert all(r.endswith(b"\n") for r in runs[:-1]) and len(runs) > 10
+    assert any(len(r) > 3 << 20 for r in runs)
+    by_line = [m.group(2) for ln in data.splitlines(keepends=True) for m in codex_mod._PROVIDER.finditer(ln)]
+    by_run = [m.group(2) for r in runs for m in codex_mod._PROVIDER.finditer(r)]
+    assert by_run == by_line and b"x" not in by_run and len(by_line) == 2997

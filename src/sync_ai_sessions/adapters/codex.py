@@ -67,12 +67,13 @@ ROLLOUT_NAME = re.compile(
     r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
 )
 _UUID_RE = re.compile(r"^" + _UUID + r"$")
-_JSTR = rb'"([^"\\]*(?:\\.[^"\\]*)*)"'
+# Never across a line end, so that a run of whole lines matches as the lines one by one would.
+_JSTR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'
 _CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
 _TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
 _CLI_VERSION = re.compile(rb'"cli_version"\s*:\s*"([^"\\]*)"')
 # Structural keys only: inside a JSON string value a quote is escaped, so these never match free text.
-_PROVIDER = re.compile(rb'("model_provider(?:_id)?"\s*:\s*)' + _JSTR)
+_PROVIDER = re.compile(rb'("model_provider(?:_id)?"[ \t\r\f\v]*:[ \t\r\f\v]*)' + _JSTR)
 _TURN_CONTEXT = b'"type":"turn_context"'
 
 HEAD_BYTES = 4096
@@ -110,6 +111,28 @@ def uuid7(seed: str | None = None) -> str:
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))
+
+
+def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """Runs of whole lines, about `size` bytes each (a longer line comes whole), of a plain or
+    zstd-compressed rollout: one rewrite per run instead of one per line."""
+    with open(path, "rb") as raw:
+        src: Any = raw
+        if path.name.endswith(".zst"):
+            import zstandard
+
+            src = zstandard.ZstdDecompressor().stream_reader(raw)
+        pending: list[bytes] = []  # a line still open (pieces: a long line is joined once)
+        while block := src.read(size):
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                pending.append(block)
+                continue
+            pending.append(block[:cut] if cut < len(block) else block)
+            yield b"".join(pending)
+            pending = [block[cut:]] if cut < len(block) else []
+        if pending:
+            yield b"".join(pending)
 
 
 def _open_text(path: Path) -> Iterator[bytes]:
@@ -597,8 +620,8 @@ class CodexAdapter(Adapter):
         staging.mkdir(parents=True, exist_ok=True)
         staged_t = staging / name
         with open(staged_t, "wb") as out:
-            for line in _open_text(files[t_arc]):
-                out.write(_PROVIDER.sub(provider_sub, rw.rewrite(line)))
+            for lines in _open_blocks(files[t_arc]):
+                out.write(_PROVIDER.sub(provider_sub, rw.rewrite(lines)))
 
         recorded = [p for p in seen if p != target_provider]
         self._provider_notes.pop(out_id, None)
