@@ -382,7 +382,7 @@ def stream_in(
     staged: dict[str, StagedSession] = {}
     if adapter.streams:
         for sm in sessions:
-            if adapter.find_existing(sm.id, ctx) is not None:
+            if not adapter.streams_session(sm) or adapter.find_existing(sm.id, ctx) is not None:
                 continue  # compared on bytes, maybe re-staged as a copy: needs the raw files
             plan: dict[Path, Recipe] = {}
             ctx.plan = plan
@@ -452,7 +452,10 @@ def import_sessions(
         assert files is not None
         for sm in sessions:
             sfiles = {f["arcname"]: files[f["arcname"]] for f in sm.files}
-            r = imp.plan_session(sm, sfiles, pre.get(sm.id))
+            st = pre.get(sm.id)
+            if st is not None:
+                st = adapter.complete(st, sm, sfiles, ctx)
+            r = imp.plan_session(sm, sfiles, st)
             results.append(r)
             if on_session:
                 on_session(r)

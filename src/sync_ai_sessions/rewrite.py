@@ -332,43 +332,64 @@ class PathRewriter:
             return text
         return json.loads(b'"' + out + b'"')
 
-    def rewrite_file(self, src: Path, dst: Path, *, replace: tuple[bytes, bytes] | None = None) -> None:
+    def rewrite_file(self, src: Path, dst: Path, *, replace: tuple[bytes, bytes] | None = None,
+                     post: Callable[[bytes], bytes] | None = None) -> None:
         """Stream `src` to `dst`, rewriting line by line; memory stays bounded on huge lines.
 
         `replace` = (old, new) is also replaced everywhere, as plain bytes: a session id when an adapter
         makes a copy under a new id (ids appear in file names and keys, not only as whole strings).
+        `post` is an adapter's own edit, applied after the rewrite to runs of whole lines (so a line
+        longer than 16 MiB is then held whole).
         """
-        if self._re is None and replace is None:
+        if self._re is None and replace is None and post is None:
             copy_file(src, dst)
             return
         with open(src, "rb") as fin, open(dst, "wb") as fout:
-            self.rewrite_stream(iter(lambda: fin.read(_BLOCK), b""), fout, replace=replace)
+            self.rewrite_stream(iter(lambda: fin.read(_BLOCK), b""), fout, replace=replace, post=post)
 
     def rewrite_stream(self, blocks: Iterable[bytes], fout: BinaryIO, *,
-                       replace: tuple[bytes, bytes] | None = None) -> None:
+                       replace: tuple[bytes, bytes] | None = None,
+                       post: Callable[[bytes], bytes] | None = None) -> None:
         """`rewrite_file` over blocks of bytes (e.g. straight from the decrypting reader) into `fout`."""
-        if self._re is None and replace is None:
+        if self._re is None and replace is None and post is None:
             for block in blocks:
                 fout.write(block)
             return
         carry = b""
+        pending: list[bytes] = []  # with `post`: the pieces of a line longer than a block
         for block in blocks:
-            buf = carry + block if carry else block
+            if pending:
+                cut = block.rfind(b"\n") + 1
+                if cut == 0:
+                    pending.append(block)
+                    continue
+                buf = b"".join(pending) + block
+                pending = []
+            else:
+                buf = carry + block if carry else block
             cut = buf.rfind(b"\n") + 1
             if cut == 0 and len(buf) > _MAX_LINE:
+                if post is not None:
+                    pending, carry = [buf], b""
+                    continue
                 # A single enormous line: rewrite all but a tail long enough to hold a needle.
                 cut = len(buf) - (max(self._max_needle, len(replace[0]) if replace else 0) + 4096)
             if cut > 0:
-                fout.write(self._apply(buf[:cut] if cut < len(buf) else buf, replace))
+                fout.write(self._apply(buf[:cut] if cut < len(buf) else buf, replace, post))
                 carry = buf[cut:]
             else:
                 carry = buf
+        if pending:
+            carry = b"".join(pending)
         if carry:
-            fout.write(self._apply(carry, replace))
+            fout.write(self._apply(carry, replace, post))
 
-    def _apply(self, data: bytes, replace: tuple[bytes, bytes] | None) -> bytes:
+    def _apply(self, data: bytes, replace: tuple[bytes, bytes] | None,
+               post: Callable[[bytes], bytes] | None = None) -> bytes:
         data = self.rewrite(data)
-        return data.replace(*replace) if replace else data
+        if replace:
+            data = data.replace(*replace)
+        return post(data) if post is not None else data
 
 
 _NAME_BYTES = frozenset(bytes([b]) for b in range(256) if _IS_NAME[b])

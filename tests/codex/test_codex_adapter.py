@@ -491,3 +491,54 @@ def test_rollouts_are_rewritten_in_runs_of_whole_lines(tmp_path: Path, compresse
     by_line = [m.group(2) for ln in data.splitlines(keepends=True) for m in codex_mod._PROVIDER.finditer(ln)]
     by_run = [m.group(2) for r in runs for m in codex_mod._PROVIDER.finditer(r)]
     assert by_run == by_line and b"x" not in by_run and len(by_line) == 2997
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         keep: bool) -> None:
+    """A version 2 handoff: the rollout is rewritten (paths, provider) on its way in, with no second pass
+    over a raw copy; its history lines and the provider note follow once everything has arrived."""
+    import io
+
+    from sync_ai_sessions.archive import ArchiveReader, ArchiveWriter
+
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    sid = sid_of(f)
+    (w.src_home / "history.jsonl").write_text(
+        json.dumps({"session_id": sid, "ts": 1, "text": f"look at {OLD_ROOT}/src/app.py"}) + "\n")
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc = {"format": 2, "tool": "codex", "repo": {"remotes": []},
+           "source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "home": "/home/alice", "tool_home": OLD_HOME,
+                      "adapter_meta": w.src.export_meta()},
+           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    buf = io.BytesIO()
+    arch = ArchiveWriter(buf, doc)
+    for fl in sm.files:
+        arch.add_file(fl["arcname"], files[fl["arcname"]], fl["size"])
+    arch.finish()
+    second_pass: list[str] = []  # a staged raw rollout read again
+    real = codex_mod._open_blocks
+
+    def spy(path, *a, **kw):
+        second_pass.append(Path(path).name)
+        return real(path, *a, **kw)
+
+    monkeypatch.setattr(codex_mod, "_open_blocks", spy)
+    reader = ArchiveReader(io.BytesIO(buf.getvalue()))
+    rep = import_sessions(w.dst, reader.manifest, None, Repo(root=w.target_root), env=w.dst_env,
+                          staging=w.staging, options={"keep_provider": keep}, stream=reader)
+    assert [r.action for r in rep.results] == ["new"] and second_pass == []
+    data = rep.results[0].path.read_bytes()
+    assert_no_old_paths(data, [OLD_ROOT])
+    want, other = (b"fake", b"local") if keep else (b"local", b"fake")
+    assert b'"model_provider":"' + want + b'"' in data and b'"model_provider":"' + other + b'"' not in data
+    note = "kept its model provider 'fake'" if keep else "model provider 'fake' rewritten to this machine's 'local'"
+    assert any(note in n for n in rep.notes), rep.notes
+    hist = (w.dst_home / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x) for x in hist] == [
+        {"session_id": sid, "ts": 1, "text": f"look at {w.target_root}/src/app.py"}
+    ]
+    assert ("model_provider" in w.dst.resume_command(sid)) == keep

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -116,13 +116,14 @@ class Recipe:
     staged: Path
     rewriter: PathRewriter | None
     replace: tuple[bytes, bytes] | None = None
+    post: Callable[[bytes], bytes] | None = None  # the adapter's own edit after the rewrite (whole lines)
 
     def apply(self, src: Path) -> None:
         """Stage the bytes of the file `src`."""
         if self.rewriter is None:
             copy_file(src, self.staged)
         else:
-            self.rewriter.rewrite_file(src, self.staged, replace=self.replace)
+            self.rewriter.rewrite_file(src, self.staged, replace=self.replace, post=self.post)
 
     def write(self, blocks: Iterable[bytes], out: Any) -> None:
         """Stage bytes arriving as `blocks` into `out` (a writable file, opened on `staged`)."""
@@ -130,7 +131,7 @@ class Recipe:
             for block in blocks:
                 out.write(block)
         else:
-            self.rewriter.rewrite_stream(blocks, out, replace=self.replace)
+            self.rewriter.rewrite_stream(blocks, out, replace=self.replace, post=self.post)
 
 
 @dataclass
@@ -220,8 +221,10 @@ class SessionResult:
 class Adapter(ABC):
     name: ClassVar[str]  # "claude", "codex", ... (the --tool value)
     display_name: ClassVar[str]  # "Claude Code"
-    # True when `stage` reads payload files only through `StagedFiles` (passing `plan=ctx.plan`): the engine
-    # may then call it before the data arrives and rewrite each file while decrypting, in one pass.
+    # True when `stage`, given `ctx.plan`, reads no payload file: it records a Recipe there for each file it
+    # rewrites (`StagedFiles` does so when passed `plan=ctx.plan`) and leaves what needs other files' bytes
+    # to `complete`.  The engine may then call it before the data arrives and rewrite each file while
+    # decrypting, in one pass.
     streams: ClassVar[bool] = False
 
     def __init__(self, env: Mapping[str, str] | None = None):
@@ -269,6 +272,16 @@ class Adapter(ABC):
         `files` maps each manifest arcname to the verified bytes received.  With `new_id`, produce a
         copy known to the tool under that id everywhere it reads the id (file names included).
         """
+
+    def streams_session(self, session: SessionManifest) -> bool:
+        """Whether this session may be staged before its bytes arrive (see `streams`)."""
+        return self.streams
+
+    def complete(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
+                 ctx: ImportContext) -> StagedSession:
+        """Finish a session that `stage` planned before its bytes arrived, now that they have all been
+        written (`files`: the payload files that had no Recipe, as they came)."""
+        return staged
 
     def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
         """Where the session continues here: the clone's physical root plus the session's relative cwd,

@@ -47,6 +47,7 @@ from sync_ai_sessions.adapters.base import (
     ImportContext,
     LineAppend,
     Placement,
+    Recipe,
     Session,
     SessionManifest,
     SessionResult,
@@ -249,9 +250,30 @@ def read_rollout_head(path: str) -> tuple[bytes, str | None, str | None]:
         os.close(fd)
 
 
+class _ProviderFix:
+    """Rewrites the rollout's model provider to this machine's (unless kept), noting the ones it saw."""
+
+    def __init__(self, target: str, keep: bool):
+        self.target = target
+        self.keep = keep
+        self.seen: list[str] = []
+
+    def _sub(self, pm: re.Match[bytes]) -> bytes:
+        val = _jstr(pm.group(2))
+        if val not in self.seen:
+            self.seen.append(val)
+        if self.keep or val == self.target:
+            return pm.group(0)
+        return pm.group(1) + json.dumps(self.target, ensure_ascii=False).encode()
+
+    def __call__(self, lines: bytes) -> bytes:
+        return _PROVIDER.sub(self._sub, lines)
+
+
 class CodexAdapter(Adapter):
     name = "codex"
     display_name = "Codex CLI"
+    streams = True
 
     def __init__(self, env: Mapping[str, str] | None = None, *, include_archived: bool | None = None):
         super().__init__(env)
@@ -261,6 +283,7 @@ class CodexAdapter(Adapter):
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._provider_notes: dict[str, str] = {}
         self._kept_provider: dict[str, str] = {}
+        self._planned: dict[str, tuple[PathRewriter, _ProviderFix]] = {}  # staged before the bytes came
 
     # -- locations ---------------------------------------------------------------------------
     def home(self) -> Path:
@@ -603,55 +626,72 @@ class CodexAdapter(Adapter):
             if existing is not None and not existing.name.endswith(".zst"):
                 dest = existing
 
+        for f in session.files:
+            if f.get("role") != ROLE_TRANSCRIPT:
+                self._shared_file(f["arcname"], sid)  # refused before any byte is written
         rw = self.rewriter(session, ctx, sid, out_id)
-        target_provider = self.configured_provider()
-        keep = bool(ctx.options.get("keep_provider"))
-        seen: list[str] = []
-
-        def provider_sub(pm: re.Match[bytes]) -> bytes:
-            val = _jstr(pm.group(2))
-            if val not in seen:
-                seen.append(val)
-            if keep or val == target_provider:
-                return pm.group(0)
-            return pm.group(1) + json.dumps(target_provider, ensure_ascii=False).encode()
-
+        provider = _ProviderFix(self.configured_provider(), keep=bool(ctx.options.get("keep_provider")))
         staging = ctx.staging / f"codex-{out_id}"
         staging.mkdir(parents=True, exist_ok=True)
         staged_t = staging / name
+        resume_cwd = self.target_cwd(session, ctx)
+        staged = StagedSession(session_id=out_id, original_id=sid, transcript=Placement(dest, staged_t),
+                               resume_cwd=resume_cwd)
+        if ctx.plan is not None:  # rewritten while it is decrypted; the rest in complete()
+            ctx.plan[files[t_arc]] = Recipe(staged_t, rw, post=provider)
+            self._planned[out_id] = (rw, provider)
+            return staged
         with open(staged_t, "wb") as out:
             for lines in _open_blocks(files[t_arc]):
-                out.write(_PROVIDER.sub(provider_sub, rw.rewrite(lines)))
+                out.write(provider(rw.rewrite(lines)))
+        return self._finish(staged, session, files, rw, provider)
 
-        recorded = [p for p in seen if p != target_provider]
+    def _shared_file(self, arc: str, sid: str) -> tuple[Path, str]:
+        """The shared file a sidecar's lines go to, and the key naming their session."""
+        if arc == f"history/{sid}.jsonl":
+            return self.home() / HISTORY_FILE, "session_id"
+        if arc == f"session_index/{sid}.jsonl":
+            return self.home() / SESSION_INDEX_FILE, "id"
+        raise UnsafePayloadError(f"unexpected file in a Codex session: {arc!r}")
+
+    def streams_session(self, session: SessionManifest) -> bool:
+        # A zstd-compressed rollout is decompressed by stage() itself.
+        return not any(f["arcname"].endswith(".zst") for f in session.files if f.get("role") == ROLE_TRANSCRIPT)
+
+    def complete(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
+                 ctx: ImportContext) -> StagedSession:
+        rw, provider = self._planned.pop(staged.session_id)
+        return self._finish(staged, session, files, rw, provider)
+
+    def _finish(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
+                rw: PathRewriter, provider: _ProviderFix) -> StagedSession:
+        """Once the transcript is staged: the note about its model provider, and its lines for the shared
+        history and session index."""
+        sid, out_id = session.id, staged.session_id
+        recorded = [p for p in provider.seen if p != provider.target]
         self._provider_notes.pop(out_id, None)
         self._kept_provider.pop(out_id, None)
         if recorded:
             old = recorded[-1]
-            if keep:
+            if provider.keep:
                 self._kept_provider[out_id] = old
                 self._provider_notes[out_id] = (
                     f"session {out_id}: kept its model provider {old!r} (this machine's default is "
-                    f"{target_provider!r}); resume with: {self.resume_command(out_id)} "
+                    f"{provider.target!r}); resume with: {self.resume_command(out_id)} "
                     f"(the provider {old!r} must be defined in {self.home() / 'config.toml'})"
                 )
             else:
                 self._provider_notes[out_id] = (
-                    f"session {out_id}: model provider {old!r} rewritten to this machine's {target_provider!r} "
+                    f"session {out_id}: model provider {old!r} rewritten to this machine's {provider.target!r} "
                     "so Codex can resume it (receive with --keep-provider to keep it)"
                 )
 
         appends: list[LineAppend] = []
         for f in session.files:
             arc = f["arcname"]
-            if arc == t_arc:
+            if f.get("role") == ROLE_TRANSCRIPT:
                 continue
-            if arc == f"history/{sid}.jsonl":
-                dest_file, key = self.home() / HISTORY_FILE, "session_id"
-            elif arc == f"session_index/{sid}.jsonl":
-                dest_file, key = self.home() / SESSION_INDEX_FILE, "id"
-            else:
-                raise UnsafePayloadError(f"unexpected file in a Codex session: {arc!r}")
+            dest_file, key = self._shared_file(arc, sid)
             lines: list[bytes] = []
             for raw in files[arc].read_bytes().splitlines():
                 try:
@@ -663,15 +703,8 @@ class CodexAdapter(Adapter):
                 lines.append(rw.rewrite(raw))
             if lines:
                 appends.append(LineAppend(dest_file, lines))
-
-        resume_cwd = self.target_cwd(session, ctx)
-        return StagedSession(
-            session_id=out_id,
-            original_id=sid,
-            transcript=Placement(dest, staged_t),
-            line_appends=appends,
-            resume_cwd=resume_cwd,
-        )
+        staged.line_appends = appends
+        return staged
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
         notes = [self._provider_notes[r.id] for r in results if r.id in self._provider_notes]
