@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 import zstandard
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from support.clis import fixtures_dir
 
 from sync_ai_sessions.adapters import codex as codex_mod
@@ -542,3 +544,69 @@ def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeyp
         {"session_id": sid, "ts": 1, "text": f"look at {w.target_root}/src/app.py"}
     ]
     assert ("model_provider" in w.dst.resume_command(sid)) == keep
+
+
+def _summarise_line_by_line(path: Path) -> dict[str, Any]:
+    """The reference: what `_summarise` computed reading one line at a time (its first version)."""
+    title = last_ts = version = provider = None
+    lines = 0
+    for i, line in enumerate(codex_mod._open_text(path)):
+        lines += 1
+        tm = codex_mod._TS.match(line)
+        if tm:
+            last_ts = tm.group(1).decode()
+        if i == 0:
+            vm = codex_mod._CLI_VERSION.search(line)
+            version = vm.group(1).decode() if vm else None
+        for pm in codex_mod._PROVIDER.finditer(line):
+            provider = codex_mod._jstr(pm.group(2))
+        if title is None and (b'"user_message"' in line or b'"UserMessage"' in line):
+            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
+                p = json.loads(line)["payload"]
+                if p.get("type") == "user_message":
+                    title = p.get("message")
+                elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
+                    title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+    if isinstance(title, str):
+        title = " ".join(title.split())[:200] or None
+    return {"title": title, "last_activity": last_ts, "lines": lines, "cli_version": version,
+            "model_provider": provider}
+
+
+_LINES = [
+    b'{"timestamp":"2026-11-24T01:00:00Z","type":"session_meta","payload":{"cli_version":"0.169.0",'
+    b'"model_provider":"fake"}}\n',
+    b'{ "timestamp" : "2026-11-24T02:00:00Z","type":"turn_context","payload":{"model_provider_id":"p2"}}\n',
+    b'{"timestamp":"2026-11-24T03:00:00Z","type":"event_msg","payload":{"type":"user_message",'
+    b'"message":"  fix\\n the bug "}}\n',
+    b'{"timestamp":"2026-11-24T04:00:00Z","type":"event_msg","payload":{"type":"user_message","message":null}}\n',
+    b'{"timestamp":"2026-11-24T05:00:00Z","payload":{"type":"item_completed","item":{"type":"UserMessage",'
+    b'"content":[{"text":"second"}]}}}\n',
+    b'{"type":"response_item","payload":{"text":"\\"user_message\\" and \\"model_provider\\" in free text"}}\n',
+    b'not json "user_message" {"model_provider":"raw"}\n',
+    b'{"timestamp":"unterminated\n',
+    b'{\n',
+    b'"timestamp":"2026-11-24T06:00:00Z"}\n',
+    b'\n',
+    b'{"timestamp":"2026-11-24T07:00:00Z","payload":{"model_provider":\n',
+    b'"split"}}\n',
+    b'{"timestamp":"2026-11-24T08:00:00Z","payload":{"text":"' + b"x" * 300 + b'"}}\n',
+]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@example(picks=[0, 8, 9], cut=0, size=1 << 20)  # "{" alone on a line, "timestamp" on the next: no timestamp
+@example(picks=[0, 11, 12], cut=0, size=1 << 20)  # a provider key whose value is on the next line
+@given(picks=st.lists(st.integers(0, len(_LINES) - 1), max_size=40), cut=st.integers(0, 30),
+       size=st.sampled_from([1, 7, 64, 300, 1 << 20]))
+def test_summary_in_runs_equals_line_by_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             picks: list[int], cut: int, size: int) -> None:
+    """Discovery reads runs of whole lines; whatever the lines and wherever the runs end, it finds
+    the title, last timestamp, line count, version and provider the line-by-line reading found."""
+    data = b"".join(_LINES[i] for i in picks)
+    data = data[: len(data) - cut] if cut < len(data) else data  # maybe a last line without newline
+    path = tmp_path / "rollout.jsonl"
+    path.write_bytes(data)
+    real = codex_mod._open_blocks
+    monkeypatch.setattr(codex_mod, "_open_blocks", lambda p, size_=size: real(p, size_))
+    assert CodexAdapter._summarise(path) == _summarise_line_by_line(path)

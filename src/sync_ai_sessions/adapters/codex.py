@@ -34,7 +34,7 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -72,6 +72,10 @@ _UUID_RE = re.compile(r"^" + _UUID + r"$")
 _JSTR = rb'"([^"\\\n]*(?:\\.[^"\\\n]*)*)"'
 _CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
 _TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
+# The same at a line start inside a run of lines (`match(run, pos)`), never reaching past the line's end.
+_TS_AT = re.compile(rb'\{[ \t\r\f\v]*"timestamp"[ \t\r\f\v]*:[ \t\r\f\v]*"([^"\\\n]*)"')
+_PROVIDER_KEY = [b'"model_provider']
+_PROMPT_KEYS = [b'"user_message"', b'"UserMessage"']
 _CLI_VERSION = re.compile(rb'"cli_version"\s*:\s*"([^"\\]*)"')
 # Structural keys only: inside a JSON string value a quote is escaped, so these never match free text.
 _PROVIDER = re.compile(rb'("model_provider(?:_id)?"[ \t\r\f\v]*:[ \t\r\f\v]*)' + _JSTR)
@@ -134,6 +138,48 @@ def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             pending = [block[cut:]] if cut < len(block) else []
         if pending:
             yield b"".join(pending)
+
+
+def _finder(keys: list[bytes]) -> Callable[[bytes], list[int]]:
+    """Start offsets of the (non-overlapping) occurrences of `keys` in a buffer: one SIMD pass
+    (ahocorasick-rs), or `bytes.find` per key without the library."""
+    try:
+        import ahocorasick_rs
+    except ImportError:
+        def find(data: bytes) -> list[int]:
+            out: list[int] = []
+            for k in keys:
+                i = data.find(k)
+                while i >= 0:
+                    out.append(i)
+                    i = data.find(k, i + len(k))
+            return sorted(out)
+
+        return find
+    ac = ahocorasick_rs.BytesAhoCorasick(keys, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
+    return lambda data: [s for _, s, _ in ac.find_matches_as_indexes(data)]
+
+
+_finders: dict[tuple[bytes, ...], Callable[[bytes], list[int]]] = {}
+
+
+def _find(keys: list[bytes], data: bytes) -> list[int]:
+    f = _finders.get(tuple(keys))
+    if f is None:
+        f = _finders[tuple(keys)] = _finder(keys)
+    return f(data)
+
+
+def _last_timestamp(run: bytes) -> str | None:
+    """The timestamp of the last line of `run` (whole lines) that starts with one, as `_TS` reads it."""
+    end = len(run)
+    while end > 0:
+        start = run.rfind(b"\n", 0, end - 1) + 1
+        m = _TS_AT.match(run, start)
+        if m is not None:
+            return m.group(1).decode()
+        end = start
+    return None
 
 
 def _open_text(path: Path) -> Iterator[bytes]:
@@ -519,29 +565,44 @@ class CodexAdapter(Adapter):
 
     @staticmethod
     def _summarise(path: Path) -> dict[str, Any]:
-        """Title (first user prompt), last activity, line count, version and provider of one rollout."""
+        """Title (first user prompt), last activity, line count, version and provider of one rollout.
+
+        Read in runs of whole lines (`_open_blocks`): each run is searched at once (the SIMD `_find`
+        for the rare keys), and only the lines that hold what is looked for are looked at one by one."""
         title = None
         last_ts = None
         lines = 0
         version = None
         provider = None
-        for i, line in enumerate(_open_text(path)):
-            lines += 1
-            tm = _TS.match(line)
-            if tm:
-                last_ts = tm.group(1).decode()
-            if i == 0:
-                vm = _CLI_VERSION.search(line)
+        first = True
+        run = b""
+        for run in _open_blocks(path):
+            lines += run.count(b"\n")
+            if first:
+                first = False
+                vm = _CLI_VERSION.search(run, 0, run.find(b"\n") + 1 or len(run))
                 version = vm.group(1).decode() if vm else None
-            for pm in _PROVIDER.finditer(line):
-                provider = _jstr(pm.group(2))
-            if title is None and (b'"user_message"' in line or b'"UserMessage"' in line):
-                with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
-                    p = json.loads(line)["payload"]
-                    if p.get("type") == "user_message":
-                        title = p.get("message")
-                    elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
-                        title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+            ts = _last_timestamp(run)
+            if ts is not None:
+                last_ts = ts
+            if _find(_PROVIDER_KEY, run):
+                for pm in _PROVIDER.finditer(run):
+                    provider = _jstr(pm.group(2))
+            if title is None:
+                for i in _find(_PROMPT_KEYS, run):
+                    lo = run.rfind(b"\n", 0, i) + 1
+                    hi = run.find(b"\n", i)
+                    line = run[lo:] if hi < 0 else run[lo:hi + 1]
+                    with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
+                        p = json.loads(line)["payload"]
+                        if p.get("type") == "user_message":
+                            title = p.get("message")
+                        elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
+                            title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+                    if title is not None:
+                        break
+        if run and not run.endswith(b"\n"):
+            lines += 1  # a last line without its newline (being written) counts too
         if isinstance(title, str):
             title = " ".join(title.split())[:200] or None
         return {"title": title, "last_activity": last_ts, "lines": lines, "cli_version": version,
