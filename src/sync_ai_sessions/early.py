@@ -14,6 +14,7 @@ that is not ours) means nothing is started, and the command reports problems its
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping, Sequence
 
 from sync_ai_sessions.header import HEADER_LEN, Header, derive_early
@@ -51,8 +52,14 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
         src = _option(args, "--from")
         if not src:
             return False
-        with open(src, "rb") as fh:
-            raw = fh.read(HEADER_LEN)
+        # Regular files only: a FIFO or /dev/stdin must not wait here, nor lose bytes to this peek.
+        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
+            raw = os.pread(fd, HEADER_LEN, 0)
+        finally:
+            os.close(fd)
         header, _mac = Header.parse(raw)
         derive_early(passphrase, header)
         return True

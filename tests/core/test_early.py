@@ -4,6 +4,8 @@ then uses that derivation (scrypt runs once), and anything unexpected starts not
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import pytest
 
@@ -145,6 +147,21 @@ def test_nothing_starts_on_anything_unexpected(tmp_path, counted, argv, env):
     counted.clear()
     assert not early.start([a.format(**names) for a in argv], env)
     assert counted == [] and header._early == []
+
+
+def test_a_fifo_is_neither_waited_on_nor_read(tmp_path, counted):
+    """`--from` a FIFO (or /dev/stdin): no blocking open, no byte taken from it."""
+    fifo = tmp_path / "pipe.sais"
+    os.mkfifo(fifo)
+    got: list[bool] = []
+    t = threading.Thread(target=lambda: got.append(early.start(["receive", "--from", str(fifo)],
+                                                               {"SYNC_AI_SESSIONS_PASSPHRASE": PW})), daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the waiting open() so the thread can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("early.start waited on a FIFO")
+    assert got == [False] and counted == [] and header._early == []
 
 
 def test_the_entry_point_runs_the_command(tmp_path, monkeypatch, capsys):
