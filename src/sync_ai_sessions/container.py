@@ -51,6 +51,7 @@ from sync_ai_sessions.header import (  # noqa: F401 - re-exported: the container
 
 TAG_LEN = 16
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
+WINDOW_LOG = 23  # zstd window the compressor uses: 8 MiB
 DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
 
 _ENV_MAX = "SYNC_AI_SESSIONS_MAX_UNPACKED"
@@ -117,7 +118,12 @@ class EncryptWriter:
         self._counter = 0
         self._closed = False
         self.plain_bytes = 0
-        cctx = zstandard.ZstdCompressor(level=level, threads=threads, write_content_size=False)
+        # An 8 MiB window (zstd -3 alone uses 2 MiB): sessions repeat what they read and wrote, often
+        # further back than 2 MiB.  The reader accepts up to MAX_WINDOW.
+        params = zstandard.ZstdCompressionParameters.from_level(
+            level, window_log=WINDOW_LOG, threads=threads, write_content_size=False
+        )
+        cctx = zstandard.ZstdCompressor(compression_params=params)
         self._z = cctx.stream_writer(_ChunkSink(self), closefd=False, write_size=1 << 20)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:

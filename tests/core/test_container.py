@@ -208,3 +208,15 @@ def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
     monkeypatch.setattr(c.KdfParams, "derive", boom)
     with pytest.raises(MemoryError):
         c.KeyAhead("x").result()
+
+
+def test_repeats_further_back_than_zstd_level_3_looks_are_found():
+    """The writer's 8 MiB window: content seen 4 MiB earlier (a file read again, a transcript copied
+    into a sidecar) is stored once; level 3's own 2 MiB window would store it twice."""
+    block = os.urandom(3 << 20)
+    data = block + os.urandom(1 << 20) + block
+    out = io.BytesIO()
+    with c.EncryptWriter(out, PW, threads=0) as w:
+        w.write(data)
+    assert len(out.getvalue()) < (4 << 20) + (256 << 10)  # not 7 MiB
+    assert c.DecryptReader(io.BytesIO(out.getvalue()), PW).read() == data
