@@ -1,6 +1,6 @@
 """Benchmark: `send --to FILE` / `receive --from FILE` against `tar -c | zstd -3 | age -e -r KEY` and back.
 
-    python bench/run.py [--sizes 10M,100M,1G] [--reps 5] [--tools demo,claude] [--lookup 10000] [--no-write]
+    python bench/run.py [--sizes 10M,100M,1G] [--reps 5] [--tools demo,claude,codex] [--lookup 10000] [--no-write]
 
 Runs both side by side (interleaved, same corpus, same run), takes medians, measures peak RSS with
 /usr/bin/time -v, payload sizes, the scrypt cost and the time to find one repo's sessions among many,
@@ -357,7 +357,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10M,100M,1G")
     ap.add_argument("--reps", type=int, default=5)  # 3 left medians moving by +-30 % on a noisy VM
-    ap.add_argument("--tools", default="demo,claude",
+    ap.add_argument("--tools", default="demo,claude,codex",
                     help="adapters for the size cases (demo: the core alone, with a head-only session scan)")
     ap.add_argument("--lookup", type=int, default=10_000, help="sessions for the lookup case (0 = skip)")
     ap.add_argument("--lookup-repos", type=int, default=200)
