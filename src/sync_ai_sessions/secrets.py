@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from sync_ai_sessions.literals import LiteralFinder
+
 __all__ = ["Finding", "backend", "redact_file", "scan_bytes", "scan_file", "scan_files", "summarize"]
 
 _BLOCK = 8 << 20  # read from a file at once
@@ -144,39 +146,10 @@ _BACKEND, _DETECTORS = _load()
 _TRIGGERS = sorted({t for d in _DETECTORS for t in d.triggers})
 
 
-class _Prefilter:
-    """Where any trigger starts in a block: one pass of a SIMD multi-literal search (the `ahocorasick-rs`
-    wheel, about 2 GB/s here for all triggers at once), or, without it, one `bytes.find` pass per trigger
-    (about 1-3 GB/s each, so some 30 times slower in all)."""
-
-    def __init__(self, triggers: list[bytes]) -> None:
-        self.triggers = triggers
-        try:
-            import ahocorasick_rs
-        except ImportError:
-            self._ac = None
-        else:
-            # Leftmost-first is the match kind that lets the library use its SIMD (Teddy) search.  It reports
-            # no trigger that starts inside an earlier one; the window examined around the earlier one holds
-            # it, and every detector whose trigger is in a window is run there.
-            self._ac = ahocorasick_rs.BytesAhoCorasick(triggers, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
-
-    def hits(self, part: memoryview, at: int) -> list[tuple[int, int]]:
-        """Sorted (start, end) of the triggers in `part`, which starts at offset `at` of the buffer."""
-        if self._ac is not None:
-            return [(at + a, at + b) for _i, a, b in self._ac.find_matches_as_indexes(part)]
-        data = part.tobytes()
-        out: list[tuple[int, int]] = []
-        for t in self.triggers:
-            i = data.find(t)
-            while i != -1:
-                out.append((at + i, at + i + len(t)))
-                i = data.find(t, i + 1)
-        out.sort()
-        return out
-
-
-_PREFILTER = _Prefilter(_TRIGGERS)
+# Where any trigger starts, in one SIMD pass (see `literals`).  Leftmost-first reports no trigger that
+# starts inside an earlier one; the window examined around the earlier one holds it, and every detector
+# whose trigger is in a window is run there.
+_PREFILTER = LiteralFinder(_TRIGGERS)
 _LONGEST = max(len(t) for t in _TRIGGERS)
 
 # Base64 blobs (pasted screenshots, file dumps) are a quarter of a typical transcript, and short triggers

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_ai_sessions import secrets as S
+from sync_ai_sessions.literals import LiteralFinder
 
 AWS = "AKIA" + "Z7Q2M4N6P8R1T3V5"
 GH = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
@@ -183,7 +184,7 @@ def test_any_feeding_of_the_bytes_gives_the_same_matches(parts, cuts):
         S._STEP = step
     view = memoryview(data)
     fast = S._PREFILTER.hits(view, 0)
-    slow = S._Prefilter(S._TRIGGERS)
+    slow = LiteralFinder(S._TRIGGERS)
     slow._ac = None
     every = slow.hits(view, 0)
     # Leftmost-first leaves out a trigger that starts inside an earlier one, and only those.

@@ -34,7 +34,7 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -55,6 +55,7 @@ from sync_ai_sessions.adapters.base import (
 )
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.literals import LiteralFinder
 from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 SESSIONS_SUBDIR = "sessions"
@@ -74,8 +75,8 @@ _CWD = re.compile(rb'"cwd"\s*:\s*' + _JSTR)
 _TS = re.compile(rb'^\{\s*"timestamp"\s*:\s*"([^"\\]*)"')
 # The same at a line start inside a run of lines (`match(run, pos)`), never reaching past the line's end.
 _TS_AT = re.compile(rb'\{[ \t\r\f\v]*"timestamp"[ \t\r\f\v]*:[ \t\r\f\v]*"([^"\\\n]*)"')
-_PROVIDER_KEY = [b'"model_provider']
-_PROMPT_KEYS = [b'"user_message"', b'"UserMessage"']
+_PROVIDER_KEY = LiteralFinder([b'"model_provider'])
+_PROMPT_KEYS = LiteralFinder([b'"user_message"', b'"UserMessage"'])
 _CLI_VERSION = re.compile(rb'"cli_version"\s*:\s*"([^"\\]*)"')
 # Structural keys only: inside a JSON string value a quote is escaped, so these never match free text.
 _PROVIDER = re.compile(rb'("model_provider(?:_id)?"[ \t\r\f\v]*:[ \t\r\f\v]*)' + _JSTR)
@@ -138,36 +139,6 @@ def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             pending = [block[cut:]] if cut < len(block) else []
         if pending:
             yield b"".join(pending)
-
-
-def _finder(keys: list[bytes]) -> Callable[[bytes], list[int]]:
-    """Start offsets of the (non-overlapping) occurrences of `keys` in a buffer: one SIMD pass
-    (ahocorasick-rs), or `bytes.find` per key without the library."""
-    try:
-        import ahocorasick_rs
-    except ImportError:
-        def find(data: bytes) -> list[int]:
-            out: list[int] = []
-            for k in keys:
-                i = data.find(k)
-                while i >= 0:
-                    out.append(i)
-                    i = data.find(k, i + len(k))
-            return sorted(out)
-
-        return find
-    ac = ahocorasick_rs.BytesAhoCorasick(keys, matchkind=ahocorasick_rs.MATCHKIND_LEFTMOST_FIRST)
-    return lambda data: [s for _, s, _ in ac.find_matches_as_indexes(data)]
-
-
-_finders: dict[tuple[bytes, ...], Callable[[bytes], list[int]]] = {}
-
-
-def _find(keys: list[bytes], data: bytes) -> list[int]:
-    f = _finders.get(tuple(keys))
-    if f is None:
-        f = _finders[tuple(keys)] = _finder(keys)
-    return f(data)
 
 
 def _last_timestamp(run: bytes) -> str | None:
@@ -313,7 +284,7 @@ class _ProviderFix:
         return pm.group(1) + json.dumps(self.target, ensure_ascii=False).encode()
 
     def __call__(self, lines: bytes) -> bytes:
-        if not _find(_PROVIDER_KEY, lines):  # the key is rare: one SIMD pass instead of the regex's scan
+        if not _PROVIDER_KEY.hits(lines):  # the key is rare: one SIMD pass instead of the regex's scan
             return lines
         return _PROVIDER.sub(self._sub, lines)
 
@@ -569,8 +540,8 @@ class CodexAdapter(Adapter):
     def _summarise(path: Path) -> dict[str, Any]:
         """Title (first user prompt), last activity, line count, version and provider of one rollout.
 
-        Read in runs of whole lines (`_open_blocks`): each run is searched at once (the SIMD `_find`
-        for the rare keys), and only the lines that hold what is looked for are looked at one by one."""
+        Read in runs of whole lines (`_open_blocks`): each run is searched at once (one SIMD pass
+        per rare key), and only the lines that hold what is looked for are looked at one by one."""
         title = None
         last_ts = None
         lines = 0
@@ -587,11 +558,11 @@ class CodexAdapter(Adapter):
             ts = _last_timestamp(run)
             if ts is not None:
                 last_ts = ts
-            if _find(_PROVIDER_KEY, run):
+            if _PROVIDER_KEY.hits(run):
                 for pm in _PROVIDER.finditer(run):
                     provider = _jstr(pm.group(2))
             if title is None:
-                for i in _find(_PROMPT_KEYS, run):
+                for i in _PROMPT_KEYS.starts(run):
                     lo = run.rfind(b"\n", 0, i) + 1
                     hi = run.find(b"\n", i)
                     line = run[lo:] if hi < 0 else run[lo:hi + 1]
