@@ -547,7 +547,8 @@ def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeyp
 
 
 def _summarise_line_by_line(path: Path) -> dict[str, Any]:
-    """The reference: what `_summarise` computed reading one line at a time (its first version)."""
+    """The reference: what `_summarise` computed reading one line at a time (its first version; the
+    prompt's parsing is shared, the reading of lines is what is compared)."""
     title = last_ts = version = provider = None
     lines = 0
     for i, line in enumerate(codex_mod._open_text(path)):
@@ -561,12 +562,7 @@ def _summarise_line_by_line(path: Path) -> dict[str, Any]:
         for pm in codex_mod._PROVIDER.finditer(line):
             provider = codex_mod._jstr(pm.group(2))
         if title is None and (b'"user_message"' in line or b'"UserMessage"' in line):
-            with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
-                p = json.loads(line)["payload"]
-                if p.get("type") == "user_message":
-                    title = p.get("message")
-                elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
-                    title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+            title = codex_mod._prompt_of(line)
     if isinstance(title, str):
         title = " ".join(title.split())[:200] or None
     return {"title": title, "last_activity": last_ts, "lines": lines, "cli_version": version,

@@ -141,6 +141,17 @@ def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
             yield b"".join(pending)
 
 
+def _prompt_of(line: bytes) -> Any:
+    """The user's prompt in a `user_message` / `UserMessage` line (None when the line holds none)."""
+    with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
+        p = json.loads(line)["payload"]
+        if p.get("type") == "user_message":
+            return p.get("message")
+        if p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
+            return "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+    return None
+
+
 def _last_timestamp(run: bytes) -> str | None:
     """The timestamp of the last line of `run` (whole lines) that starts with one, as `_TS` reads it."""
     end = len(run)
@@ -565,13 +576,7 @@ class CodexAdapter(Adapter):
                 for i in _PROMPT_KEYS.starts(run):
                     lo = run.rfind(b"\n", 0, i) + 1
                     hi = run.find(b"\n", i)
-                    line = run[lo:] if hi < 0 else run[lo:hi + 1]
-                    with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
-                        p = json.loads(line)["payload"]
-                        if p.get("type") == "user_message":
-                            title = p.get("message")
-                        elif p.get("type") == "item_completed" and p["item"].get("type") == "UserMessage":
-                            title = "".join(c.get("text", "") for c in p["item"]["content"] if isinstance(c, dict))
+                    title = _prompt_of(run[lo:] if hi < 0 else run[lo:hi + 1])
                     if title is not None:
                         break
         if run and not run.endswith(b"\n"):
