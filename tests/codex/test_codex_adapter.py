@@ -522,13 +522,13 @@ def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeyp
         arch.add_file(fl["arcname"], files[fl["arcname"]], fl["size"])
     arch.finish()
     second_pass: list[str] = []  # a staged raw rollout read again
-    real = codex_mod._open_blocks
+    real = codex_mod._read_blocks
 
     def spy(path, *a, **kw):
         second_pass.append(Path(path).name)
         return real(path, *a, **kw)
 
-    monkeypatch.setattr(codex_mod, "_open_blocks", spy)
+    monkeypatch.setattr(codex_mod, "_read_blocks", spy)
     reader = ArchiveReader(io.BytesIO(buf.getvalue()))
     rep = import_sessions(w.dst, reader.manifest, None, Repo(root=w.target_root), env=w.dst_env,
                           staging=w.staging, options={"keep_provider": keep}, stream=reader)

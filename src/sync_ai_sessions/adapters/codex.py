@@ -119,26 +119,32 @@ def uuid7(seed: str | None = None) -> str:
     return str(uuid.UUID(int=value))
 
 
-def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    """Runs of whole lines, about `size` bytes each (a longer line comes whole), of a plain or
-    zstd-compressed rollout: one rewrite per run instead of one per line."""
+def _read_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """The bytes of a plain or zstd-compressed rollout, `size` at a time."""
     with open(path, "rb") as raw:
         src: Any = raw
         if path.name.endswith(".zst"):
             import zstandard
 
             src = zstandard.ZstdDecompressor().stream_reader(raw)
-        pending: list[bytes] = []  # a line still open (pieces: a long line is joined once)
         while block := src.read(size):
-            cut = block.rfind(b"\n") + 1
-            if cut == 0:
-                pending.append(block)
-                continue
-            pending.append(block[:cut] if cut < len(block) else block)
-            yield b"".join(pending)
-            pending = [block[cut:]] if cut < len(block) else []
-        if pending:
-            yield b"".join(pending)
+            yield block
+
+
+def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """Runs of whole lines, about `size` bytes each (a longer line comes whole), of a plain or
+    zstd-compressed rollout: each run is searched at once instead of line by line."""
+    pending: list[bytes] = []  # a line still open (pieces: a long line is joined once)
+    for block in _read_blocks(path, size):
+        cut = block.rfind(b"\n") + 1
+        if cut == 0:
+            pending.append(block)
+            continue
+        pending.append(block[:cut] if cut < len(block) else block)
+        yield b"".join(pending)
+        pending = [block[cut:]] if cut < len(block) else []
+    if pending:
+        yield b"".join(pending)
 
 
 def _prompt_of(line: bytes) -> Any:
@@ -676,13 +682,13 @@ class CodexAdapter(Adapter):
         resume_cwd = self.target_cwd(session, ctx)
         staged = StagedSession(session_id=out_id, original_id=sid, transcript=Placement(dest, staged_t),
                                resume_cwd=resume_cwd)
+        recipe = Recipe(staged_t, rw, post=provider)
         if ctx.plan is not None:  # rewritten while it is decrypted; the rest in complete()
-            ctx.plan[files[t_arc]] = Recipe(staged_t, rw, post=provider)
+            ctx.plan[files[t_arc]] = recipe
             self._planned[out_id] = (rw, provider)
             return staged
-        with open(staged_t, "wb") as out:
-            for lines in _open_blocks(files[t_arc]):
-                out.write(provider(rw.rewrite(lines)))
+        with open(staged_t, "wb") as out:  # the same recipe, over the staged (maybe compressed) rollout
+            recipe.write(_read_blocks(files[t_arc]), out)
         return self._finish(staged, session, files, rw, provider)
 
     def _shared_file(self, arc: str, sid: str) -> tuple[Path, str]:
