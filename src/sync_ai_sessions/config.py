@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
+
 ENV_HOME = "SYNC_AI_SESSIONS_HOME"
 
 
@@ -42,13 +44,13 @@ def write_private(path: Path, data: bytes) -> None:
     """Atomically write `data` to `path` with mode 0600."""
     private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+            osops.fsync(fh.fileno())
+        osops.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

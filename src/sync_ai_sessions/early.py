@@ -17,6 +17,7 @@ import os
 import stat
 from collections.abc import Mapping, Sequence
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.header import HEADER_LEN, Header, derive_early
 from sync_ai_sessions.passphrase import given_passphrase
 
@@ -53,11 +54,13 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
         if not src:
             return False
         # Regular files only: a FIFO or /dev/stdin must not wait here, nor lose bytes to this peek.
-        fd = os.open(src, os.O_RDONLY | os.O_NONBLOCK)
+        if not stat.S_ISREG(os.stat(src).st_mode):
+            return False  # checked before opening too: not every OS can open a FIFO without waiting
+        fd = osops.open_read(src, nonblock=True)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 return False
-            raw = os.pread(fd, HEADER_LEN, 0)
+            raw = osops.pread(fd, HEADER_LEN, 0)
         finally:
             os.close(fd)
         header, _mac = Header.parse(raw)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import errno
 import os
 import shlex
 import shutil
@@ -28,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters.base import (
     Adapter,
     ImportContext,
@@ -45,7 +45,6 @@ from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafeP
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.journal import (
     Journal,
-    fsync_dir,
     import_lock,
     interrupted_journals,
     mark_complete,
@@ -259,33 +258,28 @@ class Importer:
         replace).  With `durable`, the bytes reach the disk before the name appears.
         """
         if durable:
-            with open(src, "rb") as fh:
-                os.fsync(fh.fileno())
+            osops.fsync_file(src)
         try:
-            os.link(src, dest)
-            return
+            if osops.hardlink(src, dest):
+                return
         except FileExistsError:
             raise ConflictError(f"{dest} appeared while importing; nothing of it was overwritten") from None
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                raise
+        # Any refusal to link (no hard links on FAT/exFAT/SMB, a cross-device staging folder, an antivirus
+        # holding the file): copy into a temporary beside `dest`, then give it the name without replacing.
         tmp = dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
         journal.record(op="temp", path=str(tmp))
         done.append(("temp", tmp))
         shutil.copyfile(src, tmp)
-        with open(tmp, "rb") as fh:
-            if durable:
-                os.fsync(fh.fileno())
-            journal.record(op="inode", path=str(final), ino=os.fstat(fh.fileno()).st_ino)
+        if durable:
+            osops.fsync_file(tmp)
+        journal.record(op="inode", path=str(final), ino=os.stat(tmp).st_ino)
         try:
-            os.link(tmp, dest)
-            tmp.unlink()
+            if osops.hardlink(tmp, dest):
+                osops.remove(tmp)
+                return
+            osops.rename_noreplace(tmp, dest)
         except FileExistsError:
             raise ConflictError(f"{dest} appeared while importing; nothing of it was overwritten") from None
-        except OSError:
-            if dest.exists():
-                raise ConflictError(f"{dest} appeared while importing; nothing was overwritten") from None
-            os.rename(tmp, dest)
 
     def _create(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
         assert op.staged is not None
@@ -295,7 +289,7 @@ class Importer:
         journal.record(op="create", path=str(op.dest), size=st.st_size, ino=st.st_ino)
         self._link_or_copy(op.staged, op.dest, journal, done, final=op.dest, durable=self.durable)
         done.append(("create", op.dest))
-        fsync_dir(op.dest.parent)
+        osops.fsync_dir(op.dest.parent)
 
     def _extend(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
         assert op.staged is not None
@@ -313,9 +307,9 @@ class Importer:
         st2 = os.stat(op.dest)
         if st2.st_size != op.old_size or st2.st_mtime_ns != op.old_mtime:
             raise ConflictError(f"{op.dest} changed while importing (is the session open?); try again")
-        os.replace(tmp, op.dest)
+        osops.replace(tmp, op.dest)
         done.append(("extend", (op.dest, op.old_size)))
-        fsync_dir(op.dest.parent)
+        osops.fsync_dir(op.dest.parent)
 
     def _append(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
         have: set[bytes] = set()
@@ -331,11 +325,11 @@ class Importer:
             return
         blob = (b"\n" if needs_nl else b"") + b"\n".join(new) + b"\n"
         journal.record(op="append", path=str(op.dest), old_size=old_size, size=old_size + len(blob))
-        fd = os.open(op.dest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = osops.open_fd(op.dest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         done.append(("append", (op.dest, old_size)))
         try:
             os.write(fd, blob)
-            os.fsync(fd)
+            osops.fsync(fd)
         finally:
             os.close(fd)
 

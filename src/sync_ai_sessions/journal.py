@@ -15,8 +15,6 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
@@ -26,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.errors import ConflictError, NotFoundError
 
@@ -38,15 +37,7 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+fsync_dir = osops.fsync_dir  # where the importer has always found it
 
 
 @dataclass
@@ -60,15 +51,15 @@ class Journal:
         d = private_dir(config_dir(env) / "journal")
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         path = d / f"{stamp}-{os.getpid()}-{os.urandom(3).hex()}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        j = cls(path=path, _fh=os.fdopen(fd, "w", encoding="utf-8"))
+        fd = osops.open_fd(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        j = cls(path=path, _fh=os.fdopen(fd, "wb"))  # bytes: LF on every OS
         j._write({"journal": 1, "tool": tool, "home": str(home), "created": stamp, "pid": os.getpid()})
         return j
 
     def _write(self, rec: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(rec, ensure_ascii=False) + "\n")
+        self._fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape"))
         self._fh.flush()
-        os.fsync(self._fh.fileno())
+        osops.fsync(self._fh.fileno())
 
     def record(self, **rec: Any) -> None:
         self.ops.append(rec)
@@ -89,12 +80,18 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
     header: dict[str, Any] = {}
     ops: list[dict[str, Any]] = []
     done = None
-    for i, line in enumerate(path.read_text("utf-8").splitlines()):
+    first = True
+    # bytes.splitlines() and strip(): a journal copied through a text-mode tool may hold CRLF or blank
+    # lines (and str.splitlines() would also split at U+2028 inside a path).
+    for line in path.read_bytes().splitlines():
+        if not line.strip():
+            continue
         try:
-            rec = json.loads(line)
+            rec = json.loads(line.decode("utf-8", "surrogateescape"))
         except ValueError:
             break  # a torn last line after a crash
-        if i == 0:
+        if first:
+            first = False
             header = rec
         elif "status" in rec:
             done = rec
@@ -124,8 +121,8 @@ def interrupted_journals(env: Mapping[str, str], home: Path) -> list[Path]:
 
 
 def mark_complete(path: Path, sessions: list[dict[str, Any]]) -> None:
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps({"status": "complete", "recovered": True, "sessions": sessions}) + "\n")
+    with open(path, "ab") as fh:
+        fh.write((json.dumps({"status": "complete", "recovered": True, "sessions": sessions}) + "\n").encode())
 
 
 def latest_journal(env: Mapping[str, str]) -> Path:
@@ -148,16 +145,22 @@ def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> It
     deadline = time.monotonic() + wait
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = osops.open_fd(path, os.O_RDWR | os.O_CREAT, 0o600)
         except FileNotFoundError:  # the holder removed the emptied locks folder as it released
             private_dir(d)
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            os.close(fd)
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+        except PermissionError as exc:  # Windows: the holder is removing the file right now
+            if not osops.is_sharing_violation(exc) or time.monotonic() >= deadline:
                 raise
+            time.sleep(0.05)
+            continue
+        try:
+            locked = osops.try_lock(fd)
+        except OSError:
+            os.close(fd)
+            raise
+        if not locked:
+            os.close(fd)
             if time.monotonic() >= deadline:
                 raise ConflictError(
                     f"another sync-ai-sessions import into {home} is running; try again when it ends",
@@ -175,8 +178,6 @@ def import_lock(env: Mapping[str, str], home: Path, *, wait: float = 10.0) -> It
     try:
         yield
     finally:
-        with contextlib.suppress(OSError):
-            path.unlink()
-        os.close(fd)
+        osops.release_lock(fd, path)
         with contextlib.suppress(OSError):
             d.rmdir()

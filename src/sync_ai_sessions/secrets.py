@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.literals import LiteralFinder
 
 __all__ = ["Finding", "backend", "redact_file", "scan_bytes", "scan_file", "scan_files", "summarize"]
@@ -465,5 +466,5 @@ def redact_file(src: Path, dst: Path) -> int:
             if eof:
                 fout.write(carry)
                 break
-    os.replace(tmp, dst)
+    osops.replace(tmp, dst)
     return count

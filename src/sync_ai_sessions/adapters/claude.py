@@ -24,6 +24,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -234,13 +235,13 @@ def _line_around(buf: bytes, pos: int, whole_start: bool) -> bytes | None:
 
 def _ends_cwd(path: Path | str) -> str | None:
     """The session cwd from the two ends of the file when they settle it; None means look closer."""
-    fd = os.open(path, os.O_RDONLY)
+    fd = osops.open_read(path)
     try:
         size = os.fstat(fd).st_size
         if size == 0:
             return None
-        head = os.pread(fd, min(size, _END_WINDOW), 0)
-        tail = head if size <= _END_WINDOW else os.pread(fd, _END_WINDOW, size - _END_WINDOW)
+        head = osops.pread(fd, min(size, _END_WINDOW), 0)
+        tail = head if size <= _END_WINDOW else osops.pread(fd, _END_WINDOW, size - _END_WINDOW)
     finally:
         os.close(fd)
     needle = b'"cwd":"'
@@ -396,7 +397,7 @@ class ClaudeAdapter(Adapter):
     def tmp_dir(self) -> str:
         """Where the CLI puts task output (`<tmp>/claude-<uid>/<enc(cwd)>/<id>/tasks/`)."""
         base = self.env.get("CLAUDE_CODE_TMPDIR") or ("/tmp" if os.name != "nt" else tempfile.gettempdir())
-        uid = os.getuid() if hasattr(os, "getuid") else 0
+        uid = osops.getuid()
         return os.path.join(base, f"claude-{uid}")
 
     def project_dir_name(self, cwd: str) -> str:

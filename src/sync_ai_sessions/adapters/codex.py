@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -229,12 +230,12 @@ def _tail_turn_cwd_fd(fd: int, size: int, start: int) -> str | None:
     start = max(start, size - TAIL_MAX_BYTES)
     while pos > start:
         lo = max(start, pos - step)
-        buf = os.pread(fd, pos - lo + len(_TURN_CONTEXT), lo)
+        buf = osops.pread(fd, pos - lo + len(_TURN_CONTEXT), lo)
         i = buf.rfind(_TURN_CONTEXT)
         if i >= 0:
             line = buf[i:]
             if b"\n" not in line and len(line) < 65536 and lo + len(buf) < size:
-                line = os.pread(fd, 65536, lo + i)
+                line = osops.pread(fd, 65536, lo + i)
             return _cwd_at(line.split(b"\n", 1)[0])
         pos = lo
         step *= 2
@@ -249,7 +250,7 @@ def latest_turn_cwd(path: Path, start: int = 0) -> str | None:
             if _TURN_CONTEXT in line:
                 last = line
         return _cwd_at(last) if last else None
-    fd = os.open(path, os.O_RDONLY)
+    fd = osops.open_read(path)
     try:
         return _tail_turn_cwd_fd(fd, os.fstat(fd).st_size, start)
     finally:
@@ -267,7 +268,7 @@ def read_rollout_head(path: str) -> tuple[bytes, str | None, str | None]:
         nl = head.find(b"\n")
         line0 = head if nl < 0 else head[:nl]
         return line0, _cwd_at(line0), None
-    fd = os.open(path, os.O_RDONLY)
+    fd = osops.open_read(path)
     try:
         head = os.read(fd, HEAD_BYTES)
         nl = head.find(b"\n")
@@ -426,7 +427,7 @@ class CodexAdapter(Adapter):
             tcwd = latest_turn_cwd(Path(path))
             rel = rel_to(root, tcwd, cache) if tcwd else None
             return (cwd, rel, tcwd) if rel is not None and tcwd else None
-        fd = os.open(path, os.O_RDONLY)
+        fd = osops.open_read(path)
         try:
             head = os.read(fd, HEAD_BYTES)
             nl = head.find(b"\n")

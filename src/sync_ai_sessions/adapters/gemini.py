@@ -31,7 +31,6 @@ id gets the new id in every `sessionId`, in the file name's id8, and in its side
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -294,13 +294,14 @@ def registry_lock(registry: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[N
 def _atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{uuid.uuid4()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp.write_bytes(json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))  # LF, as Gemini writes
     try:
         if exclusive:
             with contextlib.suppress(FileExistsError):
-                os.link(tmp, path)
+                if not osops.hardlink(tmp, path):
+                    osops.rename_noreplace(tmp, path)
         else:
-            os.replace(tmp, path)
+            osops.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
@@ -754,14 +755,14 @@ class GeminiAdapter(Adapter):
             d.mkdir(parents=True, exist_ok=True)
             marker = d / PROJECT_ROOT_FILE
             try:
-                fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                fd = osops.open_fd(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 owner = self._marker_owner(base, slug)
                 if owner is None or os.path.normpath(owner) != os.path.normpath(project):
                     raise
                 continue
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(project)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(project.encode("utf-8"))
 
     def _move(self, p: _Pending, final: str) -> None:
         """A Gemini started meanwhile took the planned short name: move what we placed to the final one."""
@@ -773,12 +774,12 @@ class GeminiAdapter(Adapter):
             target = new_dir / dest.relative_to(old_dir)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:
-                os.link(dest, target)
-            except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise
+                if osops.hardlink(dest, target):
+                    osops.remove(dest)
+                else:
+                    osops.rename_noreplace(dest, target)
+            except FileExistsError:
                 continue
-            dest.unlink()
 
     def resume_command(self, session_id: str) -> str:
         return f"gemini --resume {session_id}"

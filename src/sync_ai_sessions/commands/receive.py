@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.config import config_dir, private_dir
@@ -30,13 +31,8 @@ def _cleanup_stale_staging(base: Path) -> None:
             pid = int(d.name.split("-")[1])
         except (IndexError, ValueError):
             continue
-        try:
-            os.kill(pid, 0)
-            continue
-        except ProcessLookupError:
+        if not osops.pid_alive(pid):
             shutil.rmtree(d, ignore_errors=True)
-        except PermissionError:
-            continue
 
 
 def _progress(ui_advance: Callable[[int], None], reader: DecryptReader) -> Callable[[int], None]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.errors import ConflictError
 from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, sha256_file
 from sync_ai_sessions.ui import UI
@@ -60,10 +61,10 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
             p = Path(op["path"])
             kind = op["op"]
             if kind == "create":
-                p.unlink()
+                osops.remove(p)
             elif kind in ("extend", "append"):
                 if kind == "append" and op["old_size"] == 0:
-                    p.unlink()
+                    osops.remove(p)
                 else:
                     os.truncate(p, op["old_size"])
             elif kind == "temp":

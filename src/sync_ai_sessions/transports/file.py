@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
 
@@ -39,7 +40,7 @@ class FileTransport(Transport):
                 tmp = self.scratch(dest.parent)
                 shutil.copyfile(payload, tmp)
                 payload = tmp
-            os.replace(payload, dest)
+            osops.replace(payload, dest)
         except OSError as exc:
             raise IOFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc
         return Stored(ref=str(dest), kind="file", size=dest.stat().st_size)

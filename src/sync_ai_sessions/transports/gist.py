@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.errors import AuthError, FormatError, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gh import Gh, GhResponse, require_gh_for_gists
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
@@ -393,12 +394,12 @@ class GistTransport(Transport):
                         "(damaged or replaced)",
                         code="corrupt",
                     )
-                os.pwrite(fd, data, off)
+                osops.pwrite(fd, data, off)
                 got += len(data)
             return got
 
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         except OSError as exc:
             raise IOFailure(f"cannot write {tmp.parent}: {exc.strerror or exc}") from exc
         try:
@@ -421,10 +422,10 @@ class GistTransport(Transport):
                     raise FormatError(
                         f"handoff gist {gid} is incomplete ({done} of {size} bytes)", code="incomplete"
                     )
-                os.fsync(fd)
+                osops.fsync(fd)
             finally:
                 os.close(fd)
-            os.replace(tmp, dest)
+            osops.replace(tmp, dest)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
             raise IOFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc

@@ -1,0 +1,3 @@
+"""The loopback gist server fixtures, shared with tests/gist."""
+
+from gist.conftest import env, gh_env, server  # noqa: F401
