@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.clis import fixtures_dir
+from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import (

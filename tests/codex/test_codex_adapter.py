@@ -17,7 +17,7 @@ import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from support.clis import fixtures_dir
+from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters import codex as codex_mod
 from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SessionResult, SourceInfo

@@ -6,7 +6,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from support.clis import fixtures_dir
+from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import (
     ImportContext,

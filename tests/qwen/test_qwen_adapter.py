@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.clis import fixtures_dir
+from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.qwen import QwenAdapter, project_hash, sanitize_cwd

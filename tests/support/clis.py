@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from support.fixtures import fixtures_dir  # noqa: F401  (its former home; new code imports support.fixtures)
+
 ROOT = Path(__file__).resolve().parents[2]
 CLI_DIR = Path(os.environ.get("SAIS_CLIS_DIR", ROOT / ".cache" / "clis"))
-SHARED = Path(os.environ.get("SAIS_SHARED_DIR", ROOT.parent / "shared"))
 
 
 def cli_path(name: str) -> Path:
@@ -31,10 +32,3 @@ def cli_path(name: str) -> Path:
 def node_bin_dir() -> str:
     node = shutil.which("node")
     return str(Path(node).parent) if node else "/usr/bin"
-
-
-def fixtures_dir() -> Path:
-    p = SHARED / "fixtures"
-    if not p.exists():
-        pytest.skip(f"shared fixtures not found at {p}")
-    return p
