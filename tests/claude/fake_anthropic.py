@@ -17,8 +17,9 @@ import json
 import re
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support.loopback import LoopbackServer, QuietHandler
 
 _CWD_RE = re.compile(r"(?:Primary working directory|Working directory): ([^\n\\]+)")
 
@@ -60,18 +61,12 @@ class FakeAnthropic:
         self._n = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
-                self._send(404, b'{"type":"error","error":{"type":"not_found_error","message":"nope"}}')
+                self.send_bytes(404, b'{"type":"error","error":{"type":"not_found_error","message":"nope"}}')
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -84,35 +79,25 @@ class FakeAnthropic:
                     n = outer._n
                     outer.requests.append({"path": self.path, "headers": headers, "body": body, "raw": raw})
                 if path == "/v1/messages/count_tokens":
-                    self._send(200, b'{"input_tokens":10}')
+                    self.send_bytes(200, b'{"input_tokens":10}')
                 elif path == "/v1/messages":
                     outer._answer(self, n, body)
                 else:
-                    self._send(404, b'{"type":"error","error":{"type":"not_found_error","message":"nope"}}')
+                    self.send_bytes(404, b'{"type":"error","error":{"type":"not_found_error","message":"nope"}}')
 
-            def _send(self, status: int, data: bytes, ctype: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LoopbackServer(Handler)
 
     # -- lifecycle -----------------------------------------------------------------------------
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url()
 
     def __enter__(self) -> FakeAnthropic:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     # -- helpers for tests ------------------------------------------------------------------------
     def main_requests(self) -> list[dict[str, Any]]:
@@ -149,7 +134,7 @@ class FakeAnthropic:
         text = f"FAKE-REPLY n={n} msgs={len(msgs)} first={first[:40]!r} last={last[:40]!r}"
         return [{"type": "text", "text": text}], "end_turn"
 
-    def _answer(self, h: BaseHTTPRequestHandler, n: int, body: dict[str, Any]) -> None:
+    def _answer(self, h: QuietHandler, n: int, body: dict[str, Any]) -> None:
         blocks, stop = self._reply_blocks(n, body)
         model = body.get("model") or "claude-sonnet-4-5"
         msg_id = "msg_fake_" + uuid.uuid4().hex[:16]
@@ -159,11 +144,7 @@ class FakeAnthropic:
             data = json.dumps({"id": msg_id, "type": "message", "role": "assistant", "model": model,
                                "content": blocks, "stop_reason": stop, "stop_sequence": None,
                                "usage": usage}).encode()
-            h.send_response(200)
-            h.send_header("content-type", "application/json")
-            h.send_header("content-length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data)
+            h.send_bytes(200, data)
             return
         events: list[tuple[str, dict[str, Any]]] = [
             ("message_start", {"type": "message_start", "message": {
@@ -196,9 +177,4 @@ class FakeAnthropic:
         data = b"".join(
             f"event: {name}\ndata: {json.dumps(payload)}\n\n".encode() for name, payload in events
         )
-        h.send_response(200)
-        h.send_header("content-type", "text/event-stream")
-        h.send_header("cache-control", "no-cache")
-        h.send_header("content-length", str(len(data)))
-        h.end_headers()
-        h.wfile.write(data)
+        h.send_bytes(200, data, "text/event-stream", {"cache-control": "no-cache"})

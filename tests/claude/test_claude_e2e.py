@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,73 +18,48 @@ from typing import Any
 
 import pytest
 from claude.fake_anthropic import FakeAnthropic
-from support.clis import cli_path
+from support.machines import PASSPHRASE, Machine, git_repo
 
 from sync_ai_sessions.adapters.claude import ClaudeAdapter, encode_project_dir
 
 pytestmark = pytest.mark.realcli
 
-PASSPHRASE = "correct horse battery staple 42"
 
+class ClaudeMachine(Machine):
+    """A machine whose Claude Code talks to the fake API, with its own temp folder."""
 
-class Machine:
     def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeAnthropic, runtime: Path):
-        self.home = base / f"{name}-home"
-        self.tmp = base / f"{name}-tmp"
-        self.repo = repo
-        for d in (self.home, self.tmp, repo):
+        home, tmp = base / f"{name}-home", base / f"{name}-tmp"
+        for d in (home, tmp):
             d.mkdir(parents=True, exist_ok=True)
-        self.runtime = runtime
-        self.api = api
-        git = {"env": self.env(), "check": True, "capture_output": True}
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
-        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
-        self.repo = Path(os.path.realpath(repo))
-
-    def env(self) -> dict[str, str]:
-        return {
+        env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
+            "HOME": str(home),
             "LANG": "C.UTF-8",
-            "ANTHROPIC_BASE_URL": self.api.base_url,
+            "ANTHROPIC_BASE_URL": api.base_url,
             "ANTHROPIC_API_KEY": "dummy",
             "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
             "DISABLE_AUTOUPDATER": "1",
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-            "CLAUDE_CODE_TMPDIR": str(self.tmp),
-            "TMPDIR": str(self.tmp),
-            "XDG_RUNTIME_DIR": str(self.runtime),
+            "CLAUDE_CODE_TMPDIR": str(tmp),
+            "TMPDIR": str(tmp),
+            "XDG_RUNTIME_DIR": str(runtime),
             "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
             "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
             "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "12",  # cheap KDF: this test is about sessions, not crypto
         }
+        super().__init__(root=base, home=home, env=env, repo=git_repo(repo, remote, env=env, branch="main"))
+        self.tmp = tmp
 
     @property
     def adapter(self) -> ClaudeAdapter:
-        return ClaudeAdapter(self.env())
+        return ClaudeAdapter(self.env)
 
-    def claude(self, *args: str, cwd: Path | None = None) -> dict[str, Any]:
-        p = subprocess.run(
-            [str(cli_path("claude")), "-p", "--output-format", "json", *args],
-            cwd=cwd or self.repo, env=self.env(), capture_output=True, text=True, timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
-        return json.loads(p.stdout)
-
-    def ours(self, *args: str) -> dict[str, Any]:
-        p = subprocess.run(
-            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
-            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
-        doc = json.loads(p.stdout)
-        assert doc["ok"] is True, doc
-        return doc
+    def claude(self, *args: str) -> dict[str, Any]:
+        return json.loads(self.cli("claude", "-p", "--output-format", "json", *args).stdout)
 
 
 @pytest.fixture
@@ -114,8 +87,8 @@ def _user_texts(req: dict[str, Any]) -> str:
 
 def test_send_receive_resume_continue_and_round_trip(world: tuple[FakeAnthropic, Path, Path]) -> None:
     api, base, runtime = world
-    a = Machine(base, "A", base / "A" / "src" / "my_app.v2", "git@github.com:o/r.git", api, runtime)
-    b = Machine(base, "B", base / "B" / "dev" / "Proj B_2", "https://github.com/o/r", api, runtime)
+    a = ClaudeMachine(base, "A", base / "A" / "src" / "my_app.v2", "git@github.com:o/r.git", api, runtime)
+    b = ClaudeMachine(base, "B", base / "B" / "dev" / "Proj B_2", "https://github.com/o/r", api, runtime)
 
     # -- machine A: a session with a plain turn, a Write tool call and a subagent ------------------
     sid = a.claude("hello")["session_id"]
@@ -207,7 +180,7 @@ def test_real_cli_folder_name_for_a_long_non_ascii_path(world: tuple[FakeAnthrop
     """The CLI's own folder for a >200-character cwd with é, 日本 and an emoji equals our encoding."""
     api, base, runtime = world
     long_dir = base / "L" / "café 日本 😀_x.y" / "/".join(f"segment_{i:02d}_abcdefghij" for i in range(10))
-    m = Machine(base, "M", long_dir, "git@github.com:o/long.git", api, runtime)
+    m = ClaudeMachine(base, "M", long_dir, "git@github.com:o/long.git", api, runtime)
     assert len(str(m.repo)) > 200
     sid = m.claude("hello")["session_id"]
     made = [p.parent.name for p in m.adapter.projects_dir().glob(f"*/{sid}.jsonl")]

@@ -16,8 +16,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support.loopback import LoopbackServer, QuietHandler
 
 _CWD_RE = re.compile(r"<cwd>([^<]*)</cwd>")
 
@@ -64,13 +65,12 @@ class FakeResponses:
         self.requests: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._n = 0
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self._http: LoopbackServer | None = None
 
     @property
     def base_url(self) -> str:
-        assert self._httpd is not None
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+        assert self._http is not None
+        return self._http.url("/v1")
 
     def responses_requests(self) -> list[dict[str, Any]]:
         return [r for r in self.requests if r["path"].rstrip("/").endswith("/responses")]
@@ -78,28 +78,15 @@ class FakeResponses:
     def __enter__(self) -> FakeResponses:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, body: bytes, ctype: str = "application/json") -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.split("?")[0].rstrip("/").endswith("/models"):
-                    self._send(200, b'{"models":[]}')
+                    self.send_bytes(200, b'{"models":[]}')
                 else:
-                    self._send(404, b"{}")
+                    self.send_bytes(404, b"{}")
 
             def do_POST(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n)
+                raw = self.read_body()
                 try:
                     body = json.loads(raw) if raw else {}
                 except ValueError:
@@ -111,20 +98,16 @@ class FakeResponses:
                         {"path": self.path, "headers": dict(self.headers.items()), "body": body, "raw": raw}
                     )
                 if not self.path.split("?")[0].rstrip("/").endswith("/responses"):
-                    self._send(404, b"{}")
+                    self.send_bytes(404, b"{}")
                     return
-                self._send(200, fake._sse(body, num), "text/event-stream")
+                self.send_bytes(200, fake._sse(body, num), "text/event-stream")
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
-        self._thread.start()
+        self._http = LoopbackServer(Handler).start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        if self._http is not None:
+            self._http.stop()
 
     # -- replies ---------------------------------------------------------------------------------
     def _sse(self, body: dict[str, Any], num: int) -> bytes:

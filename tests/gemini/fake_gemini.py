@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import re
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support.loopback import LoopbackServer, QuietHandler
 
 _TOOL = re.compile(r"TOOL:read_file:(\S+)")
 
@@ -32,19 +33,13 @@ class FakeGemini:
         self._seq = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer._record(self.path, None)
-                self._json(200, {"models": []})
+                self.send_json(200, {"models": []})
 
             def do_POST(self) -> None:
-                n = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(n)
+                raw = self.read_body()
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -54,48 +49,32 @@ class FakeGemini:
                 if path.endswith(":streamGenerateContent"):
                     self._sse(outer._turn(body))
                 elif path.endswith(":generateContent"):
-                    self._json(200, outer._background(body))
+                    self.send_json(200, outer._background(body))
                 elif path.endswith(":countTokens"):
-                    self._json(200, {"totalTokens": 10})
+                    self.send_json(200, {"totalTokens": 10})
                 elif path.endswith(":embedContent"):
-                    self._json(200, {"embedding": {"values": [0.0] * 8}})
+                    self.send_json(200, {"embedding": {"values": [0.0] * 8}})
                 elif path.endswith(":batchEmbedContents"):
                     k = len(body.get("requests") or [])
-                    self._json(200, {"embeddings": [{"values": [0.0] * 8}] * k})
+                    self.send_json(200, {"embeddings": [{"values": [0.0] * 8}] * k})
                 else:
-                    self._json(404, {"error": {"code": 404, "message": "not faked", "status": "NOT_FOUND"}})
-
-            def _json(self, code: int, obj: Any) -> None:
-                data = json.dumps(obj).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                    self.send_json(404, {"error": {"code": 404, "message": "not faked", "status": "NOT_FOUND"}})
 
             def _sse(self, obj: Any) -> None:
-                data = b"data: " + json.dumps(obj).encode() + b"\r\n\r\n"
-                self.send_response(200)
-                self.send_header("Content-Type", "text/event-stream")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                self.send_bytes(200, b"data: " + json.dumps(obj).encode() + b"\r\n\r\n", "text/event-stream")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LoopbackServer(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self._http.url()
 
     def __enter__(self) -> FakeGemini:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._http.stop()
 
     def _record(self, path: str, body: Any) -> None:
         with self._lock:

@@ -12,17 +12,16 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gemini.fake_gemini import FakeGemini
-from support.clis import cli_path, node_bin_dir
+from support.clis import node_bin_dir
+from support.machines import PASSPHRASE, Machine, git_repo
 
 from sync_ai_sessions.adapters.gemini import project_hash, read_chat
 
-PASS = "correct horse battery staple 42"
 REMOTE_A = "https://github.com/example/myproj.git"
 REMOTE_B = "git@github.com:Example/myproj.git"
 
@@ -32,9 +31,7 @@ pytestmark = pytest.mark.realcli
 def _git_repo(path: Path, remote: str) -> Path:
     path.mkdir(parents=True)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(path), "GIT_CONFIG_NOSYSTEM": "1"}
-    subprocess.run(["git", "init", "-q"], cwd=path, check=True, env=env)
-    subprocess.run(["git", "remote", "add", "origin", remote], cwd=path, check=True, env=env)
-    return path
+    return git_repo(path, remote, env=env)
 
 
 def _home(path: Path) -> Path:
@@ -49,52 +46,28 @@ def _home(path: Path) -> Path:
     return path
 
 
-class Machine:
-    def __init__(self, root: Path, repo: Path, fake: FakeGemini):
-        self.home = _home(root / "home")
-        self.state = root / "state"
-        self.repo = repo
-        self.fake = fake
+class GeminiMachine(Machine):
+    """A machine whose Gemini CLI talks to the fake API (settings: no updates, no telemetry, API key)."""
 
-    def env(self) -> dict[str, str]:
-        return {
+    def __init__(self, root: Path, repo: Path, fake: FakeGemini):
+        home = _home(root / "home")
+        env = {
             "PATH": f"{node_bin_dir()}:/usr/bin:/bin",
-            "HOME": str(self.home),
+            "HOME": str(home),
             "TERM": "dumb",
             "NO_COLOR": "1",
             "GEMINI_API_KEY": "dummy",
-            "GOOGLE_GEMINI_BASE_URL": self.fake.url,
+            "GOOGLE_GEMINI_BASE_URL": fake.url,
             "GEMINI_CLI_TRUST_WORKSPACE": "true",
             "GEMINI_TELEMETRY_ENABLED": "false",
-            "SYNC_AI_SESSIONS_HOME": str(self.state),
-            "SYNC_AI_SESSIONS_PASSPHRASE": PASS,
+            "SYNC_AI_SESSIONS_HOME": str(root / "state"),
+            "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
             "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "12",  # a cheap KDF keeps the test fast
         }
+        super().__init__(root=root, home=home, env=env, repo=repo)
 
     def gemini(self, *args: str) -> subprocess.CompletedProcess[str]:
-        r = subprocess.run(
-            [str(cli_path("gemini")), *args],
-            cwd=self.repo,
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
-        return r
-
-    def ours(self, *args: str) -> dict[str, Any]:
-        r = subprocess.run(
-            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert r.returncode == 0, (r.returncode, r.stdout[-2000:], r.stderr[-4000:])
-        out = json.loads(r.stdout)
-        assert out["ok"] is True
-        return out
+        return self.cli("gemini", *args)
 
 
 def _tree(root: Path) -> dict[str, tuple[bytes, int]]:
@@ -107,11 +80,11 @@ def _turn_text(body: dict[str, Any]) -> str:
 
 def test_session_made_on_a_resumes_on_b(tmp_path: Path) -> None:
     with FakeGemini() as fake:
-        a = Machine(tmp_path / "machineA", _git_repo(tmp_path / "machineA" / "src" / "myproj", REMOTE_A), fake)
+        a = GeminiMachine(tmp_path / "machineA", _git_repo(tmp_path / "machineA" / "src" / "myproj", REMOTE_A), fake)
         (a.repo / "README.md").write_text("# demo project\nsecret=42\n")
         b_repo = _git_repo(tmp_path / "machine B" / "work" / "My Proj_2", REMOTE_B)
         (b_repo / "README.md").write_text("# demo project on B\n")
-        b = Machine(tmp_path / "machine B", b_repo, fake)
+        b = GeminiMachine(tmp_path / "machine B", b_repo, fake)
 
         # -- machine A: a first turn, then a resumed turn with a real read_file tool call
         a.gemini("-p", "hello from A")

@@ -27,8 +27,9 @@ import ssl
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from support.loopback import LoopbackServer, QuietHandler
 
 INLINE_LIMIT = 1024 * 1024  # "up to one megabyte of content for each file"
 FILE_LIST_LIMIT = 300  # "the entire files list may be truncated if the total number exceeds 300 files"
@@ -77,23 +78,17 @@ class FakeGitHub:
         self.inline_limit = INLINE_LIMIT
         self.lock = threading.Lock()
         self.retry_after = "1"
-        handler = _make_handler(self)
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.httpd.daemon_threads = True
-        if ssl_context is not None:
-            self.httpd.socket = ssl_context.wrap_socket(self.httpd.socket, server_side=True)
-        self.port = self.httpd.server_address[1]
+        self.http = LoopbackServer(_make_handler(self), ssl_context)
+        self.port = self.http.port
         self.host = f"localhost:{self.port}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
-        self.thread.start()
+        self.http.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.stop()
 
     def add_token(self, token: str, login: str = "alice", scopes: str | None = "gist, repo, read:org") -> None:
         self.tokens[token] = (login, scopes)
@@ -167,12 +162,7 @@ class FakeGitHub:
 
 
 def _make_handler(server: FakeGitHub):
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):  # quiet
-            pass
-
+    class Handler(QuietHandler):
         # -- plumbing ----------------------------------------------------------------------------
         def _send(
             self,

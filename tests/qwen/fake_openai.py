@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from support.loopback import LoopbackServer, QuietHandler
 
 
 def _texts(content: Any) -> list[str]:
@@ -55,29 +56,16 @@ class FakeOpenAI:
         self._n = 0
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-            def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
-                self.send_response(status)
-                self.send_header("content-type", ctype)
-                self.send_header("content-length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if self.path.split("?", 1)[0].rstrip("/").endswith("/models"):
                     models = {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
-                    self._send(200, json.dumps(models).encode())
+                    self.send_bytes(200, json.dumps(models).encode())
                     return
-                self._send(404, b'{"error":{"message":"not found"}}')
+                self.send_bytes(404, b'{"error":{"message":"not found"}}')
 
             def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                raw = self.rfile.read(length) if length else b""
+                raw = self.read_body()
                 try:
                     body = json.loads(raw or b"{}")
                 except ValueError:
@@ -88,7 +76,7 @@ class FakeOpenAI:
                     seq = outer._n
                     outer.requests.append({"path": path, "body": body, "raw": raw})
                 if not path.endswith("/chat/completions"):
-                    self._send(404, b'{"error":{"message":"not found"}}')
+                    self.send_bytes(404, b'{"error":{"message":"not found"}}')
                     return
                 messages = body.get("messages") or []
                 reply = f"FAKE-OAI seq={seq} messages={len(messages)} last={last_user_text(body)[:60]!r}"
@@ -110,7 +98,7 @@ class FakeOpenAI:
                         ],
                         "usage": usage,
                     }
-                    self._send(200, json.dumps(doc).encode())
+                    self.send_bytes(200, json.dumps(doc).encode())
                     return
                 base = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
                 chunks = [
@@ -119,16 +107,13 @@ class FakeOpenAI:
                     {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage},
                 ]
                 out = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks) + b"data: [DONE]\n\n"
-                self._send(200, out, "text/event-stream")
+                self.send_bytes(200, out, "text/event-stream")
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._http = LoopbackServer(Handler)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return self._http.url("/v1")
 
     def chat_requests(self) -> list[dict[str, Any]]:
         with self._lock:
@@ -139,10 +124,8 @@ class FakeOpenAI:
             self.requests.clear()
 
     def __enter__(self) -> FakeOpenAI:
-        self._thread.start()
+        self._http.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        self._http.stop()

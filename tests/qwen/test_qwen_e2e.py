@@ -12,20 +12,17 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qwen.fake_openai import FakeOpenAI, last_user_text, user_texts
-from support.clis import cli_path
+from support.machines import PASSPHRASE, Machine, git_repo
 
 from sync_ai_sessions.adapters.qwen import QwenAdapter, sanitize_cwd
 
 pytestmark = pytest.mark.realcli
-
-PASSPHRASE = "correct horse battery staple 42"
 QWEN_SETTINGS = {
     "security": {"auth": {"selectedType": "openai"}},
     "privacy": {"usageStatisticsEnabled": False},
@@ -36,62 +33,41 @@ QWEN_SETTINGS = {
 }
 
 
-class Machine:
+class QwenMachine(Machine):
+    """A machine whose Qwen Code talks to the fake OpenAI server (settings: no updates, no telemetry)."""
+
     def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeOpenAI):
         self.name = name
-        self.home = base / f"{name}-home"
-        self.tmp = base / f"{name}-tmp"
-        for d in (self.home / ".qwen", self.tmp, repo):
+        home, tmp = base / f"{name}-home", base / f"{name}-tmp"
+        for d in (home / ".qwen", tmp):
             d.mkdir(parents=True, exist_ok=True)
-        (self.home / ".qwen" / "settings.json").write_text(json.dumps(QWEN_SETTINGS))
-        self.api = api
-        git = {"env": self.env(), "check": True, "capture_output": True}
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
-        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
-        self.repo = Path(os.path.realpath(repo))
-
-    def env(self) -> dict[str, str]:
-        return {
+        (home / ".qwen" / "settings.json").write_text(json.dumps(QWEN_SETTINGS))
+        env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
+            "HOME": str(home),
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "NO_COLOR": "1",
-            "TMPDIR": str(self.tmp),
+            "TMPDIR": str(tmp),
             "OPENAI_API_KEY": "dummy",
-            "OPENAI_BASE_URL": self.api.base_url,
+            "OPENAI_BASE_URL": api.base_url,
             "OPENAI_MODEL": "fake-model",
             "GIT_CONFIG_GLOBAL": "/dev/null",
-            "SYNC_AI_SESSIONS_HOME": str(self.home / ".sync-ai-sessions"),
+            "SYNC_AI_SESSIONS_HOME": str(home / ".sync-ai-sessions"),
             "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
             "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",
         }
+        super().__init__(root=base, home=home, env=env, repo=git_repo(repo, remote, env=env, branch="main"))
 
     @property
     def adapter(self) -> QwenAdapter:
-        return QwenAdapter(self.env())
+        return QwenAdapter(self.env)
 
     def chats(self) -> Path:
         return self.adapter.projects_dir() / sanitize_cwd(str(self.repo)) / "chats"
 
     def qwen(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [str(cli_path("qwen")), *args], cwd=self.repo, env=self.env(), capture_output=True, text=True,
-            timeout=120, stdin=subprocess.DEVNULL,
-        )
-        if ok:
-            assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
-        return p
-
-    def ours(self, *args: str) -> dict[str, Any]:
-        p = subprocess.run(
-            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
-            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
-        doc = json.loads(p.stdout)
-        assert doc["ok"] is True, doc
-        return doc
+        return self.cli("qwen", *args, ok=ok)
 
 
 @pytest.fixture
@@ -113,8 +89,8 @@ def _assistant_texts(req: dict[str, Any]) -> str:
 
 
 def test_send_receive_resume_continue_and_round_trip(tmp_path: Path, api: FakeOpenAI) -> None:
-    a = Machine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "qproj", "git@github.com:o/q.git", api)
-    b = Machine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "Q Proj_2", "https://github.com/o/q", api)
+    a = QwenMachine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "qproj", "git@github.com:o/q.git", api)
+    b = QwenMachine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "Q Proj_2", "https://github.com/o/q", api)
     a_paths = [str(a.repo), str(a.home), "machineA"]
 
     # -- machine A: one real turn that names a file by its absolute path ----------------------------

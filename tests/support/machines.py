@@ -1,4 +1,9 @@
-"""Hermetic "machines" for tests: a temp HOME, our config dir, a git clone with a remote."""
+"""Hermetic "machines" for tests: a temp HOME, our config dir, a git clone with a remote.
+
+`Machine` is the one machine helper: its environment (nothing read from the real `~`), its clone,
+`run`/`run_json`/`ours` for our CLI and `cli` for a real AI CLI. The end-to-end tests of each tool
+subclass it only to add that tool's environment and a shortcut or two (see tests/<tool>/test_*_e2e.py).
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,18 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from support.clis import cli_path
+
 PASSPHRASE = "correct horse battery staple 42"
 
 
-def git_repo(path: Path, remote: str | None) -> Path:
+def git_repo(path: Path, remote: str | None, env: dict[str, str] | None = None, branch: str | None = None) -> Path:
+    """`git init` at `path` (made if missing) with `origin` = `remote`; the real path of the clone."""
     path.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["git", "init", "-q", str(path)], check=True)
+    kw: dict = {"check": True, "env": env, "capture_output": env is not None}
+    subprocess.run(["git", "init", "-q", *(["-b", branch] if branch else []), str(path)], **kw)
     if remote:
-        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], check=True)
+        subprocess.run(["git", "-C", str(path), "remote", "add", "origin", remote], **kw)
     return Path(os.path.realpath(path))
 
 
@@ -26,6 +35,7 @@ class Machine:
     root: Path
     home: Path
     env: dict[str, str] = field(default_factory=dict)
+    repo: Path | None = None  # the clone the machine works in, when it has one
 
     def run(self, *args: str, input: str | None = None, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,6 +52,22 @@ class Machine:
         except ValueError as exc:
             raise AssertionError(f"not JSON (rc={p.returncode}): {p.stdout!r} {p.stderr!r}") from exc
         return p.returncode, doc
+
+    def ours(self, *args: str, cwd: Path | None = None) -> dict:
+        """Our CLI with `--json` from the clone, no stdin; it must succeed: its JSON document."""
+        p = self.run(*args, "--json", input="", cwd=cwd or self.repo)
+        assert p.returncode == 0, (p.returncode, p.stdout[-3000:], p.stderr[-3000:])
+        doc = json.loads(p.stdout)
+        assert doc["ok"] is True, doc
+        return doc
+
+    def cli(self, name: str, *args: str, ok: bool = True, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+        """The real AI CLI `name` (see support.clis) in the clone; with ok=True it must exit 0."""
+        p = subprocess.run([str(cli_path(name)), *args], cwd=self.repo or self.root, env=self.env,
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if ok:
+            assert p.returncode == 0, (p.returncode, p.stdout[-2000:], p.stderr[-4000:])
+        return p
 
 
 def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
