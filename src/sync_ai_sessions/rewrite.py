@@ -28,6 +28,8 @@ _IS_NAME = [bool(re.match(rb"[" + _NAME_BYTE + rb"]", bytes([b]))) for b in rang
 _ESCAPE_LETTERS = frozenset(b"nrtbf")
 _BLOCK = 1 << 20
 _MAX_LINE = 16 << 20
+_PLAN_CACHE = 64  # rule sets kept (a handoff's sessions share a few: one per working directory)
+_PLANS: dict[tuple[object, ...], dict[str, object]] = {}
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,20 @@ class PathRewriter:
     """Replace old prefixes by new ones in JSON text, longest prefix first."""
 
     def __init__(self, rules: Iterable[Rule], *, source_flavor: str = "posix", target_flavor: str = "posix"):
+        # The plan (needles, regexes, the SIMD matcher, the fast-path proof) depends only on the rules and
+        # the flavours, and building it costs milliseconds (`_fast_plan` checks every pair of needles):
+        # one handoff of thousands of sessions asks for the same few rule sets again and again.
+        key = (tuple(rules), source_flavor, target_flavor)
+        plan = _PLANS.get(key)
+        if plan is None:
+            self._build(key[0], source_flavor, target_flavor)
+            if len(_PLANS) >= _PLAN_CACHE:
+                _PLANS.pop(next(iter(_PLANS)))
+            _PLANS[key] = dict(self.__dict__)
+        else:
+            self.__dict__.update(plan)
+
+    def _build(self, rules: Iterable[Rule], source_flavor: str, target_flavor: str) -> None:
         self.source_flavor = source_flavor
         self.target_flavor = target_flavor
         self._repl: dict[bytes, tuple[bytes, str, str]] = {}  # needle -> (replacement, kind, encoding)
@@ -398,7 +414,21 @@ _NAME_BYTES = frozenset(bytes([b]) for b in range(256) if _IS_NAME[b])
 def _overlaps(a: bytes, b: bytes) -> list[int]:
     """Every k (0 < k < both lengths) for which the last k bytes of `a` are the first k of `b`: an
     occurrence of `b` could then start inside one of `a` and run past its end."""
-    return [k for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])]
+    # Only where `a` holds the first byte of `b` can such a suffix start (one find per candidate, not one
+    # endswith per length).
+    out: list[int] = []
+    n = min(len(a), len(b))
+    if n < 2:
+        return out
+    first = b[0]
+    i = a.find(first, len(a) - n + 1)
+    while i >= 0:
+        k = len(a) - i
+        if a.endswith(b[:k]):
+            out.append(k)
+        i = a.find(first, i + 1)
+    out.reverse()
+    return out
 
 
 def _matcher(needles: list[bytes]) -> Callable[[bytes], list[tuple[int, int, int]]] | None:
