@@ -16,8 +16,8 @@ Rules every adapter keeps:
 
 from __future__ import annotations
 
+import itertools
 import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -145,6 +145,21 @@ class ImportContext:
     # a Recipe per payload file here instead of reading it, and the engine writes the staged bytes while
     # the payload is decrypted.
     plan: dict[Path, Recipe] | None = None
+    # Set by the engine while it plans an import (nothing is placed meanwhile): adapters may keep here what
+    # they look up per session (the local transcripts by id, an index file's entries), built once per
+    # import instead of once per session.  None outside planning: look on disk.
+    lookups: dict[str, Any] | None = None
+
+    def realpath(self, path: str | Path) -> str:
+        """`os.path.realpath`, remembered while the engine plans (the clone does not move meanwhile)."""
+        if self.lookups is None:
+            return os.path.realpath(path)
+        cache = self.lookups.setdefault("realpath", {})
+        key = str(path)
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = os.path.realpath(key)
+        return found
 
 
 @dataclass
@@ -171,15 +186,22 @@ class StagedSession:
     resume_cwd: Path | None = None  # folder to run the resume command in
 
 
+_SEQ = itertools.count()
+
+
 class StagedFiles:
     """A session's files as `stage` prepares them: the bytes for this machine (paths rewritten, or
     copied as they are) in a private folder of `ctx.staging`, and where each lands."""
 
     def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None,
                  plan: dict[Path, Recipe] | None = None):
-        staging.mkdir(parents=True, exist_ok=True)
+        # One folder per staging folder, not one per session (thousands of sessions: a mkdir and an rmdir
+        # each); every staged name is made unique by a per-process sequence number and `prefix`.
+        self.folder = staging / "staged"
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+        self.prefix = f"{prefix}{next(_SEQ):06d}-"
         self.plan = plan
-        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=staging))
         self.rewriter = rewriter
         self.replace = replace  # (old id, new id) when staging a copy
         self.transcript: Placement | None = None
@@ -187,7 +209,7 @@ class StagedFiles:
 
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
         n = len(self.sidecars) + (self.transcript is not None)
-        staged = self.folder / f"{n:05d}-{dest.name}"
+        staged = self.folder / f"{self.prefix}{n:05d}-{dest.name}"
         recipe = Recipe(staged, self.rewriter if rewrite else None, self.replace if rewrite and replace_id else None)
         if self.plan is not None:
             self.plan[src] = recipe  # the engine applies it while the payload is decrypted
@@ -257,7 +279,10 @@ class Adapter(ABC):
     # -- receive side ------------------------------------------------------------------------
     @abstractmethod
     def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
-        """The local transcript already holding `session_id`, if any."""
+        """The local transcript already holding `session_id`, if any.
+
+        While `ctx.lookups` is a dict (the engine is planning), the answer may come from an index of the
+        local transcripts built on the first call and kept there; otherwise look on disk."""
 
     @abstractmethod
     def stage(
@@ -286,12 +311,18 @@ class Adapter(ABC):
     def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:
         """Where the session continues here: the clone's physical root plus the session's relative cwd,
         or the root itself when that folder does not exist in this clone."""
-        root = Path(os.path.realpath(ctx.target.root))
+        cache = ctx.lookups.setdefault("target_cwd", {}) if ctx.lookups is not None else None
+        if cache is not None and session.cwd_rel in cache:
+            return cache[session.cwd_rel]
+        root = Path(ctx.realpath(ctx.target.root))
+        found = root
         if session.cwd_rel:
             cand = Path(os.path.realpath(root.joinpath(*arc_parts(session.cwd_rel))))
             if cand.is_dir() and is_inside(str(cand), str(root)):
-                return cand
-        return root
+                found = cand
+        if cache is not None:
+            cache[session.cwd_rel] = found
+        return found
 
     def new_session_id(self, seed: str | None = None) -> str:
         """A fresh id for a copy.  With `seed` (the engine passes "<original id>\n<sha256 of the

@@ -15,6 +15,7 @@ the file (or its latest `relocated` record), never by the folder name.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import mmap
 import os
@@ -81,6 +82,7 @@ def path_hash(s: str) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_project_dir(path: str) -> str:
     """Claude Code's folder name for a working directory (`projects/<this>/`)."""
     units = _utf16_units(path)
@@ -463,11 +465,12 @@ class ClaudeAdapter(Adapter):
     def find_sessions(self, repo: Repo) -> list[Session]:
         root = os.path.realpath(repo.root)
         sessions: list[Session] = []
+        agents: dict[Path, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
         for path in self._transcript_paths():
             cwd = self.session_cwd(path)
             if cwd is None or not is_inside(cwd, root):
                 continue
-            session = self._describe(Path(path), cwd, root)
+            session = self._describe(Path(path), cwd, root, agents)
             if session is not None:
                 sessions.append(session)
         # Project memory travels with every session (each under its own names: the payload refuses
@@ -488,7 +491,8 @@ class ClaudeAdapter(Adapter):
                 out.append((p.relative_to(folder).as_posix(), p, p.stat().st_size))
         return out
 
-    def _describe(self, path: Path, cwd: str, root: str) -> Session | None:
+    def _describe(self, path: Path, cwd: str, root: str,
+                  agents: dict[Path, dict[str, list[Path]]] | None = None) -> Session | None:
         sid = path.name[: -len(".jsonl")]
         if not _ID_RE.match(sid):
             return None
@@ -503,7 +507,7 @@ class ClaudeAdapter(Adapter):
             for p in _walk_files(sibling):
                 rel_p = p.relative_to(sibling).as_posix()
                 files.append(ExportFile(f"projects/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
-        for p in self._old_agent_files(path.parent, sid):
+        for p in self._old_agent_files(path.parent, sid, agents):
             files.append(ExportFile(f"agents/{sid}/{p.name}", p, p.stat().st_size, ROLE_SIDECAR))
         history = self.config_dir() / "file-history" / sid
         if history.is_dir() and not history.is_symlink():
@@ -521,18 +525,38 @@ class ClaudeAdapter(Adapter):
             meta={"cwd": cwd, "project_dir": path.parent.name},
         )
 
-    def _old_agent_files(self, folder: Path, sid: str) -> list[Path]:
-        out = []
-        for p in sorted(folder.glob("agent-*.jsonl")):
-            if p.is_symlink() or not p.is_file():
-                continue
-            try:
-                with _Mapped(p) as mm:
-                    if mm is not None and _head_value(mm, "sessionId", 1 << 20) == sid:
-                        out.append(p)
-            except (OSError, ValueError):
-                continue
-        return out
+    def _old_agent_files(self, folder: Path, sid: str, cache: dict[Path, dict[str, list[Path]]] | None = None
+                         ) -> list[Path]:
+        """Old-style subagent transcripts (`agent-*.jsonl` beside the session) whose head names `sid`.
+
+        With `cache`, each folder's agent files are read once for all its sessions."""
+        if cache is not None:
+            by_sid = cache.get(folder)
+            if by_sid is None:
+                by_sid = cache[folder] = {}
+                for p in self._agent_files(folder):
+                    owner = self._agent_owner(p)
+                    if owner is not None:
+                        by_sid.setdefault(owner, []).append(p)
+            return by_sid.get(sid, [])
+        return [p for p in self._agent_files(folder) if self._agent_owner(p) == sid]
+
+    @staticmethod
+    def _agent_files(folder: Path) -> list[Path]:
+        try:
+            names = sorted(e.name for e in os.scandir(folder)
+                           if e.name.startswith("agent-") and e.name.endswith(".jsonl"))
+        except OSError:
+            return []
+        return [p for p in (folder / n for n in names) if not p.is_symlink() and p.is_file()]
+
+    @staticmethod
+    def _agent_owner(p: Path) -> str | None:
+        try:
+            with _Mapped(p) as mm:
+                return _head_value(mm, "sessionId", 1 << 20) if mm is not None else None
+        except (OSError, ValueError):
+            return None
 
     def _scan(self, path: Path, size: int) -> dict[str, Any]:
         """Line count, title, last timestamp and version of a matched transcript, at byte level: one
@@ -602,6 +626,11 @@ class ClaudeAdapter(Adapter):
     def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
         if not _ID_RE.match(session_id or ""):
             return None
+        if ctx is not None and ctx.lookups is not None:
+            index = ctx.lookups.get("claude-transcripts")
+            if index is None:
+                index = ctx.lookups["claude-transcripts"] = self._transcript_index()
+            return index.get(session_id)
         projects = self.projects_dir()
         try:
             dirs = sorted(os.scandir(projects), key=lambda e: e.name)
@@ -613,12 +642,33 @@ class ClaudeAdapter(Adapter):
                 return p
         return None
 
+    def _transcript_index(self) -> dict[str, Path]:
+        """What `find_existing` answers for every id at once: `<id>.jsonl` in the first project folder
+        (by name) that holds it as a file."""
+        index: dict[str, Path] = {}
+        try:
+            dirs = sorted(os.scandir(self.projects_dir()), key=lambda e: e.name)
+        except OSError:
+            return index
+        for d in dirs:
+            if not d.is_dir(follow_symlinks=False):
+                continue
+            try:
+                entries = list(os.scandir(d.path))
+            except OSError:
+                continue
+            for e in entries:
+                name = e.name
+                if name.endswith(".jsonl") and name[:-6] not in index and e.is_file():
+                    index[name[:-6]] = Path(e.path)
+        return index
+
     def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
         src = ctx.source
         meta = src.adapter_meta or {}
         win = src.os_flavor == "windows"
         sep = "\\" if win else "/"
-        target_root = str(Path(os.path.realpath(ctx.target.root)))
+        target_root = str(Path(ctx.realpath(ctx.target.root)))
         new_cwd = str(target_cwd)
         old_root = src.repo_root.rstrip("/\\") or src.repo_root
         old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
@@ -670,7 +720,7 @@ class ClaudeAdapter(Adapter):
         sid = _check_id(session.id)
         out_id = _check_id(new_id) if new_id else sid
         target_cwd = self.target_cwd(session, ctx)
-        target_root = Path(os.path.realpath(ctx.target.root))
+        target_root = Path(ctx.realpath(ctx.target.root))
         projects = self.projects_dir()
         project = projects / self.project_dir_name(str(target_cwd))
         # Claude refuses an id that exists in two project folders; keep the one file where it already is.

@@ -482,29 +482,32 @@ class CodexAdapter(Adapter):
         return Path(self._tmp.name)
 
     @staticmethod
-    def _matching_lines(path: Path, key: str, sid: str) -> list[bytes]:
-        out: list[bytes] = []
-        needle = sid.encode()
+    def _lines_by_id(path: Path, key: str, wanted: set[str]) -> dict[str, list[bytes]]:
+        """The lines of the shared file `path` (history, session index) whose `key` is one of the `wanted`
+        session ids, grouped by it: the file is read once for all the sessions of a send."""
+        out: dict[str, list[bytes]] = {}
         if not path.is_file():
             return out
         with open(path, "rb") as fh:
             for line in fh:
-                if needle not in line:
-                    continue
                 line = line.rstrip(b"\r\n")
                 try:
                     obj = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(obj, dict) and obj.get(key) == sid:
-                    out.append(line)
+                if isinstance(obj, dict) and isinstance(obj.get(key), str) and obj[key] in wanted:
+                    out.setdefault(obj[key], []).append(line)
         return out
 
     def find_sessions(self, repo: Repo) -> list[Session]:
         sessions: list[Session] = []
         seen: set[str] = set()
         root = os.path.normpath(str(repo.root))
-        for rh, rel, recorded_cwd in self.scan(root):
+        found = self.scan(root)
+        wanted = {rh.id for rh, _, _ in found}
+        shared = {fname: self._lines_by_id(self.home() / fname, key, wanted)
+                  for fname, key in ((HISTORY_FILE, "session_id"), (SESSION_INDEX_FILE, "id"))}
+        for rh, rel, recorded_cwd in found:
             if rh.id in seen or not _UUID_RE.match(rh.id):
                 continue
             seen.add(rh.id)
@@ -514,11 +517,8 @@ class CodexAdapter(Adapter):
             files = [ExportFile(arc, rh.path, st.st_size, ROLE_TRANSCRIPT)]
             tmp = self._tmpdir() / rh.id
             thread_name = None
-            for fname, key, arcdir in (
-                (HISTORY_FILE, "session_id", "history"),
-                (SESSION_INDEX_FILE, "id", "session_index"),
-            ):
-                lines = self._matching_lines(self.home() / fname, key, rh.id)
+            for fname, arcdir in ((HISTORY_FILE, "history"), (SESSION_INDEX_FILE, "session_index")):
+                lines = shared[fname].get(rh.id, [])
                 if not lines:
                     continue
                 if fname == SESSION_INDEX_FILE:
@@ -598,6 +598,14 @@ class CodexAdapter(Adapter):
         if not _UUID_RE.match(session_id):
             return None
         sid = session_id.lower()
+        if ctx is not None and ctx.lookups is not None:
+            index = ctx.lookups.get("codex-rollouts")
+            if index is None:
+                index = ctx.lookups["codex-rollouts"] = {}
+                for path, name, _archived in self._walk(True):  # the walk's first file of an id wins
+                    index.setdefault(name.removesuffix(".zst").removesuffix(".jsonl")[-36:].lower(), path)
+            found = index.get(sid)
+            return Path(found) if found is not None else None
         for path, name, _archived in self._walk(True):
             base = name.removesuffix(".zst").removesuffix(".jsonl")
             if base[-36:].lower() == sid:
@@ -677,8 +685,9 @@ class CodexAdapter(Adapter):
                 self._shared_file(f["arcname"], sid)  # refused before any byte is written
         rw = self.rewriter(session, ctx, sid, out_id)
         provider = _ProviderFix(self.configured_provider(), keep=bool(ctx.options.get("keep_provider")))
-        staging = ctx.staging / f"codex-{out_id}"
-        staging.mkdir(parents=True, exist_ok=True)
+        staging = ctx.staging / "codex"  # one folder for all sessions: the name holds the id
+        if not staging.is_dir():
+            staging.mkdir(parents=True, exist_ok=True)
         staged_t = staging / name
         resume_cwd = self.target_cwd(session, ctx)
         staged = StagedSession(session_id=out_id, original_id=sid, transcript=Placement(dest, staged_t),

@@ -1,0 +1,118 @@
+"""Thousands of small sessions: what is built or looked up once per handoff gives the same answers as
+doing it per session (rewrite plans, the adapters' local-session lookups, the send-side index files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync_ai_sessions.adapters.base import ImportContext, SourceInfo
+from sync_ai_sessions.adapters.claude import ClaudeAdapter
+from sync_ai_sessions.adapters.codex import CodexAdapter
+from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.rewrite import PathRewriter, Rule, _overlaps
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.binary(max_size=12), st.binary(max_size=12), st.sampled_from([b"ab/", b"/\\n", b"a"]))
+def test_overlaps_equals_the_definition(a, b, alphabet):
+    # Over a small alphabet overlaps are frequent; map the random bytes onto it.
+    a = bytes(alphabet[x % len(alphabet)] for x in a)
+    b = bytes(alphabet[x % len(alphabet)] for x in b)
+    assert _overlaps(a, b) == [k for k in range(1, min(len(a), len(b))) if a.endswith(b[:k])]
+
+
+def test_rewriters_of_one_rule_set_share_their_plan_and_rewrite_alike():
+    rules = [Rule("/home/alice/src/app", "/w/app"), Rule("/home/alice", "/home/bob"),
+             Rule("-home-alice-src-app", "-w-app", kind="token")]
+    one, two = PathRewriter(rules), PathRewriter(list(rules))
+    assert one._fast is two._fast and one._re is two._re  # built once
+    other = PathRewriter([*rules, Rule("/tmp/x", "/tmp/y")])
+    assert other._re is not one._re
+    data = b'{"cwd":"/home/alice/src/app","f":"/home/alice/x","d":"-home-alice-src-app","t":"/tmp/x/1"}\n'
+    assert one.rewrite(data) == two.rewrite(data) == b'{"cwd":"/w/app","f":"/home/bob/x","d":"-w-app","t":"/tmp/x/1"}\n'
+    assert other.rewrite(data).endswith(b'"t":"/tmp/y/1"}\n')
+    assert PathRewriter(rules, source_flavor="windows")._re is not one._re
+
+
+def _ctx(tmp_path: Path, lookups: dict | None) -> ImportContext:
+    return ImportContext(target=Repo(root=tmp_path), source=SourceInfo(os_flavor="posix", repo_root="/x"),
+                         staging=tmp_path / "staging", env={}, lookups=lookups)
+
+
+def test_claude_lookups_indexed_once_agree_with_the_disk(tmp_path):
+    home = tmp_path / "home"
+    projects = home / ".claude" / "projects"
+    ids = [f"{i:08d}-0000-4000-8000-000000000000" for i in range(6)]
+    for name, sid in (("-b", ids[0]), ("-a", ids[0]), ("-a", ids[1]), ("-c", ids[2])):
+        (projects / name).mkdir(parents=True, exist_ok=True)
+        (projects / name / f"{sid}.jsonl").write_text("{}\n")
+    (projects / "-c" / ids[3]).mkdir()  # a folder named like a session, not a transcript
+    (projects / "-c" / f"{ids[4]}.jsonl").mkdir()
+    (projects / "file.jsonl").write_text("")
+    ad = ClaudeAdapter({"HOME": str(home)})
+    indexed = _ctx(tmp_path, {})
+    for sid in [*ids, "not an id", "../x"]:
+        assert ad.find_existing(sid, indexed) == ad.find_existing(sid, _ctx(tmp_path, None)), sid
+    assert ad.find_existing(ids[0], indexed) == projects / "-a" / f"{ids[0]}.jsonl"  # first folder by name
+    (projects / "-c" / f"{ids[5]}.jsonl").write_text("{}\n")  # after the index was built: not seen by it
+    assert ad.find_existing(ids[5], indexed) is None
+    assert ad.find_existing(ids[5], _ctx(tmp_path, None)) == projects / "-c" / f"{ids[5]}.jsonl"
+
+
+def test_codex_lookups_indexed_once_agree_with_the_disk(tmp_path):
+    home = tmp_path / "codex"
+    ids = ["01a20ae9-7e9b-7f80-aab9-acfbe801e5b" + str(i) for i in range(4)]
+    day = home / "sessions" / "2026" / "11" / "24"
+    day.mkdir(parents=True)
+    (day / f"rollout-2026-11-24T00-16-44-{ids[0]}.jsonl").write_text("{}\n")
+    (day / f"rollout-2026-11-24T00-16-45-{ids[1].upper()}.jsonl.zst").write_bytes(b"")
+    arch = home / "archived_sessions"
+    arch.mkdir()
+    (arch / f"rollout-2026-11-24T00-16-46-{ids[2]}.jsonl").write_text("{}\n")
+    ad = CodexAdapter({"HOME": str(tmp_path), "CODEX_HOME": str(home)})
+    indexed = _ctx(tmp_path, {})
+    for sid in [*ids, ids[1].upper(), "nope"]:
+        assert ad.find_existing(sid, indexed) == ad.find_existing(sid, _ctx(tmp_path, None)), sid
+    assert ad.find_existing(ids[2], indexed) is not None
+
+
+def test_codex_send_reads_history_and_index_once_for_all_sessions(tmp_path, monkeypatch):
+    """The history and session-index lines travel with their own session only, and each shared file is
+    read once for the whole send, not once per session."""
+    home = tmp_path / "codex"
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ids = [f"01a20ae9-7e9b-7f80-aab9-acfbe801e5{i:02d}" for i in range(5)]
+    day = home / "sessions" / "2026" / "11" / "24"
+    day.mkdir(parents=True)
+    for i, sid in enumerate(ids):
+        meta = {"timestamp": "2026-11-24T00:16:44.219Z", "type": "session_meta",
+                "payload": {"id": sid, "timestamp": "2026-11-24T00:16:44.195Z", "cwd": str(repo),
+                            "originator": "codex_exec", "cli_version": "0.169.0"}}
+        (day / f"rollout-2026-11-24T00-16-{i:02d}-{sid}.jsonl").write_text(json.dumps(meta) + "\n")
+    hist = [{"session_id": ids[i % 3], "ts": i, "text": f"prompt {i}"} for i in range(7)]
+    hist.append({"session_id": "someone-else", "ts": 9, "text": ids[0]})  # names the id in its text only
+    (home / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in hist) + "not json\n")
+    (home / "session_index.jsonl").write_text(json.dumps({"id": ids[4], "thread_name": "named"}) + "\n")
+    reads: list[str] = []
+    real = CodexAdapter._lines_by_id
+
+    def spy(path, key, wanted):
+        reads.append(Path(path).name)
+        return real(path, key, wanted)
+
+    monkeypatch.setattr(CodexAdapter, "_lines_by_id", staticmethod(spy))
+    ad = CodexAdapter({"HOME": str(tmp_path), "CODEX_HOME": str(home)})
+    found = {s.id: s for s in ad.find_sessions(Repo(root=repo))}
+    assert sorted(reads) == ["history.jsonl", "session_index.jsonl"]
+    assert set(found) == set(ids)
+    for i, sid in enumerate(ids):
+        side = {f.arcname: f.source.read_bytes() for f in found[sid].files if f.role != "transcript"}
+        want = [json.dumps(h).encode() for h in hist if h["session_id"] == sid]
+        got = side.get(f"history/{sid}.jsonl", b"").splitlines()
+        assert got == want, i
+    assert found[ids[4]].title == "named"
