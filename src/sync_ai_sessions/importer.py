@@ -73,25 +73,35 @@ def relation(local: Path, incoming: Path) -> str:
     return LOCAL_PREFIX if ls < is_ else INCOMING_PREFIX
 
 
-def check_inside(home: Path, dest: Path) -> Path:
-    """`dest` as a real path inside the real `home`, with no symlink or special file on the way."""
-    home_real = Path(os.path.realpath(home))
+def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
+                 folders: set[str] | None = None) -> Path:
+    """`dest` as a real path inside the real `home`, with no symlink or special file on the way.
+
+    For many files of one import: `home_real` is `home`'s real path, and `folders` collects the folders
+    found to be real directories (not symlinks), so each is looked at once per import, not once per file.
+    """
+    if home_real is None:
+        home_real = Path(os.path.realpath(home))
     rel = os.path.relpath(os.path.normpath(dest), os.path.normpath(home))
     if os.path.isabs(rel) or rel == "." or rel.split(os.sep)[0] == "..":
         raise UnsafePayloadError(f"refusing to write outside the tool's folder {home}: {dest}")
-    cur = home_real
+    cur = str(home_real)
     parts = rel.split(os.sep)
     for i, part in enumerate(parts):
-        cur = cur / part
+        cur = os.path.join(cur, part)
+        last = i == len(parts) - 1
+        if not last and folders is not None and cur in folders:
+            continue
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
             break
-        last = i == len(parts) - 1
         if stat.S_ISLNK(st.st_mode):
             raise UnsafePayloadError(f"refusing to write through the symlink {cur}")
         if (not last and not stat.S_ISDIR(st.st_mode)) or (last and not stat.S_ISREG(st.st_mode)):
             raise UnsafePayloadError(f"refusing to write over the special file or folder {cur}")
+        if not last and folders is not None:
+            folders.add(cur)
     return home_real / rel
 
 
@@ -117,6 +127,8 @@ class Importer:
         self.adapter = adapter
         self.ctx = ctx
         self.home = adapter.home()
+        self._home_real = Path(os.path.realpath(self.home))
+        self._folders: set[str] = set()  # checked to be real folders while planning (see check_inside)
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
@@ -127,8 +139,11 @@ class Importer:
         self.durable = bool(ctx.options.get("durable"))
 
     # -- planning ------------------------------------------------------------------------------
+    def _inside(self, dest: Path) -> Path:
+        return check_inside(self.home, dest, home_real=self._home_real, folders=self._folders)
+
     def _add(self, op: _Op) -> None:
-        op.dest = check_inside(self.home, op.dest)
+        op.dest = self._inside(op.dest)
         if op.kind != "append":
             if op.dest in self._dests:
                 raise UnsafePayloadError(f"two files of the handoff would land on {op.dest}")
@@ -136,7 +151,7 @@ class Importer:
         self._ops.append(op)
 
     def _plan_file(self, p: Placement, *, primary_action: str) -> None:
-        dest = check_inside(self.home, p.dest)
+        dest = self._inside(p.dest)
         if dest in self._planned_sidecars:
             # Several sessions of one handoff may bring the same shared file (project memory, a tool
             # result a fork and its parent both name): place it once; differing copies keep the first.
@@ -187,7 +202,7 @@ class Importer:
                 # The transcript goes last: it is what the next run compares, so if this run is killed
                 # half-way the next one still sees the session as unfinished and places what is missing.
                 self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
-                return self._result(staged, action, check_inside(self.home, existing))
+                return self._result(staged, action, self._inside(existing))
             action = "copy"
             if streamed:  # it was streamed because no local session had its id; one appeared meanwhile
                 raise ConflictError(f"the session {sm.id} appeared here while importing; try again")
@@ -207,11 +222,11 @@ class Importer:
         self._plan_appends(staged.line_appends)
         self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))  # last: see fast-forward
         reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
-        return self._result(staged, action, check_inside(self.home, staged.transcript.dest), reason)
+        return self._result(staged, action, self._inside(staged.transcript.dest), reason)
 
     def _check_staged(self, staged: StagedSession) -> None:
         for p in [staged.transcript, *staged.sidecars]:
-            check_inside(self.home, p.dest)
+            self._inside(p.dest)
             if not Path(p.staged).is_file():
                 raise IOFailure(f"adapter staged no file for {p.dest.name}")
 
@@ -225,30 +240,53 @@ class Importer:
 
     # -- applying ------------------------------------------------------------------------------
     def apply(self, journal: Journal) -> None:
+        """Make the planned changes, in plan order, journalled ahead.
+
+        Per-file work is batched: the missing folders of all files are journalled in one record write and
+        made first; each run of consecutive new files is journalled in one write (one fsync), linked into
+        place, and then each folder that received files is fsynced once.  Fast-forwards and appends stay
+        one at a time (each replaces or grows something that was already here)."""
         done: list[tuple[str, Any]] = []
         try:
-            for op in self._ops:
-                self._mkdirs(op.dest.parent, journal, done)
+            self._mkdirs([op.dest.parent for op in self._ops], journal, done)
+            ops = self._ops
+            i = 0
+            while i < len(ops):
+                op = ops[i]
                 if op.kind == "create":
-                    self._create(op, journal, done)
-                elif op.kind == "extend":
+                    j = i
+                    while j < len(ops) and ops[j].kind == "create":
+                        j += 1
+                    self._create_run(ops[i:j], journal, done)
+                    i = j
+                    continue
+                if op.kind == "extend":
                     self._extend(op, journal, done)
                 else:
                     self._append(op, journal, done)
+                i += 1
         except BaseException:
             self._rollback(done)
             raise
 
-    def _mkdirs(self, folder: Path, journal: Journal, done: list[tuple[str, Any]]) -> None:
-        missing: list[Path] = []
-        cur = folder
-        while not cur.exists():
-            missing.append(cur)
-            cur = cur.parent
-        for d in reversed(missing):
-            journal.record(op="mkdir", path=str(d))
+    def _mkdirs(self, folders: list[Path], journal: Journal, done: list[tuple[str, Any]]) -> None:
+        missing: list[Path] = []  # parents before children
+        known: set[Path] = set()
+        for folder in folders:
+            chain: list[Path] = []
+            cur = folder
+            while cur not in known and not cur.exists():
+                chain.append(cur)
+                known.add(cur)
+                cur = cur.parent
+            known.add(cur)
+            missing.extend(reversed(chain))
+        journal.record_many([{"op": "mkdir", "path": str(d)} for d in missing])
+        for d in missing:
             d.mkdir()
             done.append(("mkdir", d))
+        for parent in dict.fromkeys(d.parent for d in missing):
+            osops.fsync_dir(parent)
 
     def _link_or_copy(self, src: Path, dest: Path, journal: Journal, done: list[tuple[str, Any]], *,
                       final: Path, durable: bool) -> None:
@@ -281,15 +319,21 @@ class Importer:
         except FileExistsError:
             raise ConflictError(f"{dest} appeared while importing; nothing of it was overwritten") from None
 
-    def _create(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
-        assert op.staged is not None
-        st = os.stat(op.staged)
-        # The file is known by its size and inode (the staged file's, which link() keeps): enough for
-        # `undo` to see it was resumed (appended) or replaced since, without reading it again.
-        journal.record(op="create", path=str(op.dest), size=st.st_size, ino=st.st_ino)
-        self._link_or_copy(op.staged, op.dest, journal, done, final=op.dest, durable=self.durable)
-        done.append(("create", op.dest))
-        osops.fsync_dir(op.dest.parent)
+    def _create_run(self, ops: list[_Op], journal: Journal, done: list[tuple[str, Any]]) -> None:
+        recs = []
+        for op in ops:
+            assert op.staged is not None
+            st = os.stat(op.staged)
+            # The file is known by its size and inode (the staged file's, which link() keeps): enough for
+            # `undo` to see it was resumed (appended) or replaced since, without reading it again.
+            recs.append({"op": "create", "path": str(op.dest), "size": st.st_size, "ino": st.st_ino})
+        journal.record_many(recs)
+        for op in ops:
+            assert op.staged is not None
+            self._link_or_copy(op.staged, op.dest, journal, done, final=op.dest, durable=self.durable)
+            done.append(("create", op.dest))
+        for folder in dict.fromkeys(op.dest.parent for op in ops):
+            osops.fsync_dir(folder)
 
     def _extend(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
         assert op.staged is not None
@@ -353,19 +397,102 @@ class Importer:
         return bool(self._ops)
 
 
+class _Compare:
+    """A write-only sink that tells how the bytes written to it relate to those of the file `local`
+    (what `relation(local, <those bytes>)` would say), without writing them anywhere."""
+
+    def __init__(self, local: Path):
+        self._fh = open(local, "rb")  # noqa: SIM115 - closed by result()
+        self._local_size = os.fstat(self._fh.fileno()).st_size
+        self._seen = 0
+        self._diverged = False
+
+    def write(self, data: bytes) -> int:
+        n = len(data)
+        if not self._diverged and self._seen < self._local_size:
+            want = min(n, self._local_size - self._seen)
+            if self._fh.read(want) != (data[:want] if want < n else data):
+                self._diverged = True
+        self._seen += n
+        return n
+
+    def result(self) -> str:
+        self._fh.close()
+        if self._diverged:
+            return DIVERGED
+        if self._seen == self._local_size:
+            return IDENTICAL
+        return LOCAL_PREFIX if self._local_size < self._seen else INCOMING_PREFIX
+
+
+class _Spool:
+    """The raw bytes of one payload file, kept in memory (up to `limit`) until it is known whether they
+    are needed; past the limit they go to `path` through the writer."""
+
+    def __init__(self, path: Path, writer: BackgroundWriter, limit: int = 4 << 20):
+        self.path, self._writer, self._limit = path, writer, limit
+        self._blocks: list[bytes] | None = []
+        self._size = 0
+        self._out: Any = None
+
+    def tee(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
+        for block in blocks:
+            if self._out is not None:
+                self._out.write(block)
+            else:
+                assert self._blocks is not None
+                self._blocks.append(block)
+                self._size += len(block)
+                if self._size > self._limit:
+                    self._spill()
+            yield block
+
+    def _spill(self) -> None:
+        self._out = self._writer.open(self.path)
+        for block in self._blocks or ():
+            self._out.write(block)
+        self._blocks = None
+
+    def keep(self) -> None:
+        if self._out is None:
+            self._spill()
+        self._out.close()
+
+    def drop(self) -> None:
+        self._blocks = None
+        if self._out is not None:
+            self._out.close()  # written past the limit: left in the staging folder, removed with it
+
+
+@dataclass
+class _Decided:
+    """A session that was already here, compared while the payload streamed in."""
+
+    staged: StagedSession  # as planned (nothing of it was written)
+    existing: Path
+    relation: str
+
+
+_SKIP = {IDENTICAL: "already here: identical",
+         INCOMING_PREFIX: "the local copy is newer: it already holds everything in this handoff"}
+
+
 def stream_in(
     imp: Importer,
     sessions: list[SessionManifest],
     reader: ArchiveReader,
     raw_dir: Path,
     progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, Path], dict[str, StagedSession]]:
-    """Read a version 2 payload's files, staging each one once.
+) -> tuple[dict[str, Path], dict[str, StagedSession], dict[str, _Decided]]:
+    """Read a version 2 payload's files, staging each one once, or not at all when it is already here.
 
     Sessions that no local session shares an id with, of adapters that stream, are staged before the data
     arrives (the adapter records a Recipe per file) and each file is rewritten into its staged place while
-    it is decrypted.  Every other file is written as it is into `raw_dir` for the usual `stage`.
-    Returns the raw files and the sessions already staged.
+    it is decrypted.  A session whose transcript is already here is planned the same way, but its
+    transcript is rewritten into a comparison with the local file: when that shows the local one holds it
+    all (identical, or newer), nothing of the session is written.  Otherwise, and for every other file,
+    the bytes are kept as they came in `raw_dir` for the usual `stage`.
+    Returns the raw files, the sessions already staged and the sessions decided while streaming.
     """
     adapter, ctx = imp.adapter, imp.ctx
     raw: dict[str, Path] = {}
@@ -374,28 +501,62 @@ def stream_in(
             raw[f["arcname"]] = raw_dir / f"f{len(raw):06d}"
     recipes: dict[Path, Recipe] = {}
     staged: dict[str, StagedSession] = {}
+    compare: dict[Path, tuple[str, Recipe, Path]] = {}  # raw transcript -> (session, recipe, local file)
+    owner: dict[Path, str] = {}  # raw file of a session that is already here -> the session
+    planned: dict[str, StagedSession] = {}
     if adapter.streams:
         for sm in sessions:
-            if not adapter.streams_session(sm) or adapter.find_existing(sm.id, ctx) is not None:
-                continue  # compared on bytes, maybe re-staged as a copy: needs the raw files
+            if not adapter.streams_session(sm):
+                continue
+            existing = adapter.find_existing(sm.id, ctx)
             plan: dict[Path, Recipe] = {}
             ctx.plan = plan
             try:
                 st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
             finally:
                 ctx.plan = None
-            if st.transcript.dest.exists():
+            if existing is None and st.transcript.dest.exists():
+                existing = st.transcript.dest
+            if existing is None:
+                recipes.update(plan)
+                staged[sm.id] = st
                 continue
-            recipes.update(plan)
-            staged[sm.id] = st
+            # Already here: compared on bytes while streaming; the raw files are kept only if needed.
+            t_raw = next((src for src, r in plan.items() if r.staged == st.transcript.staged), None)
+            if t_raw is None or not existing.is_file():
+                continue
+            compare[t_raw] = (sm.id, plan[t_raw], existing)
+            planned[sm.id] = st
+            for f in sm.files:
+                owner[raw[f["arcname"]]] = sm.id
+    decided: dict[str, _Decided] = {}
     with BackgroundWriter() as writer:
         for name, blocks in reader.entries():
-            recipe = recipes.get(raw[name]) or Recipe(raw[name], None)  # no recipe: staged raw, as it is
+            path = raw[name]
             if progress is not None:
                 blocks = _counted(blocks, progress)
+            cmp = compare.get(path)
+            if cmp is not None:
+                sid, recipe, local = cmp
+                spool = _Spool(path, writer)
+                sink = _Compare(local)
+                recipe.write(spool.tee(blocks), sink)
+                rel = sink.result()
+                if rel in _SKIP:
+                    spool.drop()
+                    decided[sid] = _Decided(planned[sid], local, rel)
+                else:
+                    spool.keep()
+                continue
+            sid = owner.get(path)
+            if sid is not None and sid in decided:
+                for _ in blocks:  # a file of a session that is already here: not needed
+                    pass
+                continue
+            recipe = recipes.get(path) or Recipe(path, None)  # no recipe: staged raw, as it is
             with writer.open(recipe.staged) as out:
                 recipe.write(blocks, out)
-    return raw, staged
+    return raw, staged, decided
 
 
 def _counted(blocks: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
@@ -439,12 +600,21 @@ def import_sessions(
             for s in manifest["sessions"]
         ]
         pre: dict[str, StagedSession] = {}
+        decided: dict[str, _Decided] = {}
+        ctx.lookups = {}  # planning: nothing is placed until apply, so per-session lookups may be indexed
         if stream is not None:
             raw_dir = staging / "raw"
             raw_dir.mkdir(exist_ok=True)
-            files, pre = stream_in(imp, sessions, stream, raw_dir, progress)
+            files, pre, decided = stream_in(imp, sessions, stream, raw_dir, progress)
         assert files is not None
         for sm in sessions:
+            d = decided.get(sm.id)
+            if d is not None:
+                r = imp._result(d.staged, "skip", d.existing, _SKIP[d.relation])
+                results.append(r)
+                if on_session:
+                    on_session(r)
+                continue
             sfiles = {f["arcname"]: files[f["arcname"]] for f in sm.files}
             st = pre.get(sm.id)
             if st is not None:
@@ -453,6 +623,7 @@ def import_sessions(
             results.append(r)
             if on_session:
                 on_session(r)
+        ctx.lookups = None
         # An import killed after placing its files never ran `finalize` (index resets, registrations),
         # and its sessions now look "already here": finalize them with this run.
         interrupted = interrupted_journals(env, home)

@@ -65,6 +65,19 @@ class Journal:
         self.ops.append(rec)
         self._write(rec)
 
+    def record_many(self, recs: list[dict[str, Any]]) -> None:
+        """Journal several changes ahead of doing them, with one write and one fsync for all.
+
+        Any of them may then be left undone by a crash; `undo` and recovery already treat a journalled
+        change that never happened as nothing to revert (see `undo._never_done`)."""
+        if not recs:
+            return
+        self.ops.extend(recs)
+        self._fh.write("".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in recs)
+                       .encode("utf-8", "surrogateescape"))
+        self._fh.flush()
+        osops.fsync(self._fh.fileno())
+
     def complete(self, sessions: list[dict[str, Any]]) -> None:
         self._write({"status": "complete", "sessions": sessions})
         self._fh.close()

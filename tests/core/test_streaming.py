@@ -132,3 +132,48 @@ def test_threaded_reader_gives_the_same_bytes_and_errors_in_order():
     assert r.read(1000) == data[:1000]
     r.close()
     assert threading.active_count() == before
+
+
+def test_sessions_already_here_are_decided_while_streaming_without_staging_a_byte(two, tmp_path, monkeypatch):
+    """Receiving a handoff again compares each session with the local one while it is decrypted: the
+    ones B already holds (identical, or newer here) are not written anywhere; the ones that need work
+    (fast-forward, copy) are kept raw for the usual staging, and end as they always did."""
+    from sync_ai_sessions import importer
+
+    a, b, ra, rb = two
+    for sid in ("s-same", "s-newer", "s-ff", "s-div"):
+        write_demo_session(a, ra, sid, lines=[{"n": i, "file": f"{ra}/src/{sid}.py"} for i in range(3)],
+                           sidecar=f"notes of {sid} in {ra}" if sid == "s-same" else None)
+    out = tmp_path / "h.sais"
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))
+    assert rc == 0, doc
+    actions, _ = _receive_in_process(b, rb, out, monkeypatch)
+    assert set(actions.values()) == {"new"}
+    folder = b.home / ".sais-demo" / "sessions" / demo_enc(str(rb))
+    with open(folder / "s-newer.jsonl", "a") as fh:  # resumed on B since
+        fh.write(json.dumps({"n": 9}) + "\n")
+    ff = folder / "s-ff.jsonl"
+    ff.write_bytes(ff.read_bytes().split(b"\n", 1)[0] + b"\n")  # B has only its first line
+    div = folder / "s-div.jsonl"
+    div.write_bytes(b'{"n": "other"}\n' + div.read_bytes())
+    before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+    opened: list[str] = []
+    real_open = importer.BackgroundWriter.open
+
+    def spy(self, path):
+        opened.append(Path(path).name)
+        return real_open(self, path)
+
+    monkeypatch.setattr(importer.BackgroundWriter, "open", spy)
+    actions, second_pass = _receive_in_process(b, rb, out, monkeypatch)
+
+    assert actions == {"s-same": "skip", "s-newer": "skip", "s-ff": "fast-forward", "s-div": "copy"}
+    assert len(opened) == 2  # the raw transcripts of s-ff and s-div; nothing of s-same or s-newer
+    assert set(second_pass) == set(opened)  # staged from them (twice for the copy: as is, then as the copy)
+    assert (folder / "s-same.jsonl").read_bytes() == before["s-same.jsonl"]
+    assert (folder / "s-newer.jsonl").read_bytes() == before["s-newer.jsonl"]
+    assert [json.loads(x)["n"] for x in ff.read_text().splitlines()] == [0, 1, 2]
+    assert div.read_bytes() == before["s-div.jsonl"]
+    copies = [p for p in folder.glob("*.jsonl") if p.name not in before]
+    assert len(copies) == 1 and str(rb).encode() in copies[0].read_bytes()
