@@ -8,6 +8,8 @@ import os
 import pytest
 from support.machines import PASSPHRASE, git_repo, make_machine, two_machines, write_demo_session
 
+from sync_ai_sessions.adapters import tool_names
+
 
 @pytest.fixture
 def two(tmp_path):
@@ -221,7 +223,7 @@ def test_doctor_reports_each_check_with_its_fix(two):
     assert checks["gh"]["status"] == "fail" and "gh auth login" in checks["gh"]["fix"]
     assert rc == 3 and doc["ok"] is False
     assert checks["tool:claude"]["status"] == "ok" and checks["tool:codex"]["status"] == "info"
-    assert set(doc["tools"]) == {"claude", "codex", "gemini", "qwen"}
+    assert set(doc["tools"]) == set(tool_names())  # every adapter in the registry
     assert checks["config"]["fix"] == "sync-ai-sessions install"
     # without gh at all, the fix names where to get it
     rc, doc = a.run_json("doctor", "--cwd", str(ra), env={"PATH": "/nonexistent"})
