@@ -12,15 +12,33 @@ New files are hard-linked into place from the staging folder (link() never repla
 fast-forwarded files are replaced atomically by a complete new file after checking that the local file
 did not change since it was compared.  Every change is journalled ahead of time; a failure rolls back what
 this run did, so the tool's home is left exactly as it was (no empty folders either).
+
+Store operations (tools that keep sessions in an SQLite database, e.g. OpenCode).  The adapter stages
+`StagedRows`: the rows a session needs and its ordered units (one per message).  The engine reads the
+local session's units (`Adapter.store_units`) and decides as for files: identical -> skip, local a strict
+prefix -> fast-forward (the missing rows are inserted, the session's head row updated), incoming a prefix
+-> skip, else a copy under a new id (the adapter re-stages with `new_id`, renaming every id it owns).
+All rows of one database are written in ONE transaction (BEGIN IMMEDIATE), after every file operation:
+  - the units are read again inside the transaction; if they changed since the decision the import
+    stops with a conflict ("changed while importing") and nothing is written;
+  - every row written is journalled first ("row-insert" with the row's digest, "row-update" with the old
+    values and the new digest), so `undo` deletes exactly the rows inserted and restores the old values,
+    and refuses when any of those rows changed since (its digest differs: the session was resumed);
+  - a row that is already there is never overwritten: an own row (message, part) must be identical, a
+    shared row (project) is left as it is, only the session's head row is updated, on a fast-forward;
+  - table and column names come from the adapter's whitelist and the database's own schema, never from
+    the payload alone: a column this database does not have refuses the import (a newer tool wrote it).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import shlex
 import shutil
+import sqlite3
 import stat
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,19 +47,23 @@ from typing import Any
 
 from sync_ai_sessions import osops
 from sync_ai_sessions.adapters.base import (
+    ROW_LATEST,
+    ROW_SHARED,
     Adapter,
     ImportContext,
     LineAppend,
     Placement,
     Recipe,
+    Row,
     SessionManifest,
     SessionResult,
     SourceInfo,
+    StagedRows,
     StagedSession,
 )
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.bgwrite import BackgroundWriter
-from sync_ai_sessions.errors import ConflictError, IOFailure, SyncError, UnsafePayloadError
+from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, SyncError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.journal import (
     Journal,
@@ -49,6 +71,7 @@ from sync_ai_sessions.journal import (
     interrupted_journals,
     mark_complete,
     read_journal,
+    row_digest,
     sha256_file,
 )
 
@@ -71,6 +94,16 @@ def relation(local: Path, incoming: Path) -> str:
     if ls == is_:
         return IDENTICAL
     return LOCAL_PREFIX if ls < is_ else INCOMING_PREFIX
+
+
+def _units_relation(local: list[str], incoming: list[str]) -> str:
+    """`relation` for the units of a database-backed session (see `StagedRows`)."""
+    n = min(len(local), len(incoming))
+    if local[:n] != incoming[:n]:
+        return DIVERGED
+    if len(local) == len(incoming):
+        return IDENTICAL
+    return LOCAL_PREFIX if len(local) < len(incoming) else INCOMING_PREFIX
 
 
 def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
@@ -116,6 +149,66 @@ class _Op:
 
 
 @dataclass
+class _StoreOp:
+    """The rows one session adds to (or updates in) a database, decided against `expect` (the local
+    session's units when compared; None when it had none)."""
+
+    db: Path
+    session_id: str
+    expect: list[str] | None
+    inserts: list[Row] = field(default_factory=list)
+    updates: list[tuple[Row, dict[str, Any]]] = field(default_factory=list)  # (new row, old values)
+
+
+def open_store(db: Path, *, write: bool = False) -> sqlite3.Connection:
+    """A connection to a tool's database: read-only, or for writing (waits up to 10 s for the tool's lock)."""
+    if write:
+        con = sqlite3.connect(db, timeout=10, isolation_level=None)
+    else:
+        con = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, timeout=10, isolation_level=None)
+    con.row_factory = sqlite3.Row
+    return con
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def table_columns(con: sqlite3.Connection, table: str) -> list[str]:
+    return [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
+
+
+def fetch_row(con: sqlite3.Connection, row: Row) -> dict[str, Any] | None:
+    where = " AND ".join(f"{quote_ident(k)} = ?" for k in row.key)
+    cur = con.execute(f"SELECT * FROM {quote_ident(row.table)} WHERE {where}", [row.values[k] for k in row.key])
+    r = cur.fetchone()
+    return dict(r) if r is not None else None
+
+
+def _comparable(existing: dict[str, Any], row: Row) -> dict[str, Any]:
+    """`existing` cut to the columns `row` carries (what the import would write)."""
+    return {k: existing.get(k) for k in row.values}
+
+
+def insert_row(con: sqlite3.Connection, row: Row) -> None:
+    cols = list(row.values)
+    names = ", ".join(map(quote_ident, cols))
+    con.execute(f"INSERT INTO {quote_ident(row.table)} ({names}) VALUES ({', '.join('?' * len(cols))})",
+                [row.values[c] for c in cols])
+
+
+def update_row(con: sqlite3.Connection, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
+    sets = ", ".join(f"{quote_ident(c)} = ?" for c in values)
+    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+    con.execute(f"UPDATE {quote_ident(table)} SET {sets} WHERE {where}", [*values.values(), *key.values()])
+
+
+def delete_row(con: sqlite3.Connection, table: str, key: dict[str, Any]) -> None:
+    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+    con.execute(f"DELETE FROM {quote_ident(table)} WHERE {where}", list(key.values()))
+
+
+@dataclass
 class ImportReport:
     results: list[SessionResult]
     notes: list[str]
@@ -132,6 +225,7 @@ class Importer:
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
+        self._store_ops: list[_StoreOp] = []
         self.notes: list[str] = []
         # New files are not fsynced one by one unless asked (`receive --delete`, when the handoff is about
         # to disappear): a crash can then only lose files that are new here, which receiving again
@@ -180,6 +274,8 @@ class Importer:
         streamed = staged is not None
         if staged is None:
             staged = self.adapter.stage(sm, files, self.ctx)
+        if isinstance(staged, StagedRows):
+            return self._plan_rows(sm, files, staged)
         self._check_staged(staged)
         existing = self.adapter.find_existing(staged.session_id, self.ctx)
         if existing is None and staged.transcript.dest.exists():
@@ -224,13 +320,113 @@ class Importer:
         reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
         return self._result(staged, action, self._inside(staged.transcript.dest), reason)
 
+    # -- store operations (database-backed tools) ------------------------------------------------
+    def _store_db(self, staged: StagedRows) -> Path:
+        db = check_inside(self.home, staged.db)
+        if not db.is_file():
+            raise NotFoundError(
+                f"{self.adapter.display_name} has no database at {db} yet: start it once on this machine, "
+                "then receive again", code="no_database")
+        return db
+
+    def _plan_rows(self, sm: SessionManifest, files: Mapping[str, Path], staged: StagedRows) -> SessionResult:
+        db = self._store_db(staged)
+        with contextlib.closing(open_store(db)) as con:
+            local = self.adapter.store_units(con, staged.session_id)
+            action = "new"
+            if local is not None:
+                rel = _units_relation(local, staged.units)
+                if rel == IDENTICAL:
+                    return self._result(staged, "skip", db, "already here: identical")
+                if rel == INCOMING_PREFIX:
+                    return self._result(
+                        staged, "skip", db, "the local copy is newer: it already holds everything in this handoff")
+                action = "fast-forward" if rel == LOCAL_PREFIX else "copy"
+            if action == "copy":
+                seed = hashlib.sha256("\n".join(staged.units).encode()).hexdigest()
+                new_id = self.adapter.new_session_id(f"{sm.id}\n{seed}")
+                restaged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
+                assert isinstance(restaged, StagedRows)
+                staged = restaged
+                db = self._store_db(staged)
+                local = self.adapter.store_units(con, staged.session_id)
+                if local is not None:
+                    if _units_relation(local, staged.units) in (IDENTICAL, INCOMING_PREFIX):
+                        return self._result(staged, "skip", db, f"already imported as the copy {staged.session_id}")
+                    raise ConflictError(f"the id {staged.session_id} for a copy is already taken by another session")
+            op = _StoreOp(db, staged.session_id, local)
+            known: dict[str, list[str]] = {}
+            for row in staged.rows:
+                cols = known.get(row.table)
+                if cols is None:
+                    cols = known[row.table] = table_columns(con, row.table)
+                extra = [c for c in row.values if c not in cols]
+                if not cols or extra:
+                    what = f"column {extra[0]} in table {row.table}" if extra else f"table {row.table}"
+                    raise ConflictError(
+                        f"this {self.adapter.display_name} database has no {what}: the handoff was made by "
+                        "another version; update it on both machines", code="schema")
+                existing = fetch_row(con, row)
+                if existing is None:
+                    op.inserts.append(row)
+                elif row.mode == ROW_SHARED or row_digest(_comparable(existing, row)) == row_digest(row.values):
+                    continue
+                elif row.mode == ROW_LATEST and action == "fast-forward":
+                    op.updates.append((row, _comparable(existing, row)))
+                else:
+                    raise ConflictError(f"{row.table} row {[row.values[k] for k in row.key]} is already in "
+                                        f"{db.name} with other contents; nothing was written")
+        if op.inserts or op.updates:
+            self._store_ops.append(op)
+        reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
+        return self._result(staged, action, db, reason)
+
+    def _apply_store(self, journal: Journal) -> None:
+        """Write every planned row, one transaction per database; journalled before each write."""
+        by_db: dict[Path, list[_StoreOp]] = {}
+        for op in self._store_ops:
+            by_db.setdefault(op.db, []).append(op)
+        for db, ops in by_db.items():
+            con = open_store(db, write=True)
+            try:
+                con.execute("BEGIN IMMEDIATE")
+                journal.record(op="db", path=str(db))
+                for op in ops:
+                    if self.adapter.store_units(con, op.session_id) != op.expect:
+                        raise ConflictError(f"the session {op.session_id} changed while importing (is it open?); "
+                                            "try again")
+                    for row in op.inserts:
+                        journal.record(op="row-insert", path=str(db), table=row.table,
+                                       key={k: row.values[k] for k in row.key}, cols=list(row.values),
+                                       digest=row_digest(row.values))
+                        try:
+                            insert_row(con, row)
+                        except sqlite3.IntegrityError as exc:
+                            raise ConflictError(f"{row.table} row appeared while importing ({exc}); "
+                                                "nothing was written") from None
+                    for row, old in op.updates:
+                        key = {k: row.values[k] for k in row.key}
+                        now = fetch_row(con, row)
+                        if now is None or row_digest(_comparable(now, row)) != row_digest(old):
+                            raise ConflictError(f"the session {op.session_id} changed while importing; try again")
+                        journal.record(op="row-update", path=str(db), table=row.table, key=key, old=old,
+                                       digest=row_digest(row.values))
+                        update_row(con, row.table, key, row.values)
+                con.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    con.execute("ROLLBACK")
+                raise
+            finally:
+                con.close()
+
     def _check_staged(self, staged: StagedSession) -> None:
         for p in [staged.transcript, *staged.sidecars]:
             self._inside(p.dest)
             if not Path(p.staged).is_file():
                 raise IOFailure(f"adapter staged no file for {p.dest.name}")
 
-    def _result(self, staged: StagedSession, action: str, path: Path | None, reason: str | None = None
+    def _result(self, staged: StagedSession | StagedRows, action: str, path: Path | None, reason: str | None = None
                 ) -> SessionResult:
         cmd = self.adapter.resume_command(staged.session_id)
         if staged.resume_cwd is not None:
@@ -265,6 +461,8 @@ class Importer:
                 else:
                     self._append(op, journal, done)
                 i += 1
+            # Rows last, in one transaction per database: if it fails, the files above are rolled back too.
+            self._apply_store(journal)
         except BaseException:
             self._rollback(done)
             raise
@@ -394,7 +592,7 @@ class Importer:
 
     @property
     def has_changes(self) -> bool:
-        return bool(self._ops)
+        return bool(self._ops or self._store_ops)
 
 
 class _Compare:

@@ -9,6 +9,9 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
   (journals written before 2026-11-25 hold "sha256" instead of "ino"; `undo` checks either)
   {"op": "append", "path", "old_size", "size"}                         lines added to a shared file
   {"op": "temp", "path"}                                               a temporary we may leave if killed
+  {"op": "db", "path"}                                                 a write transaction on this database began
+  {"op": "row-insert", "path", "table", "key", "cols", "digest"}      a row we insert (the database is `path`)
+  {"op": "row-update", "path", "table", "key", "old", "digest"}       a row we update: its old values, the new digest
   {"status": "complete", "sessions": [...]}                            the import finished
 """
 
@@ -35,6 +38,13 @@ def sha256_file(path: Path) -> str:
         while block := fh.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def row_digest(values: dict[str, Any]) -> str:
+    """A database row's identity for `undo`'s "changed since" test: SHA-256 of its values as canonical JSON."""
+    blob = json.dumps(values, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=lambda b: {"$hex": b.hex()} if isinstance(b, bytes) else str(b))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 fsync_dir = osops.fsync_dir  # where the importer has always found it

@@ -17,6 +17,7 @@ REGISTRY: dict[str, tuple[str, str, str, bool]] = {
     "codex": ("sync_ai_sessions.adapters.codex", "CodexAdapter", "Codex CLI", True),
     "gemini": ("sync_ai_sessions.adapters.gemini", "GeminiAdapter", "Gemini CLI", True),
     "qwen": ("sync_ai_sessions.adapters.qwen", "QwenAdapter", "Qwen Code", True),
+    "opencode": ("sync_ai_sessions.adapters.opencode", "OpenCodeAdapter", "OpenCode", True),
     "copilot": ("sync_ai_sessions.adapters.copilot", "CopilotAdapter", "GitHub Copilot CLI", True),
     # A tiny file-based tool used by `demo` and the core tests; not shown in the picker.
     "demo": ("sync_ai_sessions.adapters.demo", "DemoAdapter", "Demo tool", False),

@@ -7,6 +7,11 @@ new / skip / fast-forward / copy, and places files atomically without ever overw
 session must become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once
 after anything was imported (index resets, registrations); it is not called when nothing was.
 
+A tool that keeps sessions in an SQLite database (OpenCode) stages `StagedRows` instead: the rows the
+session needs, and the ordered "units" (one per message) that the engine compares the way it compares a
+transcript's bytes; the engine then writes the rows in one transaction, journalled for `undo` (see
+"Store operations" in `sync_ai_sessions.importer`).
+
 Rules every adapter keeps:
 - `arcname`s are POSIX, relative, without `..`, and start with a top folder the adapter owns
   (e.g. `projects/...`); they are names inside the payload, not paths on this machine.
@@ -186,6 +191,39 @@ class StagedSession:
     resume_cwd: Path | None = None  # folder to run the resume command in
 
 
+# How the engine treats a staged row that is already in the database (same primary key):
+ROW_OWN = "own"  # the session's own row (message, part): absent -> insert; identical -> nothing; else conflict
+ROW_SHARED = "shared"  # a row other sessions share (project, project_directory): inserted only when missing
+ROW_LATEST = "latest"  # the session's head row (session): inserted, or updated to these values on fast-forward
+
+
+@dataclass
+class Row:
+    """One row of a tool's SQLite database, as a store operation writes it."""
+
+    table: str
+    key: tuple[str, ...]  # the primary-key columns (their values are in `values`)
+    values: dict[str, Any]  # column -> value (str, int, float or None); absent columns take the table's default
+    mode: str = ROW_OWN
+
+
+@dataclass
+class StagedRows:
+    """A database-backed session staged for this machine: rows instead of files.
+
+    `units` decide new / identical / fast-forward / diverged exactly as a transcript's bytes do: the engine
+    asks `Adapter.store_units` for the local session's units and compares the two lists (a strict prefix is
+    a fast-forward).  `rows` are every row the session needs, parents before children.
+    """
+
+    session_id: str
+    original_id: str
+    db: Path  # the tool's database, inside `Adapter.home()`
+    units: list[str]
+    rows: list[Row]
+    resume_cwd: Path | None = None
+
+
 _SEQ = itertools.count()
 
 
@@ -291,8 +329,9 @@ class Adapter(ABC):
         files: Mapping[str, Path],
         ctx: ImportContext,
         new_id: str | None = None,
-    ) -> StagedSession:
-        """Rewrite `session` for this machine into `ctx.staging` and say where each file goes.
+    ) -> StagedSession | StagedRows:
+        """Rewrite `session` for this machine into `ctx.staging` and say where each file goes (or, for a
+        database-backed tool, which rows it needs: `StagedRows`).
 
         `files` maps each manifest arcname to the verified bytes received.  With `new_id`, produce a
         copy known to the tool under that id everywhere it reads the id (file names included).
@@ -334,6 +373,12 @@ class Adapter(ABC):
         if seed is None:
             return str(uuid.uuid4())
         return str(uuid.UUID(bytes=hashlib.sha256(seed.encode()).digest()[:16], version=4))
+
+    def store_units(self, con: Any, session_id: str) -> list[str] | None:
+        """Database-backed adapters: the units (see `StagedRows`) of the local session `session_id`, read
+        through the open sqlite3 connection `con` (inside the engine's transaction), or None when the
+        database holds no such session.  Must compute them exactly as `stage` does for incoming rows."""
+        raise NotImplementedError
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
         """Run once after at least one session was imported; returns notes for the user."""

@@ -1,4 +1,9 @@
-"""`undo`: revert the last import exactly, or refuse if any of its files changed since."""
+"""`undo`: revert the last import exactly, or refuse if any of its files or database rows changed since.
+
+Files are truncated or removed; database rows (store operations, see `sync_ai_sessions.importer`) are
+deleted or given back their old values in one transaction per database, after checking every row's
+digest, so either the whole import is reverted or nothing is.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,41 @@ from typing import Any
 
 from sync_ai_sessions import osops
 from sync_ai_sessions.errors import ConflictError
-from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, sha256_file
+from sync_ai_sessions.importer import delete_row, open_store, quote_ident, update_row
+from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
 from sync_ai_sessions.ui import UI
+
+_ROW_OPS = ("row-insert", "row-update")
+
+
+def _row_now(con: Any, op: dict[str, Any]) -> dict[str, Any] | None:
+    key = op["key"]
+    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+    r = con.execute(f"SELECT * FROM {quote_ident(op['table'])} WHERE {where}", list(key.values())).fetchone()
+    return dict(r) if r is not None else None
+
+
+def _row_digest_now(con: Any, op: dict[str, Any]) -> str | None:
+    """The digest of the row `op` wrote, over the columns it wrote (None when the row is gone)."""
+    now = _row_now(con, op)
+    if now is None:
+        return None
+    cols = list(op["old"]) if op["op"] == "row-update" else op["cols"]
+    return row_digest({k: now.get(k) for k in cols})
+
+
+def _row_problem(con: Any, op: dict[str, Any]) -> str | None:
+    if _row_digest_now(con, op) != op["digest"]:
+        return f"a {op['table']} row of {op['path']} changed since it was imported (was the session resumed?)"
+    return None
+
+
+def _row_never_done(con: Any, op: dict[str, Any]) -> bool:
+    """An interrupted import's row that its transaction never committed."""
+    now = _row_digest_now(con, op)
+    if op["op"] == "row-insert":
+        return now is None
+    return now == row_digest(op["old"])
 
 
 def _changed(op: dict[str, Any], inodes: dict[str, int]) -> str | None:
@@ -45,15 +83,22 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
     jpath = latest_journal(env)
     header, ops, done = read_journal(jpath)
     home = Path(header.get("home", "/"))
-    with import_lock(env, Path(os.path.realpath(home))):
+    with import_lock(env, Path(os.path.realpath(home))), contextlib.ExitStack() as stack:
+        cons: dict[str, Any] = {}
+        for db in dict.fromkeys(op["path"] for op in ops if op.get("op") in _ROW_OPS):
+            con = stack.enter_context(contextlib.closing(open_store(Path(db), write=True)))
+            con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
+            cons[db] = con
         if done is None:
             # An interrupted import: an op is journalled before it is done, so a file it names may
             # never have been placed. Those are not changes since; there is just nothing to revert.
-            ops = [op for op in ops if not _never_done(op)]
+            ops = [op for op in ops if not (_row_never_done(cons[op["path"]], op) if op["op"] in _ROW_OPS
+                                            else _never_done(op))]
         # A file placed by copying (staging on another file system) has the copy's inode.
         inodes = {op["path"]: op["ino"] for op in ops if op["op"] == "inode"}
-        ops = [op for op in ops if op["op"] != "inode"]
-        problems = [m for op in ops if (m := _changed(op, inodes))]
+        ops = [op for op in ops if op["op"] not in ("inode", "db")]
+        problems = [m for op in ops if (m := (_row_problem(cons[op["path"]], op) if op["op"] in _ROW_OPS
+                                             else _changed(op, inodes)))]
         if problems:
             raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
         reverted: list[dict[str, Any]] = []
@@ -73,9 +118,19 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
             elif kind == "mkdir":
                 with contextlib.suppress(OSError):
                     p.rmdir()
+            elif kind in _ROW_OPS:
+                con = cons[op["path"]]
+                if kind == "row-insert":
+                    delete_row(con, op["table"], op["key"])
+                else:
+                    update_row(con, op["table"], op["key"], op["old"])
+                reverted.append({"op": kind, "path": str(p), "table": op["table"]})
+                continue
             reverted.append({"op": kind, "path": str(p)})
             if kind != "mkdir":
                 ui.say(f"reverted {kind}: {p}")
+        for con in cons.values():
+            con.execute("COMMIT")
         jpath.rename(jpath.with_suffix(".undone"))
     return {"ok": True, "journal": str(jpath), "complete": done is not None, "reverted": reverted,
             "sessions": (done or {}).get("sessions", [])}

@@ -1,0 +1,265 @@
+"""End to end with the REAL `opencode` CLI (OpenCode 1.18.33) offline against a fake OpenAI server on 127.0.0.1.
+
+OpenCode runs with a custom `@ai-sdk/openai-compatible` provider in OPENCODE_CONFIG_CONTENT and models fetch,
+autoupdate, share, LSP download and default plugins disabled.  Machine A makes a session in the repo root
+and one in a subfolder with `opencode run`, sends them with our CLI to a file; machine B (fresh HOME, the
+same repo by remote at another path with a space; its database made by `opencode session list`) receives
+them as rows of its opencode.db; `opencode run --session <id>` and `run --continue` from B's folders must
+send A's turns to the fake server and none of machine A's paths.  Then: re-receive is a no-op, B -> A
+fast-forwards (the new messages appended, A's paths restored), a diverged session lands as a copy under new
+session/message/part ids (the original untouched), and `undo` restores B's database row for row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from qwen.fake_openai import FakeOpenAI, user_texts
+from support.clis import cli_path
+
+from sync_ai_sessions.adapters.opencode import OpenCodeAdapter
+
+pytestmark = pytest.mark.realcli
+
+PASSPHRASE = "correct horse battery staple 42"
+TABLES = ("session", "message", "part", "project", "project_directory", "todo")
+
+
+def _config(base_url: str) -> str:
+    return json.dumps({
+        "$schema": "https://opencode.ai/config.json",
+        "model": "fake/fake-model",
+        "small_model": "fake/fake-model",
+        "autoupdate": False,
+        "share": "disabled",
+        "provider": {"fake": {
+            "npm": "@ai-sdk/openai-compatible", "name": "Fake",
+            "options": {"baseURL": base_url, "apiKey": "dummy"},
+            "models": {"fake-model": {"name": "Fake"}},
+        }},
+    })
+
+
+class Machine:
+    def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeOpenAI):
+        self.home = base / f"{name}-home"
+        self.tmp = base / f"{name}-tmp"
+        for d in (self.home, self.tmp, repo):
+            d.mkdir(parents=True, exist_ok=True)
+        self.api = api
+        git = {"env": self.env(), "check": True, "capture_output": True}
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
+        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
+        (repo / "sub").mkdir()
+        self.repo = Path(os.path.realpath(repo))
+
+    def env(self) -> dict[str, str]:
+        h = self.home
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(h),
+            "XDG_DATA_HOME": str(h / ".local" / "share"),
+            "XDG_CONFIG_HOME": str(h / ".config"),
+            "XDG_CACHE_HOME": str(h / ".cache"),
+            "XDG_STATE_HOME": str(h / ".local" / "state"),
+            "LANG": "C.UTF-8",
+            "TERM": "dumb",
+            "NO_COLOR": "1",
+            "TMPDIR": str(self.tmp),
+            "OPENCODE_CONFIG_CONTENT": _config(self.api.base_url),
+            "OPENCODE_DISABLE_MODELS_FETCH": "1",
+            "OPENCODE_DISABLE_AUTOUPDATE": "1",
+            "OPENCODE_DISABLE_SHARE": "1",
+            "OPENCODE_DISABLE_LSP_DOWNLOAD": "1",
+            "OPENCODE_DISABLE_DEFAULT_PLUGINS": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+            "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
+            "SYNC_AI_SESSIONS_HOME": str(h / ".sync-ai-sessions"),
+            "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
+            "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",
+        }
+
+    @property
+    def adapter(self) -> OpenCodeAdapter:
+        return OpenCodeAdapter(self.env())
+
+    def opencode(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            [str(cli_path("opencode")), *args], cwd=cwd or self.repo, env=self.env(),
+            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
+        )
+        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
+        return p
+
+    def ours(self, *args: str) -> dict[str, Any]:
+        p = subprocess.run(
+            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
+            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+        )
+        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
+        doc = json.loads(p.stdout)
+        assert doc["ok"] is True, doc
+        return doc
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(f"file:{self.adapter.db_path()}?mode=ro", uri=True)
+
+    def sessions(self) -> dict[str, tuple[str, str]]:
+        """id -> (directory, path) of every session in the database."""
+        con = self.db()
+        try:
+            return {r[0]: (r[1], r[2]) for r in con.execute("select id, directory, path from session")}
+        finally:
+            con.close()
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        con = self.db()
+        try:
+            return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in TABLES}
+        finally:
+            con.close()
+
+    def bytes_of(self, sid: str) -> bytes:
+        """Every row of a session, as text (to look for paths in)."""
+        con = self.db()
+        try:
+            rows = [*con.execute("select * from session where id = ?", (sid,)),
+                    *con.execute("select * from message where session_id = ?", (sid,)),
+                    *con.execute("select * from part where session_id = ?", (sid,))]
+        finally:
+            con.close()
+        return json.dumps(rows, ensure_ascii=False).encode()
+
+
+@pytest.fixture
+def api() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        yield server
+
+
+def _request_for(api: FakeOpenAI, prompt: str, since: int) -> dict[str, Any]:
+    """The conversation request (not the title one) whose last user text holds `prompt`."""
+    for r in api.chat_requests()[since:]:
+        texts = user_texts(r["body"])
+        if texts and prompt in texts[-1] and "Generate a title" not in json.dumps(r["body"])[:4000]:
+            return r
+    raise AssertionError(f"no request carried {prompt!r}: {[user_texts(r['body'])[-1:] for r in api.requests]}")
+
+
+def _has(texts: list[str], prompt: str) -> bool:
+    return any(prompt in t for t in texts)
+
+
+def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, api: FakeOpenAI) -> None:
+    a = Machine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "ocproj", "git@github.com:o/oc.git", api)
+    b = Machine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "OC Proj_2", "https://github.com/o/oc", api)
+    # The same repo: one root commit, so OpenCode gives both clones the same project id.
+    (a.repo / "README.md").write_text("hi\n")
+    subprocess.run(["git", "-C", str(a.repo), "add", "."], env=a.env(), check=True)
+    subprocess.run(["git", "-C", str(a.repo), "commit", "-qm", "init"], env=a.env(), check=True)
+    subprocess.run(["git", "-C", str(b.repo), "pull", "-q", str(a.repo), "main"], env=b.env(), check=True)
+    a_paths = [str(a.repo), str(a.home), "machineA"]
+
+    # -- machine A: one session in the root (naming a file by its absolute path), one in sub/ -------
+    a.opencode("run", f"hello from A, see {a.repo}/README.md")
+    (sid,) = a.sessions()
+    a.opencode("run", "hello from A's subfolder", cwd=a.repo / "sub")
+    (sub_sid,) = set(a.sessions()) - {sid}
+    assert a.sessions()[sub_sid][0] == str(a.repo / "sub")
+    a_rows = a.dump()
+    assert a.adapter.tool_version() == "1.18.33"
+
+    handoff = tmp_path / "handoff.bin"
+    sent = a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--to", str(handoff))
+    assert {s["id"] for s in sent["sessions"]} == {sid, sub_sid}
+    assert str(a.repo).encode() not in handoff.read_bytes()
+    assert a.dump() == a_rows  # sending only reads
+
+    # -- machine B: OpenCode has run here once (its database exists), then receive ---------------------
+    b.opencode("session", "list")
+    assert b.sessions() == {}
+    got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
+    assert {(i["id"], i["action"]) for i in got["imported"]} == {(sid, "new"), (sub_sid, "new")}, got
+    for i in got["imported"]:
+        assert f"opencode --session {i['id']}" in i["resume"]
+    assert b.sessions() == {sid: (str(b.repo), ""), sub_sid: (str(b.repo / "sub"), "sub")}
+    for s in (sid, sub_sid):
+        for old in a_paths:
+            assert old.encode() not in b.bytes_of(s), old
+
+    n = len(api.chat_requests())
+    b.opencode("run", "--session", sid, "next from B")
+    req = _request_for(api, "next from B", n)
+    texts = user_texts(req["body"])
+    assert _has(texts, f"hello from A, see {b.repo}/README.md"), texts
+    assert "FAKE-OAI seq=" in json.dumps([m for m in req["body"]["messages"] if m.get("role") == "assistant"])
+    for r in api.chat_requests()[n:]:
+        for old in a_paths:
+            assert old.encode() not in r["raw"], f"machine A's {old} reached the model"
+    assert str(b.repo).encode() in req["raw"]  # the env context names B's folder
+
+    n = len(api.chat_requests())
+    b.opencode("run", "--continue", "continue in sub", cwd=b.repo / "sub")
+    req = _request_for(api, "continue in sub", n)
+    assert _has(user_texts(req["body"]), "hello from A's subfolder"), user_texts(req["body"])
+    for old in a_paths:
+        assert old.encode() not in req["raw"]
+    assert set(b.sessions()) == {sid, sub_sid}  # resumed, not new sessions
+
+    # -- re-receive: nothing changes -----------------------------------------------------------------
+    before = b.dump()
+    got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
+    assert got["imported"] == [] and {s["id"] for s in got["skipped"]} == {sid, sub_sid}, got
+    assert b.dump() == before
+
+    # -- round trip: B sends back, A fast-forwards (new messages appended, A's paths, none of B's) -----
+    back = tmp_path / "back.bin"
+    b.ours("send", "--tool", "opencode", "--cwd", str(b.repo), "--to", str(back))
+    got = a.ours("receive", "--from", str(back), "--cwd", str(a.repo))
+    assert {(i["id"], i["action"]) for i in got["imported"]} == {(sid, "fast-forward"), (sub_sid, "fast-forward")}
+    a_now = a.dump()
+    for t in ("message", "part"):
+        assert set(a_rows[t]) <= set(a_now[t]) and len(a_now[t]) > len(a_rows[t])
+    for s in (sid, sub_sid):
+        assert str(b.repo).encode() not in a.bytes_of(s) and str(b.home).encode() not in a.bytes_of(s)
+    assert a.sessions() == {sid: (str(a.repo), ""), sub_sid: (str(a.repo / "sub"), "sub")}
+
+    # -- diverged: A's next handoff lands on B as a copy; undo restores B's rows exactly ---------------
+    b.opencode("run", "--session", sid, "only on B")
+    a.opencode("run", "--session", sid, "only on A")
+    again = tmp_path / "again.bin"
+    a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--session", sid, "--to", str(again))
+    before = b.dump()
+    got = b.ours("receive", "--from", str(again), "--cwd", str(b.repo))
+    [imp] = got["imported"]
+    assert imp["action"] == "copy" and imp["original_id"] == sid and imp["id"] != sid, got
+    new = imp["id"]
+    undone = b.ours("undo")
+    assert {r["table"] for r in undone["reverted"]} >= {"session", "message", "part"}, undone
+    assert b.dump() == before  # row for row
+
+    got = b.ours("receive", "--from", str(again), "--cwd", str(b.repo))
+    [imp] = got["imported"]
+    assert imp["action"] == "copy" and imp["id"] == new  # the same deterministic id
+    copy_rows = b.bytes_of(new)
+    assert sid.encode() not in copy_rows and str(a.repo).encode() not in copy_rows
+    con = b.db()
+    assert not set(con.execute("select id from message where session_id = ?", (new,))) & set(
+        con.execute("select id from message where session_id = ?", (sid,)))  # the copy has its own ids
+    con.close()
+    n = len(api.chat_requests())
+    b.opencode("run", "--session", new, "copy works")
+    texts = user_texts(_request_for(api, "copy works", n)["body"])
+    assert _has(texts, "only on A") and not _has(texts, "only on B"), texts
+    after = b.dump()
+    for t in ("message", "part"):  # the original session is untouched
+        assert {r for r in before[t] if sid in repr(r)} <= set(after[t])
