@@ -35,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import os
 import shlex
 import shutil
@@ -226,6 +227,7 @@ class Importer:
         self._dests: set[Path] = set()
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self._store_ops: list[_StoreOp] = []
+        self._planned_rows: dict[tuple[Path, str, str], str] = {}  # (db, table, key) -> digest, across sessions
         self.notes: list[str] = []
         # New files are not fsynced one by one unless asked (`receive --delete`, when the handoff is about
         # to disappear): a crash can then only lose files that are new here, which receiving again
@@ -368,6 +370,15 @@ class Importer:
                         "another version; update it on both machines", code="schema")
                 existing = fetch_row(con, row)
                 if existing is None:
+                    # Several sessions of one handoff may bring the same shared row (their project): once.
+                    pk = (db, row.table, json.dumps([row.values[k] for k in row.key]))
+                    digest = row_digest(row.values)
+                    if pk in self._planned_rows:
+                        if row.mode == ROW_SHARED or self._planned_rows[pk] == digest:
+                            continue
+                        raise UnsafePayloadError(f"two sessions of the handoff bring different {row.table} rows "
+                                                 f"{[row.values[k] for k in row.key]}")
+                    self._planned_rows[pk] = digest
                     op.inserts.append(row)
                 elif row.mode == ROW_SHARED or row_digest(_comparable(existing, row)) == row_digest(row.values):
                     continue
