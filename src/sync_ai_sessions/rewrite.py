@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from sync_ai_sessions import pathflavor
+from sync_ai_sessions.rewrite_cross import CrossPlan
+
 # Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
 _NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
 _IS_NAME = [bool(re.match(rb"[" + _NAME_BYTE + rb"]", bytes([b]))) for b in range(256)]
@@ -43,30 +46,39 @@ def _json_inner(s: str, ascii_only: bool) -> bytes:
     return json.dumps(s, ensure_ascii=ascii_only)[1:-1].encode("utf-8")
 
 
-def is_windows_path(p: str) -> bool:
-    return bool(re.match(r"^[A-Za-z]:[\\/]", p)) or p.startswith("\\\\")
+is_windows_path = pathflavor.is_windows_path
 
 
 class PathRewriter:
     """Replace old prefixes by new ones in JSON text, longest prefix first."""
 
-    def __init__(self, rules: Iterable[Rule], *, source_flavor: str = "posix", target_flavor: str = "posix"):
+    def __init__(self, rules: Iterable[Rule], *, source_flavor: str | pathflavor.Flavor = "posix",
+                 target_flavor: str | pathflavor.Flavor = "posix"):
         # The plan (needles, regexes, the SIMD matcher, the fast-path proof) depends only on the rules and
         # the flavours, and building it costs milliseconds (`_fast_plan` checks every pair of needles):
         # one handoff of thousands of sessions asks for the same few rule sets again and again.
-        key = (tuple(rules), source_flavor, target_flavor)
+        sf, tf = pathflavor.flavor(source_flavor), pathflavor.flavor(target_flavor)
+        key = (tuple(rules), sf, tf)
         plan = _PLANS.get(key)
         if plan is None:
-            self._build(key[0], source_flavor, target_flavor)
+            self._build(key[0], sf, tf)
             if len(_PLANS) >= _PLAN_CACHE:
                 _PLANS.pop(next(iter(_PLANS)))
             _PLANS[key] = dict(self.__dict__)
         else:
             self.__dict__.update(plan)
 
-    def _build(self, rules: Iterable[Rule], source_flavor: str, target_flavor: str) -> None:
-        self.source_flavor = source_flavor
-        self.target_flavor = target_flavor
+    def _build(self, rules: Iterable[Rule], sf: pathflavor.Flavor, tf: pathflavor.Flavor) -> None:
+        self.source_flavor = sf.kind
+        self.target_flavor = tf.kind
+        # With Windows on either side, paths are matched on decoded JSON strings (see rewrite_cross).
+        self._cross: CrossPlan | None = None
+        if sf.windows or tf.windows:
+            plan = CrossPlan(list(rules), sf, tf)
+            self._cross = plan if plan.active else None
+            self._repl, self._pct_new, self.needles, self._max_needle = {}, {}, [], 0
+            self._re, self._plain, self._fast = None, None, None
+            return
         self._repl: dict[bytes, tuple[bytes, str, str]] = {}  # needle -> (replacement, kind, encoding)
         self._pct_new: dict[bytes, bytes] = {}  # needle -> percent-encoded new path
         for rule in rules:
@@ -78,8 +90,8 @@ class PathRewriter:
         self._max_needle = max((len(n) for n in needles), default=0)
         if needles:
             alt = b"|".join(re.escape(n) for n in needles)
-            convert = source_flavor != target_flavor
-            if convert and source_flavor == "windows":
+            convert = sf.kind != tf.kind
+            if convert and sf.windows:
                 suffix = rb"((?:(?:\\\\|/)[^\\\"/\s<>|*?]*)*)"
             elif convert:
                 suffix = rb"((?:/[^/\"\s\\]*)*)"
@@ -141,7 +153,7 @@ class PathRewriter:
 
     @property
     def active(self) -> bool:
-        return self._re is not None
+        return self._re is not None or self._cross is not None
 
     def _sub(self, m: re.Match[bytes]) -> bytes:
         new, kind, enc = self._repl[m.group(1)]
@@ -159,6 +171,8 @@ class PathRewriter:
 
     def rewrite(self, data: bytes) -> bytes:
         """Rewrite a complete JSON line (or document)."""
+        if self._cross is not None:
+            return self._cross.rewrite(data)
         if self._re is None:
             return data
         if self._plain is not None:
@@ -340,6 +354,8 @@ class PathRewriter:
 
     def rewrite_str(self, text: str) -> str:
         """Rewrite a decoded string value (for adapters that parse a document themselves)."""
+        if self._cross is not None:
+            return self._cross.rewrite_value(text)
         if self._re is None:
             return text
         inner = _json_inner(text, False)
@@ -357,7 +373,7 @@ class PathRewriter:
         `post` is an adapter's own edit, applied after the rewrite to runs of whole lines (so a line
         longer than 16 MiB is then held whole).
         """
-        if self._re is None and replace is None and post is None:
+        if not self.active and replace is None and post is None:
             copy_file(src, dst)
             return
         with open(src, "rb") as fin, open(dst, "wb") as fout:
@@ -367,7 +383,7 @@ class PathRewriter:
                        replace: tuple[bytes, bytes] | None = None,
                        post: Callable[[bytes], bytes] | None = None) -> None:
         """`rewrite_file` over blocks of bytes (e.g. straight from the decrypting reader) into `fout`."""
-        if self._re is None and replace is None and post is None:
+        if not self.active and replace is None and post is None:
             for block in blocks:
                 fout.write(block)
             return
@@ -385,7 +401,7 @@ class PathRewriter:
                 buf = carry + block if carry else block
             cut = buf.rfind(b"\n") + 1
             if cut == 0 and len(buf) > _MAX_LINE:
-                if post is not None:
+                if post is not None or self._cross is not None:  # these need whole lines
                     pending, carry = [buf], b""
                     continue
                 # A single enormous line: rewrite all but a tail long enough to hold a needle.

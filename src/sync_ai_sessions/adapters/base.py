@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from sync_ai_sessions import pathflavor
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, copy_file
@@ -165,6 +166,9 @@ class ImportContext:
         if found is None:
             found = cache[key] = os.path.realpath(key)
         return found
+    # How paths are spelled and compared on this (receiving) machine: a value, so that tests (and a
+    # simulated machine) can run either direction on any OS.
+    target_flavor: pathflavor.Flavor = field(default_factory=pathflavor.local)
 
 
 @dataclass

@@ -729,9 +729,8 @@ class ClaudeAdapter(Adapter):
             project = existing.parent
         memory = projects / self.project_dir_name(str(target_root)) / "memory"
         history = self.config_dir() / "file-history" / out_id
-        target_flavor = "windows" if os.name == "nt" else "posix"
         rules = self._rules(session, ctx, target_cwd)
-        rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=target_flavor)
+        rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=ctx.target_flavor)
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
         out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids, plan=ctx.plan)
         for entry in session.files:

@@ -640,20 +640,21 @@ class CodexAdapter(Adapter):
         if isinstance(old_home, str) and old_home:
             pairs.append((old_home, str(self.home())))
         rules: list[Rule] = []
+        # With Windows on either side the rewriter decodes JSON-in-JSON itself (rewrite_cross).
+        cross = (src.os_flavor or "posix") == "windows" or ctx.target_flavor.windows
         for old, new in pairs:
             if old == new:
                 continue
             rules.append(Rule(old, new))
-            # JSON-in-JSON (tool-call `arguments`): the path there is escaped twice.  The shared rewriter
-            # escapes once, so give it the once-escaped form as the "old" text when that differs.
-            for ascii_only in (False, True):
+            # JSON-in-JSON (tool-call `arguments`): the path there is escaped twice.  The byte-level
+            # rewriter escapes once, so give it the once-escaped form as the "old" text when that differs.
+            for ascii_only in (() if cross else (False, True)):
                 o1, n1 = _json_once(old, ascii_only), _json_once(new, ascii_only)
                 if o1 != old:
                     rules.append(Rule(o1, n1, kind="token"))
         if out_id != sid:
             rules.append(Rule(sid, out_id, kind="token"))
-        flavor = "windows" if os.name == "nt" else "posix"
-        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=flavor)
+        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=ctx.target_flavor)
 
     def stage(
         self,

@@ -681,8 +681,7 @@ class GeminiAdapter(Adapter):
         if out_id != sid:
             rules.append(Rule(f"session-{sid}", f"session-{out_id}", kind="token"))
             rules.append(Rule(sid, out_id, kind="token"))
-        flavor = "windows" if os.name == "nt" else "posix"
-        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=flavor)
+        return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=ctx.target_flavor)
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
         todo = [

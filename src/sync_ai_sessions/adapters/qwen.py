@@ -390,9 +390,8 @@ class QwenAdapter(Adapter):
         tool_dir = self.tool_results_dir(str(target_cwd))
         plans = self.global_dir() / "plans"
         plans_ok = is_inside(str(plans), str(self.home()))
-        target_flavor = "windows" if os.name == "nt" else "posix"
         rewriter = PathRewriter(
-            self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=target_flavor
+            self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=ctx.target_flavor
         )
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
         out = StagedFiles(ctx.staging, f"qwen-{out_id}-", rewriter, ids, plan=ctx.plan)
