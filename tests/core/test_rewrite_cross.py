@@ -8,10 +8,10 @@ import json
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.pathcheck import check_lines
 
 from sync_ai_sessions import pathflavor as pf
 from sync_ai_sessions.rewrite import PathRewriter, Rule
-from tests.support.pathcheck import check_lines
 
 WIN, POSIX = pf.flavor("windows"), pf.flavor("posix")
 W_ROOT, W_HOME = "C:\\Users\\alice\\src\\my-app", "C:\\Users\\alice"
