@@ -312,3 +312,20 @@ def join(base: str, rel: str, fl: Flavor | str) -> str:
         return base
     sep = fl.sep
     return base.rstrip("\\/" if fl.windows else "/") + sep + rel.replace("/", sep)
+
+
+def strip_rel(p: str, rel: str, fl: Flavor | str) -> str | None:
+    """`p` without its last components when they are the POSIX relative path `rel` (under the flavour's
+    comparison rules): the root a cwd was recorded under, as that cwd spelled it.  None when they are not."""
+    fl = flavor(fl)
+    seps = "\\/" if fl.windows else "/"
+    s = p
+    for part in reversed([c for c in rel.split("/") if c]):
+        s = s.rstrip(seps)
+        i = max(s.rfind(c) for c in seps)
+        if i < 0 or key(s[i + 1:], fl) != key(part, fl):
+            return None
+        s = s[:i]
+    if not s or (fl.windows and len(s) == 2 and s[1] == ":"):
+        s += fl.sep
+    return s

@@ -293,7 +293,7 @@ def test_stage_matches_the_real_move_fixture_byte_for_byte(
 ) -> None:
     """The research run moved this session to /home/bob/dev/Proj B_2 and resumed it there; the real CLI
     then appended to the file.  Our rewrite must produce exactly the moved prefix."""
-    monkeypatch.setattr(ClaudeAdapter, "tmp_dir", lambda self: "/tmp/claude-1000")
+    monkeypatch.setattr(ClaudeAdapter, "tmp_dir", lambda self, fl=None: "/tmp/claude-1000")
     b = ClaudeAdapter({"HOME": "/home/bob"})
     man, files = _manifest(_by_id(machine_a, A_ROOT)[SUB])
     st = b.stage(man, files, _ctx(tmp_path, Path("/home/bob/dev/Proj B_2")))

@@ -35,14 +35,33 @@ from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, copy_file
 
 
-def is_inside(child: str, root: str) -> bool:
-    """True when the path `child` is `root` or below it (plain string test, no file system access)."""
-    if os.name == "nt":
-        child, root = os.path.normcase(child), os.path.normcase(root)
-    root = root.rstrip("/\\") or root
-    if child == root:
-        return True
-    return child.startswith(root if root.endswith(("/", "\\")) else root + os.sep)
+def is_inside(child: str, root: str, fl: pathflavor.Flavor | None = None) -> bool:
+    """True when the path `child` is `root` or below it, under the comparison rules of flavour `fl`
+    (this machine's by default: case-insensitive on Windows and macOS); no file system access."""
+    return pathflavor.is_inside(child, root, fl or pathflavor.local())
+
+
+def real_case(root: Path, rel: str) -> str | None:
+    """`rel` (POSIX, below the folder `root`) spelled as the folders on disk are, matching each component
+    case-insensitively when it does not exist as written (a Windows sender's tools may have lower-cased
+    it); None when some component is not there."""
+    cur = root
+    out: list[str] = []
+    for part in [p for p in rel.split("/") if p]:
+        if (cur / part).is_dir():
+            hit = part
+        else:
+            try:
+                names = [e.name for e in os.scandir(cur) if e.is_dir()]
+            except OSError:
+                return None
+            want = pathflavor.key(part, "windows")
+            hit = next((n for n in sorted(names) if pathflavor.key(n, "windows") == want), None)
+            if hit is None:
+                return None
+        out.append(hit)
+        cur = cur / hit
+    return "/".join(out)
 
 
 def arc_parts(arcname: str) -> list[str]:
@@ -360,7 +379,11 @@ class Adapter(ABC):
         root = Path(ctx.realpath(ctx.target.root))
         found = root
         if session.cwd_rel:
-            cand = Path(os.path.realpath(root.joinpath(*arc_parts(session.cwd_rel))))
+            rel = session.cwd_rel
+            arc_parts(rel)
+            if ctx.source.os_flavor == "windows" or ctx.target_flavor.folds_case:
+                rel = real_case(root, rel) or rel  # the sender's case may not be the folder's
+            cand = Path(os.path.realpath(root.joinpath(*arc_parts(rel))))
             if cand.is_dir() and is_inside(str(cand), str(root)):
                 found = cand
         if cache is not None:

@@ -25,7 +25,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import osops, pathflavor
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -396,11 +396,21 @@ class ClaudeAdapter(Adapter):
     def home(self) -> Path:
         return self.config_dir()
 
-    def tmp_dir(self) -> str:
-        """Where the CLI puts task output (`<tmp>/claude-<uid>/<enc(cwd)>/<id>/tasks/`)."""
-        base = self.env.get("CLAUDE_CODE_TMPDIR") or ("/tmp" if os.name != "nt" else tempfile.gettempdir())
+    def tmp_dir(self, fl: pathflavor.Flavor | None = None) -> str:
+        """Where the CLI puts task output (`<tmp>/claude-<uid>/<enc(cwd)>/<id>/tasks/`), as it records it.
+
+        POSIX: `$CLAUDE_CODE_TMPDIR` or `/tmp`, plus `claude-<uid>`; the recorded path is the physical one,
+        so on macOS `/private/tmp/claude-<uid>`.  Windows: `%TEMP%\\claude` (no uid there)."""
+        fl = fl or pathflavor.local()
+        override = self.env.get("CLAUDE_CODE_TMPDIR")
+        if fl.windows:
+            base = override or self.env.get("TEMP") or self.env.get("TMP") or tempfile.gettempdir()
+            return pathflavor.join(base, "claude", fl)
+        base = override or "/tmp"
+        if fl.system == "darwin" and base in ("/tmp", "/var/tmp"):
+            base = "/private" + base
         uid = osops.getuid()
-        return os.path.join(base, f"claude-{uid}")
+        return pathflavor.join(base, f"claude-{uid}", fl)
 
     def project_dir_name(self, cwd: str) -> str:
         """The folder under `projects/` the CLI uses for `cwd` (honours CLAUDE_CODE_PROJECT_DIR_NAME)."""
@@ -677,8 +687,8 @@ class ClaudeAdapter(Adapter):
             old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
         enc_old_root, enc_new_root = encode_project_dir(old_root), self.project_dir_name(target_root)
         enc_old_cwd, enc_new_cwd = encode_project_dir(old_cwd), self.project_dir_name(new_cwd)
-        new_projects, new_tmp = str(self.projects_dir()), self.tmp_dir()
-        new_sep = os.sep
+        new_projects, new_tmp = str(self.projects_dir()), self.tmp_dir(ctx.target_flavor)
+        new_sep = ctx.target_flavor.sep
         rules = [Rule(old_root, target_root), Rule(old_cwd, new_cwd)]
         old_projects = meta.get("projects_dir")
         old_cfg = meta.get("config_dir")
@@ -691,11 +701,15 @@ class ClaudeAdapter(Adapter):
             ]
         if old_cfg:
             rules.append(Rule(old_cfg, str(self.config_dir())))
-        if old_tmp:
+        old_tmps = [old_tmp] if old_tmp else []
+        if old_tmp and win and old_tmp.rstrip("\\").lower().endswith("\\claude-0"):
+            # Earlier senders reported `%TEMP%\\claude-0`; Claude on Windows writes `%TEMP%\\claude`.
+            old_tmps.append(old_tmp.rstrip("\\")[: -len("-0")])
+        for old_t in old_tmps:
             rules += [
-                Rule(old_tmp + sep + enc_old_cwd, new_tmp + new_sep + enc_new_cwd),
-                Rule(old_tmp + sep + enc_old_root, new_tmp + new_sep + enc_new_root),
-                Rule(old_tmp, new_tmp),
+                Rule(old_t + sep + enc_old_cwd, new_tmp + new_sep + enc_new_cwd),
+                Rule(old_t + sep + enc_old_root, new_tmp + new_sep + enc_new_root),
+                Rule(old_t, new_tmp),
             ]
         old_home = src.home or meta.get("home")
         new_home = str(self.user_home())

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import osops, pathflavor
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -383,13 +383,10 @@ class CodexAdapter(Adapter):
         if cwd in cache:
             return cache[cwd]
         rel: str | None = None
+        here = pathflavor.local()  # Codex compares cwds as strings; the file system may fold case
         for cand in dict.fromkeys((cwd, os.path.realpath(cwd) if cwd.startswith("/") else cwd)):
-            c = os.path.normpath(cand)
-            if c == root:
-                rel = ""
-                break
-            if c.startswith(root.rstrip(os.sep) + os.sep):
-                rel = Path(c).relative_to(root).as_posix()
+            rel = pathflavor.relative(os.path.normpath(cand), root, here)
+            if rel is not None:
                 break
         cache[cwd] = rel
         return rel
@@ -532,8 +529,7 @@ class CodexAdapter(Adapter):
             # The root as this session spelled it (it may differ from the physical repo root).
             recorded_root = recorded_cwd
             if rel:
-                suffix = "/" + rel
-                recorded_root = recorded_cwd[: -len(suffix)] if recorded_cwd.endswith(suffix) else root
+                recorded_root = pathflavor.strip_rel(recorded_cwd, rel, pathflavor.local()) or root
             sessions.append(
                 Session(
                     id=rh.id,

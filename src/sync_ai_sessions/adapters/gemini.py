@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import osops, pathflavor
 from sync_ai_sessions.adapters.base import (
     ROLE_SIDECAR,
     ROLE_TRANSCRIPT,
@@ -55,6 +55,7 @@ from sync_ai_sessions.adapters.base import (
     SessionManifest,
     SessionResult,
     StagedSession,
+    real_case,
 )
 from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -341,6 +342,14 @@ class GeminiAdapter(Adapter):
         super().__init__(env)
         self._reserved: dict[str, str] = {}  # project path -> short name planned in this receive
         self._pending: dict[str, _Pending] = {}  # staged session id -> registration to do in finalize
+        self._fl = pathflavor.local()  # the receiving machine's flavour (set from the import context)
+
+    def _key(self, path: str) -> str:
+        """A project path as Gemini normalises it for `projects.json` keys and `.project_root` markers:
+        `path.resolve`, lower-cased on win32 (ProjectRegistry.normalizePath)."""
+        if self._fl.windows:
+            return pathflavor.native(path, self._fl).rstrip("\\").lower() if len(path) > 3 else path.lower()
+        return os.path.normpath(path)
 
     # -- locations ---------------------------------------------------------------------------
     def gemini_home(self) -> Path:
@@ -378,7 +387,7 @@ class GeminiAdapter(Adapter):
         tmp = self.home() / "tmp"
         for path, slug in load_registry(self.registry_path).items():
             owner = self._marker_owner(tmp, slug)
-            if owner is None or os.path.normpath(owner) == os.path.normpath(path):
+            if owner is None or self._key(owner) == self._key(path):
                 out[tmp / slug] = path
         if tmp.is_dir():
             for d in tmp.iterdir():
@@ -407,12 +416,13 @@ class GeminiAdapter(Adapter):
 
     @staticmethod
     def _rel_to(root: Path, project: str) -> str | None:
+        here = pathflavor.local()  # on win32 Gemini's keys are lower-cased: compare as the OS does
         for cand in (project, os.path.realpath(project)):
-            p = Path(cand)
-            if p == root:
-                return ""
-            if root in p.parents:
-                return p.relative_to(root).as_posix()
+            rel = pathflavor.relative(cand, str(root), here)
+            if rel is not None:
+                if rel and here.folds_case:
+                    rel = real_case(root, rel) or rel  # `Sub`, not the key's `sub`
+                return rel
         return None
 
     # -- send side ---------------------------------------------------------------------------
@@ -495,12 +505,12 @@ class GeminiAdapter(Adapter):
     def _owner_ok(self, slug: str, project: str) -> bool:
         for base in self.base_dirs:
             owner = self._marker_owner(base, slug)
-            if owner is not None and os.path.normpath(owner) != os.path.normpath(project):
+            if owner is not None and self._key(owner) != self._key(project):
                 return False
         return True
 
     def _existing_slug(self, project: str, registry: dict[str, str]) -> str | None:
-        slug = registry.get(project)
+        slug = registry.get(self._key(project))
         if slug and self._owner_ok(slug, project):
             return slug
         for base in self.base_dirs:
@@ -508,7 +518,7 @@ class GeminiAdapter(Adapter):
                 continue
             for d in sorted(base.iterdir()):
                 owner = self._marker_owner(base, d.name)
-                if owner and os.path.normpath(owner) == os.path.normpath(project):
+                if owner and self._key(owner) == self._key(project):
                     return d.name
         return None
 
@@ -527,8 +537,9 @@ class GeminiAdapter(Adapter):
         if project in self._reserved:
             return self._reserved[project]
         registry = load_registry(self.registry_path)
-        if registry.get(project) and not self._owner_ok(registry[project], project):
-            del registry[project]
+        k = self._key(project)
+        if registry.get(k) and not self._owner_ok(registry[k], project):
+            del registry[k]
         taken = {s for p, s in self._reserved.items() if p != project}
         slug = self._existing_slug(project, registry)
         if slug is None or slug in taken:
@@ -573,6 +584,7 @@ class GeminiAdapter(Adapter):
         out_id = new_id or sid
         if not _SAFE_ID.match(sid) or not _SAFE_ID.match(out_id):
             raise UnsafePayloadError(f"session id {sid!r} is not a Gemini session id")
+        self._fl = ctx.target_flavor
         existing = None if new_id else self.find_existing(sid, ctx)
         if existing is not None:
             temp_dir = existing.parent.parent
@@ -708,12 +720,13 @@ class GeminiAdapter(Adapter):
 
     def _register(self, p: _Pending, registry: dict[str, str]) -> str:
         """Claim `p.slug` for `p.project` (or whatever is free now), writing both markers."""
-        current = registry.get(p.project)
+        key = self._key(p.project)
+        current = registry.get(key)
         if current and not self._owner_ok(current, p.project):
-            del registry[p.project]
+            del registry[key]
             current = None
         slug = current or p.slug
-        taken = {s for path, s in registry.items() if path != p.project}
+        taken = {s for path, s in registry.items() if path != key}
         for _attempt in range(100):
             if slug not in taken and self._owner_ok(slug, p.project):
                 try:
@@ -721,7 +734,7 @@ class GeminiAdapter(Adapter):
                 except FileExistsError:
                     pass
                 else:
-                    registry[p.project] = slug
+                    registry[key] = slug
                     return slug
             taken.add(slug)
             slug = self._claim_slug(p.project, registry, taken)
@@ -757,11 +770,11 @@ class GeminiAdapter(Adapter):
                 fd = osops.open_fd(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 owner = self._marker_owner(base, slug)
-                if owner is None or os.path.normpath(owner) != os.path.normpath(project):
+                if owner is None or self._key(owner) != self._key(project):
                     raise
                 continue
             with os.fdopen(fd, "wb") as fh:
-                fh.write(project.encode("utf-8"))
+                fh.write(self._key(project).encode("utf-8"))  # as Gemini writes it (lower-cased on win32)
 
     def _move(self, p: _Pending, final: str) -> None:
         """A Gemini started meanwhile took the planned short name: move what we placed to the final one."""

@@ -338,8 +338,8 @@ class QwenAdapter(Adapter):
         meta = src.adapter_meta or {}
         win = src.os_flavor == "windows"
         sep = "\\" if win else "/"
-        here_win = os.name == "nt"
-        new_sep = os.sep
+        here_win = ctx.target_flavor.windows
+        new_sep = ctx.target_flavor.sep
         target_root = str(Path(os.path.realpath(ctx.target.root)))
         new_cwd = str(target_cwd)
         old_root = src.repo_root.rstrip("/\\") or src.repo_root
