@@ -39,7 +39,7 @@ def source_forms(old: str, fl: pf.Flavor) -> list[str]:
     return sorted(forms)
 
 
-_URL = re.compile(r"file://[^\s\"'<>`{}]*", re.IGNORECASE)
+_URL = re.compile(r"file://[^\s\"'<>`{}/]*/[^\s\"'<>`{}]*", re.IGNORECASE)  # with a path
 
 
 def check_lines(data: bytes, olds: list[str], source: pf.Flavor, target: pf.Flavor,
@@ -48,10 +48,11 @@ def check_lines(data: bytes, olds: list[str], source: pf.Flavor, target: pf.Flav
     forms = [f for old in olds for f in source_forms(old, source)]
     pct_forms = [pf.file_url(old, source).lower() for old in olds]
     seen = 0
-    for n, line in enumerate(data.splitlines()):
-        if not line.strip():
-            continue
-        doc = json.loads(line)  # every rewritten line still parses
+    try:
+        docs = [json.loads(data)]  # one (pretty-printed) document
+    except ValueError:
+        docs = [json.loads(line) for line in data.splitlines() if line.strip()]  # every line still parses
+    for n, doc in enumerate(docs):
         for key, s, _depth in strings(doc):
             seen += 1
             low = s.lower()

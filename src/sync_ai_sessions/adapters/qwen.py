@@ -340,7 +340,7 @@ class QwenAdapter(Adapter):
         sep = "\\" if win else "/"
         here_win = ctx.target_flavor.windows
         new_sep = ctx.target_flavor.sep
-        target_root = str(Path(os.path.realpath(ctx.target.root)))
+        target_root = str(Path(ctx.realpath(ctx.target.root)))
         new_cwd = str(target_cwd)
         old_root = src.repo_root.rstrip("/\\") or src.repo_root
         old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
