@@ -186,3 +186,37 @@ def test_real_cli_folder_name_for_a_long_non_ascii_path(world: tuple[FakeAnthrop
     made = [p.parent.name for p in m.adapter.projects_dir().glob(f"*/{sid}.jsonl")]
     assert made == [encode_project_dir(str(m.repo))]
     assert len(made[0]) > 201 and made[0][200] == "-"
+
+
+def test_windows_origin_session_resumes_on_linux(world: tuple[FakeAnthropic, Path, Path]) -> None:
+    """A handoff whose manifest says `os_flavor: "windows"`: a real session made on A, given its Windows
+    shape (support.windows_shape: `C:\\Users\\alice\\...`, `%TEMP%\\claude`, Git-Bash and other forms in
+    text) and sealed again, received on B and resumed by the real CLI with its history, and no Windows path
+    (nothing naming `alice`) reaches the model."""
+    from support.windows_shape import WIN_HOME, WIN_TEMP, Shaper, claude_enc, reseal_as_windows
+
+    api, base, runtime = world
+    a = ClaudeMachine(base, "A", base / "A" / "src" / "my_app.v2", "git@github.com:o/r.git", api, runtime)
+    b = ClaudeMachine(base, "B", base / "B" / "dev" / "Proj B_2", "https://github.com/o/r", api, runtime)
+    sid = a.claude("hello")["session_id"]
+    assert a.claude("--resume", sid, "--permission-mode", "acceptEdits", "DO_WRITE please")["session_id"] == sid
+    handoff, win = base / "handoff.bin", base / "win.bin"
+    a.ours("send", "--tool", "claude", "--cwd", str(a.repo), "--to", str(handoff))
+    w_root = WIN_HOME + "\\src\\my_app.v2"
+    a_tmp = a.adapter.tmp_dir()
+    shaper = Shaper({str(a.repo): w_root, str(a.home): WIN_HOME, a_tmp: WIN_TEMP + "\\claude", str(a.tmp): WIN_TEMP},
+                    {encode_project_dir(str(a.repo)): claude_enc(w_root)})
+    manifest = reseal_as_windows(handoff, win, PASSPHRASE, shaper)
+    assert manifest["source"]["os_flavor"] == "windows" and manifest["source"]["repo_root"] == w_root
+    assert manifest["sessions"][0]["meta"]["cwd"] == w_root
+
+    [imp] = b.ours("receive", "--from", str(win), "--cwd", str(b.repo))["imported"]
+    assert imp["id"] == sid and imp["action"] == "new"
+    placed = Path(imp["path"]).read_bytes()
+    assert b"alice" not in placed.lower() and str(b.repo).encode() in placed
+    assert b.claude("--resume", sid, "next")["session_id"] == sid
+    req = _request_for(api, "next")
+    users = _user_texts(req)
+    assert "hello" in users and "DO_WRITE please" in users
+    assert b"alice" not in req["raw"].lower(), "a Windows path of machine A reached the API"
+    assert str(b.repo).encode() in req["raw"]

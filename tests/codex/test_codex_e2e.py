@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from codex.fake_responses import FakeResponses, user_texts
 from support.clis import cli_path
-from support.machines import Machine, git_repo, make_machine
+from support.machines import PASSPHRASE, Machine, git_repo, make_machine
 
 pytestmark = pytest.mark.realcli
 
@@ -194,3 +194,42 @@ def test_codex_session_moves_to_other_machine(tmp_path: Path) -> None:
             assert "next via last" in user_texts(req["body"])
             headers = {k.lower(): v for k, v in req["headers"].items()}
             assert headers.get("session-id") == sid or headers.get("thread-id") == sid, headers
+
+
+def test_windows_origin_session_resumes_on_linux(tmp_path: Path) -> None:
+    """A real rollout made on A, given its Windows shape (support.windows_shape: `C:\\Users\\alice\\...`,
+    twice-escaped `arguments`, `file:///C:/...` URLs, the other forms in text) and sealed again with
+    `os_flavor: "windows"`; B receives it and `codex exec resume` sends the whole history and no Windows
+    path (nothing naming `alice`)."""
+    from support.windows_shape import WIN_HOME, Shaper, reseal_as_windows
+
+    a, b = make_machine(tmp_path, "A"), make_machine(tmp_path, "B")
+    proj_a = git_repo(a.root / "src" / "widget", REMOTE)
+    proj_b = git_repo(b.root / "work" / "clone-of-widget", REMOTE)
+    a_home, b_home = a.home / ".codex", b.root / "codex-home"
+    b.env["CODEX_HOME"] = str(b_home)
+    handoff, win = tmp_path / "handoff.sais", tmp_path / "win.sais"
+    with FakeResponses("A") as api_a, FakeResponses("B") as api_b:
+        write_config(a_home, api_a.base_url, "fake")
+        write_config(b_home, api_b.base_url, "local")
+        sid = thread_id(codex(a, proj_a, "exec", "--json", PROMPT_A))
+        rc, doc = a.run_json("send", "--tool", "codex", "--cwd", str(proj_a), "--to", str(handoff))
+        assert rc == 0 and doc["ok"], doc
+        w_root = WIN_HOME + "\\src\\widget"
+        shaper = Shaper({str(proj_a): w_root, str(a.home): WIN_HOME})
+        manifest = reseal_as_windows(handoff, win, PASSPHRASE, shaper)
+        assert manifest["source"]["repo_root"] == w_root
+        rc, doc = b.run_json("receive", "--from", str(win), "--cwd", str(proj_b))
+        assert rc == 0 and doc["ok"], doc
+        (imp,) = doc["imported"]
+        data = Path(imp["path"]).read_bytes()
+        assert b"alice" not in data.lower() and str(proj_b).encode() in data
+        for line in data.splitlines():
+            rec = json.loads(line)
+            p = rec.get("payload") or {}
+            if p.get("type") == "function_call":
+                assert json.loads(p["arguments"])["workdir"] == str(proj_b)
+        codex(b, proj_b, "exec", "resume", sid, "next by id")
+        req = api_b.responses_requests()[-1]
+        assert_resumed_a(req, [str(a.root)], "next by id")
+        assert b"alice" not in req["raw"].lower(), "a Windows path of machine A reached the model"

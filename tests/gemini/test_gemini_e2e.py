@@ -177,3 +177,38 @@ def test_session_made_on_a_resumes_on_b(tmp_path: Path) -> None:
         first = _turn_text(fake.turns()[n])
         assert "ONLY-ON-B" in first and "third from B" in first and "hello from A" in first
         assert "ONLY-ON-A" not in first and "machine B" not in first
+
+
+def test_windows_origin_session_resumes_on_linux(tmp_path: Path) -> None:
+    """A real chat made on A, given its Windows shape (support.windows_shape: `C:\\Users\\alice\\...`, the
+    project path lower-cased as Gemini records it on win32, projectHash of the Windows path, the other
+    forms in text) and sealed again with `os_flavor: "windows"`; B receives it and `gemini --resume` sends
+    the whole history (the tool call and its result) and no Windows path (nothing naming `alice`)."""
+    from support.windows_shape import WIN_HOME, Shaper, reseal_as_windows
+
+    with FakeGemini() as fake:
+        a = GeminiMachine(tmp_path / "machineA", _git_repo(tmp_path / "machineA" / "src" / "myproj", REMOTE_A), fake)
+        (a.repo / "README.md").write_text("# demo project\nsecret=42\n")
+        b_repo = _git_repo(tmp_path / "machine B" / "work" / "My Proj_2", REMOTE_B)
+        b = GeminiMachine(tmp_path / "machine B", b_repo, fake)
+        a.gemini("-p", "hello from A")
+        a.gemini("--resume", "latest", "-p", f"TOOL:read_file:{a.repo}/README.md please read it")
+        handoff, win = tmp_path / "handoff.bin", tmp_path / "win.bin"
+        sent = a.ours("send", "--tool", "gemini", "--cwd", str(a.repo), "--to", str(handoff))
+        [sid] = [s["id"] for s in sent["sessions"]]
+        w_root = WIN_HOME + "\\src\\myproj"
+        shaper = Shaper({str(a.repo): w_root, str(a.home): WIN_HOME},
+                        {project_hash(str(a.repo)): project_hash(w_root)})
+        manifest = reseal_as_windows(handoff, win, PASSPHRASE, shaper, lower_meta=("project_root",))
+        assert manifest["sessions"][0]["meta"]["project_root"] == w_root.lower()
+        (imp,) = b.ours("receive", "--from", str(win), "--cwd", str(b.repo))["imported"]
+        assert imp["action"] == "new"
+        data_b = Path(imp["path"]).read_bytes()
+        assert b"alice" not in data_b.lower()
+        assert f'"projectHash":"{project_hash(str(b.repo))}"'.encode() in data_b
+        n = len(fake.turns())
+        b.gemini("--resume", sid, "-p", "next from B")
+        first = _turn_text(fake.turns()[n])
+        assert "hello from A" in first and "secret=42" in first and '"read_file"' in first
+        assert f"TOOL:read_file:{b.repo}/README.md" in first
+        assert "alice" not in first.lower(), "a Windows path of machine A reached the model"

@@ -20,7 +20,7 @@ import pytest
 from qwen.fake_openai import FakeOpenAI, last_user_text, user_texts
 from support.machines import PASSPHRASE, Machine, git_repo
 
-from sync_ai_sessions.adapters.qwen import QwenAdapter, sanitize_cwd
+from sync_ai_sessions.adapters.qwen import QwenAdapter, project_hash, sanitize_cwd
 
 pytestmark = pytest.mark.realcli
 QWEN_SETTINGS = {
@@ -191,3 +191,33 @@ def test_send_receive_resume_continue_and_round_trip(tmp_path: Path, api: FakeOp
     texts = user_texts(_request_for(api, "copy works", n)["body"])
     assert "only on A" in texts and "only on B" not in texts
     assert copy.read_bytes().startswith(copy_bytes) and len(copy.read_bytes()) > len(copy_bytes)
+
+
+def test_windows_origin_session_resumes_on_linux(tmp_path: Path, api: FakeOpenAI) -> None:
+    """A real chat made on A, given its Windows shape (support.windows_shape: `C:\\Users\\alice\\...`,
+    the lower-cased win32 project folder and hash, the other forms in text) and sealed again with
+    `os_flavor: "windows"`; B receives it and `qwen --resume` sends the history and no Windows path."""
+    from support.windows_shape import WIN_HOME, Shaper, reseal_as_windows
+
+    a = QwenMachine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "qproj", "git@github.com:o/q.git", api)
+    b = QwenMachine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "Q Proj_2", "https://github.com/o/q", api)
+    first = f"hello from A, see {a.repo}/README.md"
+    a.qwen("-p", first)
+    handoff, win = tmp_path / "handoff.bin", tmp_path / "win.bin"
+    [sid] = [s["id"] for s in a.ours("send", "--tool", "qwen", "--cwd", str(a.repo), "--to", str(handoff))["sessions"]]
+    w_root = WIN_HOME + "\\src\\qproj"
+    shaper = Shaper({str(a.repo): w_root, str(a.home): WIN_HOME, str(a.root / "machineA-tmp"): WIN_HOME + "\\Temp"},
+                    {sanitize_cwd(str(a.repo)): sanitize_cwd(w_root, windows=True),
+                     project_hash(str(a.repo)): project_hash(w_root, windows=True)})
+    manifest = reseal_as_windows(handoff, win, PASSPHRASE, shaper)
+    assert manifest["source"]["repo_root"] == w_root
+    [imp] = b.ours("receive", "--from", str(win), "--cwd", str(b.repo))["imported"]
+    assert imp["id"] == sid and imp["action"] == "new"
+    placed = Path(imp["path"]).read_bytes()
+    assert b"alice" not in placed.lower()
+    assert {json.loads(x)["cwd"] for x in placed.splitlines()} == {str(b.repo)}
+    n = len(api.chat_requests())
+    b.qwen("--resume", sid, "-p", "next")
+    req = _request_for(api, "next", n)
+    assert f"hello from A, see {b.repo}/README.md" in user_texts(req["body"])
+    assert b"alice" not in req["raw"].lower(), "a Windows path of machine A reached the model"

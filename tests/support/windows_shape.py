@@ -190,3 +190,53 @@ def main(argv: list[str]) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv))
+
+
+def reseal_as_windows(src: Path, dst: Path, passphrase: str, shaper: Shaper,
+                      lower_meta: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Decrypt the handoff `src` (made on this POSIX machine), give its manifest and files their Windows
+    shape, and seal it again into `dst` with the format of docs/FORMAT.md (`os_flavor: "windows"`).
+    `lower_meta`: session meta keys a Windows tool records lower-cased (Gemini's project path)."""
+    import os
+    import tempfile
+
+    from sync_ai_sessions.archive import ArchiveWriter, read_archive
+    from sync_ai_sessions.container import DecryptReader, EncryptWriter
+
+    with tempfile.TemporaryDirectory() as td:
+        (Path(td) / "in").mkdir()
+        with open(src, "rb") as fh, DecryptReader(fh, passphrase) as reader:
+            manifest, staged = read_archive(reader, Path(td) / "in")
+        new = shaper.manifest(manifest)
+        out_dir = Path(td) / "out"
+        out_dir.mkdir()
+        paths: dict[str, Path] = {}
+        for i, s in enumerate(new["sessions"]):
+            for k in lower_meta:
+                if isinstance(s["meta"].get(k), str):
+                    s["meta"][k] = s["meta"][k].lower()
+            for j, f in enumerate(s["files"]):
+                data = staged[f["arcname"]].read_bytes()
+                if f["arcname"].endswith((".json", ".jsonl")):
+                    data = shaper.file(data)
+                p = out_dir / f"{i}-{j}"
+                p.write_bytes(data)
+                f["size"] = len(data)
+                paths[f["arcname"]] = p
+        old_kdf = os.environ.get("SYNC_AI_SESSIONS_SCRYPT_LOG2N")
+        os.environ["SYNC_AI_SESSIONS_SCRYPT_LOG2N"] = "12"  # cheap: this is about paths, not crypto
+        try:
+            with open(dst, "wb") as out:
+                enc = EncryptWriter(out, passphrase)
+                arch = ArchiveWriter(enc, new)
+                for s in new["sessions"]:
+                    for f in s["files"]:
+                        arch.add_file(f["arcname"], paths[f["arcname"]], f["size"])
+                arch.finish()
+                enc.close()
+        finally:
+            if old_kdf is None:
+                os.environ.pop("SYNC_AI_SESSIONS_SCRYPT_LOG2N", None)
+            else:
+                os.environ["SYNC_AI_SESSIONS_SCRYPT_LOG2N"] = old_kdf
+    return new
