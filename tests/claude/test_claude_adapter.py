@@ -562,3 +562,15 @@ def test_newline_count_by_hops_equals_count():
         a = rng.randint(0, len(data))
         b = rng.randint(a, len(data))
         assert _newlines(data, a, b) == data.count(b"\n", a, b)
+
+
+def test_temp_folder_as_claude_records_it_on_each_os() -> None:
+    """POSIX: `<tmp>/claude-<uid>`, physical on macOS (`/private/tmp/...`); Windows: `%TEMP%\\claude`."""
+    from sync_ai_sessions import pathflavor as pf
+    from sync_ai_sessions.osops import getuid
+
+    a = ClaudeAdapter({"HOME": "/h"})
+    assert a.tmp_dir(pf.Flavor("posix", "linux")) == f"/tmp/claude-{getuid()}"
+    assert a.tmp_dir(pf.Flavor("posix", "darwin")) == f"/private/tmp/claude-{getuid()}"
+    w = ClaudeAdapter({"HOME": "C:\\Users\\me", "TEMP": "C:\\Users\\me\\AppData\\Local\\Temp"})
+    assert w.tmp_dir(pf.flavor("windows")) == "C:\\Users\\me\\AppData\\Local\\Temp\\claude"

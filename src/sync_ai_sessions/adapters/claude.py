@@ -10,6 +10,13 @@ CFG is $CLAUDE_CONFIG_DIR or ~/.claude.  `cwd` is the physical working directory
 `enc` replaces every UTF-16 code unit outside [A-Za-z0-9] by "-" (names over 200 characters are cut and
 get a hash suffix).  The encoding is lossy, so a session's repo is decided by the `cwd` recorded inside
 the file (or its latest `relocated` record), never by the folder name.
+
+Path forms per OS (all translated on import, both ways; see pathflavor / rewrite_cross):
+- Linux: `cwd` and tool inputs/outputs as `/home/u/app/...`; temp folder `/tmp/claude-<uid>/<enc(cwd)>/`.
+- macOS: as Linux, but paths are physical: `/private/tmp/claude-<uid>`, `/private/var/...` for `/tmp`, `/var`.
+- Windows: `C:\\work\\app` (JSON-escaped backslashes; drive case kept, so `enc` gives `C--work-app` or
+  `c--work-app`); the Bash tool runs Git-Bash, so commands and outputs hold `/c/work/app/...`; Node may
+  write `C:/work/app` and `\\\\?\\C:\\...`; the temp folder is `%TEMP%\\claude\\<enc(cwd)>\\` (no uid).
 """
 
 from __future__ import annotations

@@ -19,6 +19,13 @@ Discovery reads only the head of each rollout (the cwd sits in the first few hun
 cwd is outside the repo, the tail back to the latest `turn_context`, so thousands of rollouts are scanned
 quickly.  On import every occurrence of the old repo root (plain, JSON-escaped, JSON-in-JSON as in tool-call
 `arguments`, and percent-encoded in `file://` URLs) and of the old CODEX_HOME becomes the local one.
+
+Path forms per OS (all translated on import, both ways; see pathflavor / rewrite_cross):
+- Linux/macOS: `cwd`, `runtime_workspace_roots[]`, `workdir` inside `function_call.arguments` (a JSON
+  string, so the path is escaped twice in the line), `CommandExecution.cwd` as `file:///home/u/app`.
+- Windows: `C:\\work\\app` (`C:\\\\work\\\\app` inside `arguments`), `file:///C:/work/app` URLs, the
+  drive letter in either case (discovery matches cwds case-insensitively there), `\\\\?\\` paths from
+  canonicalisation, forward slashes in tool output.
 """
 
 from __future__ import annotations

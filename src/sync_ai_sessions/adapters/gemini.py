@@ -26,6 +26,15 @@ under the same lock Gemini takes (`projects.json.lock` directory, as proper-lock
 both `.project_root` markers.  Every string is rewritten from the old repo root / project path / project
 temp folder to the new ones, and `projectHash` becomes sha256 of the new project path.  A copy under a new
 id gets the new id in every `sessionId`, in the file name's id8, and in its sidecar folder names.
+
+Path forms per OS (all translated on import, both ways; see pathflavor / rewrite_cross):
+- Linux: `path.resolve(cwd)` everywhere (registry keys, markers, chat `directories`, tool args).
+- macOS: the same strings; Gemini compares them lower-cased (`normalizePath`) but stores them as given.
+- Windows: `C:\\work\\app`; `projects.json` keys and `.project_root` markers are lower-cased
+  (`c:\\work\\app`, ProjectRegistry.normalizePath) and so is what `cwd_rel` is read from (its case is
+  taken from the folders on disk); `projectHash` is sha256 of the real-case resolved path; tool
+  arguments as the model wrote them (either separator).  On a Windows target the registry and markers
+  are written lower-cased as Gemini does.
 """
 
 from __future__ import annotations

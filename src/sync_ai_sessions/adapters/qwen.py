@@ -12,6 +12,12 @@ qwen was started in; `sanitizeCwd` replaces every character outside [A-Za-z0-9] 
 on Windows).  Every record carries the absolute `cwd`, and Qwen lists or resumes a session only when the
 first record's `cwd` hashes like the current directory, so on import `cwd` is rewritten in every record
 (with every other old absolute path) and the file lands in the folder of the new cwd.
+
+Path forms per OS (all translated on import, both ways; see pathflavor / rewrite_cross):
+- Linux/macOS: `cwd` in every record, tool args and outputs as `/home/u/app/...`, the project folder
+  `-home-u-app`, the temp folder `tmp/<sha256(cwd)>`.
+- Windows: `C:\\work\\app` in records; the project folder and the temp hash come from the lower-cased
+  path (`c--work-app`, sha256 of `c:\\work\\app`); lower-cased paths may also appear in text.
 """
 
 from __future__ import annotations
