@@ -191,8 +191,7 @@ def test_windows_origin_session_resumes_on_linux(tmp_path: Path) -> None:
         (a.repo / "README.md").write_text("# demo project\nsecret=42\n")
         b_repo = _git_repo(tmp_path / "machine B" / "work" / "My Proj_2", REMOTE_B)
         b = GeminiMachine(tmp_path / "machine B", b_repo, fake)
-        a.gemini("-p", "hello from A")
-        a.gemini("--resume", "latest", "-p", f"TOOL:read_file:{a.repo}/README.md please read it")
+        a.gemini("-p", f"TOOL:read_file:{a.repo}/README.md please read it")  # one turn with a tool call
         handoff, win = tmp_path / "handoff.bin", tmp_path / "win.bin"
         sent = a.ours("send", "--tool", "gemini", "--cwd", str(a.repo), "--to", str(handoff))
         [sid] = [s["id"] for s in sent["sessions"]]
@@ -209,6 +208,6 @@ def test_windows_origin_session_resumes_on_linux(tmp_path: Path) -> None:
         n = len(fake.turns())
         b.gemini("--resume", sid, "-p", "next from B")
         first = _turn_text(fake.turns()[n])
-        assert "hello from A" in first and "secret=42" in first and '"read_file"' in first
+        assert "please read it" in first and "secret=42" in first and '"read_file"' in first
         assert f"TOOL:read_file:{b.repo}/README.md" in first
         assert "alice" not in first.lower(), "a Windows path of machine A reached the model"
