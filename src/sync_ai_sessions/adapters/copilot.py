@@ -238,7 +238,7 @@ class CopilotAdapter(Adapter):
         target_cwd = self.target_cwd(session, ctx)
         rewriter = PathRewriter(
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor,
-            target_flavor="windows" if os.name == "nt" else "posix",
+            target_flavor=ctx.target_flavor,
         )
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
         out = StagedFiles(ctx.staging, f"copilot-{out_id}-", rewriter, ids, plan=ctx.plan)

@@ -264,7 +264,7 @@ class OpenCodeAdapter(Adapter):
         if isinstance(old_user, str) and len(old_user.strip("/\\")) > 2:
             rules.append(Rule(old_user, str(self.user_home())))
         return PathRewriter(rules, source_flavor=src.os_flavor,
-                            target_flavor="windows" if os.name == "nt" else "posix")
+                            target_flavor=ctx.target_flavor)
 
     def stage(
         self,
