@@ -32,6 +32,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, json_mode: bool, debug: bool, **kwargs: Any) -> None:
         ui = UI(json_mode=json_mode, debug=debug)
+        _route_gh_notices(ui)
         reuse_freed_blocks()
         try:
             doc = fn(*args, ui=ui, **kwargs)
@@ -52,6 +53,13 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
                 emit_json(doc)
 
     return wrapper
+
+
+def _route_gh_notices(ui: UI) -> None:
+    """GitHub waits and retries ("GitHub asked us to wait 60 s ...") go to the UI (plain stderr with --json)."""
+    from sync_ai_sessions import gh
+
+    gh.set_notifier(None if ui.json_mode else ui.info)
 
 
 def _fail(ui: UI, code: str, message: str, exit_code: int, hint: str | None = None) -> None:
@@ -128,17 +136,21 @@ def main() -> None:
 @click.option("--no-scan", is_flag=True, help="Skip the scan for secrets.")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
+@click.option("--max-gist-mb", type=click.FloatRange(min=0, min_open=True), metavar="MB",
+              help="Raise the 100 MB ceiling for a gist handoff (ciphertext). At your own risk: GitHub's "
+                   "Acceptable Use Policies forbid placing undue burden on its servers, and bulk uploads can get "
+                   "your account throttled or suspended. Prefer --to FILE for big handoffs.")
 @common
 def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
          archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, passphrase_file: str | None,
-         ui: UI) -> dict[str, Any]:
+         max_gist_mb: float | None, ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions.commands.send import send as do_send
 
     tool = pick_tool(tool)
     transport = None
     if to is None:
-        transport = _gist_transport()
+        transport = _gist_transport(max_gist_mb)
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
                   latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
                   scan=not no_scan, redact=redact,
@@ -237,12 +249,14 @@ def demo(tool: str, keep: bool, ui: UI) -> dict[str, Any]:
     return do_demo(tool=tool, keep=keep, ui=ui)
 
 
-def _gist_transport() -> Any:
+def _gist_transport(max_gist_mb: float | None = None) -> Any:
     try:
         from sync_ai_sessions.transports.gist import GistTransport
     except ModuleNotFoundError:
         raise UsageError("the gist transport is not available in this build: use --to FILE / --from FILE") from None
-    return GistTransport()
+    if max_gist_mb is None:
+        return GistTransport()
+    return GistTransport(max_size=int(max_gist_mb * 1_000_000))
 
 
 def _copy_to_clipboard(text: str) -> bool:

@@ -1,4 +1,4 @@
-"""Everything we ask of GitHub goes through the user's own GitHub CLI, `gh api`.
+"""Everything we ask of GitHub goes through the user's own GitHub CLI, `gh api`, paced as GitHub asks.
 
 So gh's login, token storage and host selection apply unchanged (GitHub Enterprise through `GH_HOST`
 or our `hostname=`, passed to gh as `GH_HOST`, the same as `gh api --hostname`).
@@ -8,20 +8,48 @@ We never ask for, read or store a token.
 `require_gh_for_gists(env)` raises `AuthError` whose one-line message carries the exact fix (for `send`).
 Both decide from `gh api -i user` (status and the `X-OAuth-Scopes` header), not from `gh auth status`.
 
-Retries: 5xx, 429, GitHub's secondary rate limit (403 + `Retry-After` or its message) and dropped
-connections are retried with exponential backoff. `SYNC_AI_SESSIONS_GH_BACKOFF` (seconds, default 1)
-is the first delay and also multiplies any `Retry-After`; `SYNC_AI_SESSIONS_GH_RETRIES` (default 5)
-is how many retries follow the first attempt.
+Pacing (GitHub's "Best practices for using the REST API" and "Rate limits for the REST API"), shared by
+every `Gh` of the process through one `Pacer` per host:
+
+* mutative requests (POST, PATCH, PUT, DELETE) one at a time, each starting at least `PACE` (1 s) after
+  the previous one finished, at most `PER_MINUTE` / `PER_HOUR` of them in any minute / hour (half of
+  GitHub's published 80 and 500 content-generating requests); reads at most `READS_AT_ONCE` at a time;
+* one back-off for the process: after a rate limit nobody calls until it is over. `retry-after` is
+  honoured in full; `x-ratelimit-remaining: 0` waits until `x-ratelimit-reset`; a secondary limit
+  without either waits 60 s, then exponentially longer (`strikes`). Past `MAX_WAIT` seconds of waiting
+  in one call we stop with `rate_limited` (a send keeps what it uploaded and continues next time);
+* every gh call has a bounded time: `TIMEOUT` seconds plus the body at `MIN_RATE` bytes/s (gh 2.23 has
+  no timeout flag of its own, so the process is killed when the bound passes, and that counts as a
+  network failure);
+* no HTTP answer at all (DNS failure, connection refused, dropped connection): retried after
+  `NET_DELAYS` (1+2+3+3 s), the user told at once ("cannot reach HOST, retrying 1/4 ..."), then one
+  line with the `--to FILE` alternative: offline, a command gives up within ~15 s;
+* a create (`create=True`) whose outcome is unknown (5xx, timeout, a connection lost after the body
+  went out) is not re-sent here: `OutcomeUnknown` lets the caller look for what it made first.
+
+Waiting is announced through `notify()` (`set_notifier` routes it to the command's UI).
+
+Test hooks (environment, tests only): `SYNC_AI_SESSIONS_GH_BACKOFF` multiplies the waits we choose
+(network retries, 5xx, the 60 s after a secondary limit without a header), never GitHub's own
+`retry-after` / `x-ratelimit-reset`; `SYNC_AI_SESSIONS_GH_PACE` replaces the 1 s between mutative
+requests (the minute/hour budget windows scale with it); `SYNC_AI_SESSIONS_GH_TIMEOUT` replaces
+`TIMEOUT`; `SYNC_AI_SESSIONS_GH_RETRIES` is how many times a 5xx is retried (default 5);
+`SYNC_AI_SESSIONS_GH_MAX_WAIT` replaces `MAX_WAIT`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
 import re
 import shutil
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +57,42 @@ from sync_ai_sessions.errors import AuthError, NetworkError, NotFoundError, Sync
 
 DEFAULT_HOST = "github.com"
 INSTALL_URL = "https://cli.github.com"
-MAX_BACKOFF = 60.0
+MAX_BACKOFF = 60.0  # cap for 5xx retry delays
+
+PACE = 1.0  # GitHub: "wait at least one second between each request" (POST, PATCH, PUT, DELETE)
+PER_MINUTE = 40  # GitHub: "no more than 80 content-generating requests per minute"
+PER_HOUR = 250  # GitHub: "and no more than 500 content-generating requests per hour"
+READS_AT_ONCE = 3  # GitHub: "make requests serially instead of concurrently"; a few reads overlap
+SECONDARY_WAIT = 60.0  # GitHub: "wait for at least one minute before retrying", then exponentially
+MAX_WAIT = 15 * 60.0  # longest rate-limit wait in one call before we stop (the send resumes later)
+TIMEOUT = 30.0  # seconds for a call without a body (GitHub ends API requests after 10 s of work)
+MIN_RATE = 50_000  # bytes/s: a body upload slower than this on average is given up on
+NET_DELAYS = (1.0, 2.0, 3.0, 3.0)  # waits before the retries of a call that got no HTTP answer
+
+# gh's words when no request left the machine (nothing can have been created)
+_NOT_SENT = re.compile(
+    r"error connecting to|no such host|connection refused|network is unreachable|"
+    r"dial tcp|server misbehaving|temporary failure in name resolution|no route to host",
+    re.IGNORECASE,
+)
+
+
+def _stderr_notice(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+_notifier: Callable[[str], None] = _stderr_notice
+
+
+def set_notifier(fn: Callable[[str], None] | None) -> None:
+    """Where waiting/retry notices go (the command's `ui.info`); None restores plain stderr."""
+    global _notifier
+    _notifier = fn or _stderr_notice
+
+
+def notify(msg: str) -> None:
+    with contextlib.suppress(Exception):  # a notice must never break the work
+        _notifier(msg)
 
 
 @dataclass
@@ -57,11 +120,28 @@ class GhResponse:
         return self.body[:200].decode("utf-8", "replace").strip()
 
 
+@dataclass
+class _NoAnswer:
+    """A gh run that brought back no HTTP answer."""
+
+    text: str
+    sent: bool  # the request may have reached GitHub (timeout, dropped connection)
+    timed_out: bool = False
+
+
 class GhHttpError(NetworkError):
     """An HTTP answer we do not handle (after retries); `status` is the HTTP status."""
 
     def __init__(self, message: str, status: int, *, code: str | None = None):
         super().__init__(message, code=code or "http_error")
+        self.status = status
+
+
+class OutcomeUnknown(NetworkError):
+    """A create may or may not have happened (5xx, timeout, connection lost after sending)."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message, code="network")
         self.status = status
 
 
@@ -83,6 +163,77 @@ class GhStatus:
         return self.problem is None
 
 
+class Pacer:
+    """The process-wide pacing and back-off for one GitHub host (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._cv = threading.Condition()
+        self._writer = threading.Lock()  # one mutative request at a time
+        self._reads = threading.BoundedSemaphore(READS_AT_ONCE)
+        self.last_write_end = -math.inf  # monotonic time the last mutative request finished
+        self.writes: deque[float] = deque()  # monotonic start times of recent mutative requests
+        self.not_before = 0.0  # monotonic: nobody calls GitHub before this (shared back-off)
+        self.strikes = 0  # secondary limits in a row without a retry-after: the wait doubles each time
+
+    def hold(self, seconds: float) -> None:
+        """Everyone waits `seconds` from now (at least) before the next call."""
+        with self._cv:
+            self.not_before = max(self.not_before, time.monotonic() + seconds)
+            self._cv.notify_all()
+
+    def _sleep_until(self, until: float) -> None:
+        with self._cv:
+            while True:
+                left = max(until, self.not_before) - time.monotonic()
+                if left <= 0:
+                    return
+                self._cv.wait(min(left, 1.0))
+
+    @contextlib.contextmanager
+    def slot(self, mutative: bool, pace: float, per_minute: int, per_hour: int) -> Iterator[None]:
+        if not mutative:
+            with self._reads:
+                self._sleep_until(0.0)
+                yield
+            return
+        with self._writer:
+            minute, hour = 60.0 * pace, 3600.0 * pace
+            announced = False
+            while True:
+                now = time.monotonic()
+                while self.writes and self.writes[0] <= now - hour:
+                    self.writes.popleft()
+                until = max(self.last_write_end + pace, self.not_before)
+                recent = [t for t in self.writes if t > now - minute]
+                if len(recent) >= per_minute:
+                    until = max(until, recent[0] + minute)
+                if len(self.writes) >= per_hour:
+                    until = max(until, self.writes[0] + hour)
+                if until <= now:
+                    break
+                if until - now > 5 and not announced and until > self.not_before:
+                    notify(
+                        f"pausing {until - now:.0f} s to stay well inside GitHub's limits on "
+                        f"content-creating requests ({per_minute} a minute, {per_hour} an hour)"
+                    )
+                    announced = True
+                self._sleep_until(until)
+            self.writes.append(time.monotonic())
+            try:
+                yield
+            finally:
+                self.last_write_end = time.monotonic()
+
+
+_pacers: dict[str, Pacer] = {}
+_pacers_lock = threading.Lock()
+
+
+def pacer_for(host: str) -> Pacer:
+    with _pacers_lock:
+        return _pacers.setdefault(host.lower(), Pacer())
+
+
 def _fix_login(host: str) -> str:
     return "gh auth login" if host == DEFAULT_HOST else f"gh auth login --hostname {host}"
 
@@ -99,7 +250,7 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 class Gh:
-    """Runs `gh api` with the given environment (hermetic in tests) and retries transient failures."""
+    """Runs `gh api` with the given environment (hermetic in tests), paced, bounded and retried."""
 
     def __init__(self, env: Mapping[str, str] | None = None, hostname: str | None = None):
         self.env = dict(os.environ if env is None else env)
@@ -109,11 +260,20 @@ class Gh:
         self.path = shutil.which("gh", path=self.env.get("PATH", os.defpath))
         self.backoff = _float_env(self.env, "SYNC_AI_SESSIONS_GH_BACKOFF", 1.0)
         self.retries = int(_float_env(self.env, "SYNC_AI_SESSIONS_GH_RETRIES", 5))
-        self.sleep = time.sleep
+        self.pace = _float_env(self.env, "SYNC_AI_SESSIONS_GH_PACE", PACE)
+        self.timeout = _float_env(self.env, "SYNC_AI_SESSIONS_GH_TIMEOUT", TIMEOUT) or TIMEOUT
+        self.max_wait = _float_env(self.env, "SYNC_AI_SESSIONS_GH_MAX_WAIT", MAX_WAIT)
+        self.per_minute, self.per_hour = PER_MINUTE, PER_HOUR
+        self.sleep = time.sleep  # for waits that concern this call only (network and 5xx retries)
+        self.context: Callable[[], str] | None = None  # e.g. "12 of 30 parts uploaded", for notices
 
     @property
     def host(self) -> str:
         return self.hostname or self.env.get("GH_HOST") or DEFAULT_HOST
+
+    @property
+    def pacer(self) -> Pacer:
+        return pacer_for(self.host)
 
     def require_installed(self) -> str:
         if not self.path:
@@ -125,69 +285,125 @@ class Gh:
             )
         return self.path
 
+    def _notice(self, msg: str) -> None:
+        ctx = ""
+        if self.context is not None:
+            with contextlib.suppress(Exception):
+                ctx = self.context()
+        notify(f"{msg}; {ctx}" if ctx else msg)
+
     # -- one call --------------------------------------------------------------------------------
-    def _once(self, method: str, endpoint: str, input_path: Path | None) -> GhResponse | str:
-        """One `gh api -i` run: the parsed answer, or the error text when no HTTP answer came back."""
+    def _once(self, method: str, endpoint: str, input_path: Path | None, timeout: float) -> GhResponse | _NoAnswer:
+        """One `gh api -i` run, killed after `timeout` s: the parsed answer, or why none came back."""
         argv = [self.require_installed(), "api", "-i", "-X", method]
         if input_path is not None:
             argv += ["--input", str(input_path)]
         argv += ["--", endpoint]
         try:
-            proc = subprocess.run(argv, env=self.env, capture_output=True, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL
+            )
         except OSError as exc:
             raise AuthError(f"cannot run gh ({self.path}): {exc.strerror or exc}", code="gh_missing") from exc
-        out = proc.stdout
+        try:
+            out, err_b = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            return _NoAnswer(f"no answer from {self.host} within {timeout:.0f} s", sent=True, timed_out=True)
+        finally:
+            if proc.poll() is None:  # interrupted (Ctrl-C): do not leave gh running
+                proc.kill()
+                with contextlib.suppress(Exception):
+                    proc.communicate(timeout=5)
         if out.startswith(b"HTTP/"):
             return _parse(out)
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        return err or f"gh exited with status {proc.returncode}"
+        err = err_b.decode("utf-8", "replace").strip() or f"gh exited with status {proc.returncode}"
+        return _NoAnswer(err, sent=not _NOT_SENT.search(err))
 
     def api(
-        self, endpoint: str, *, method: str = "GET", input_path: Path | None = None, retry: bool = True
+        self,
+        endpoint: str,
+        *,
+        method: str = "GET",
+        input_path: Path | None = None,
+        retry: bool = True,
+        create: bool = False,
     ) -> GhResponse:
-        """Call the API; retries transient failures; returns any HTTP answer (check `.status`).
+        """Call the API, paced; retries what is safe to retry; returns any other HTTP answer (check `.status`).
 
-        Raises NetworkError when the host stays unreachable, AuthError when gh cannot be used.
+        Raises NetworkError when the host stays unreachable, `rate_limited` when GitHub keeps us waiting
+        too long, AuthError when gh cannot be used, and (with `create=True`) OutcomeUnknown when a
+        create may have happened: the caller checks before creating again.
         """
-        attempt = 0
+        method = method.upper()
+        mutative = method != "GET"
+        body = 0
+        if input_path is not None:
+            with contextlib.suppress(OSError):
+                body = Path(input_path).stat().st_size
+        timeout = self.timeout + body / MIN_RATE
+        net_tries = http_tries = 0
+        waited = 0.0
         while True:
-            got = self._once(method, endpoint, input_path)
-            delay = self.backoff * (2**attempt)
-            if isinstance(got, str):
-                if "gh auth login" in got or "not logged" in got.lower():
+            with self.pacer.slot(mutative, self.pace, self.per_minute, self.per_hour):
+                got = self._once(method, endpoint, input_path, timeout)
+            if isinstance(got, _NoAnswer):
+                text = got.text
+                if "gh auth login" in text or "not logged" in text.lower():
                     raise AuthError(
                         f"GitHub CLI is not logged in to {self.host}: run `{_fix_login(self.host)}`",
                         code="gh_logged_out",
                         hint=_fix_login(self.host),
                     )
-                if "x509" in got or "certificate" in got.lower():
-                    raise NetworkError(f"TLS certificate problem talking to {self.host}: {_one_line(got)}", code="tls")
-                if "Usage:" in got or "unknown flag" in got:
-                    raise SyncError(f"gh refused our call: {got.splitlines()[0][:200]}", code="gh_usage")
-                transient = True
-                what = _one_line(got)
-            else:
-                transient, wait = _transient(got)
-                if wait is not None:
-                    delay = wait * self.backoff
-                what = f"HTTP {got.status}: {got.message()}"
-                if not transient:
-                    return got
-            if not retry or attempt >= self.retries:
-                if isinstance(got, GhResponse):
-                    if got.status in (403, 429):
-                        raise GhHttpError(
-                            f"GitHub rate limit on {self.host} persists after {attempt + 1} "
-                            f"tries ({what}); wait a few minutes and try again",
-                            got.status,
-                            code="rate_limited",
-                        )
-                    raise GhHttpError(
-                        f"GitHub ({self.host}) keeps failing after {attempt + 1} tries: {what}", got.status
+                if "x509" in text or "certificate" in text.lower():
+                    raise NetworkError(f"TLS certificate problem talking to {self.host}: {_one_line(text)}", code="tls")
+                if "Usage:" in text or "unknown flag" in text:
+                    raise SyncError(f"gh refused our call: {text.splitlines()[0][:200]}", code="gh_usage")
+                what = _one_line(text)
+                if create and got.sent:
+                    raise OutcomeUnknown(f"GitHub ({self.host}) did not confirm the upload: {what}")
+                net_tries += 1
+                if not retry or net_tries > len(NET_DELAYS):
+                    raise NetworkError(
+                        f"cannot reach {self.host} ({what}), gave up after {net_tries} tries: check the "
+                        "connection and try again, or write the handoff to a file with --to FILE"
                     )
-                raise NetworkError(f"cannot reach GitHub ({self.host}) after {attempt + 1} tries: {what}")
-            self.sleep(min(delay, MAX_BACKOFF))
-            attempt += 1
+                delay = NET_DELAYS[net_tries - 1] * self.backoff
+                self._notice(f"cannot reach {self.host} ({what}), retrying {net_tries}/{len(NET_DELAYS)} "
+                             f"in {delay:.0f} s")
+                self.sleep(delay)
+                continue
+            limited, wait = _rate_limit(got)
+            if limited:
+                pacer = self.pacer
+                if wait is None:  # ours to choose (scaled in tests); GitHub's own figures are honoured in full
+                    wait = SECONDARY_WAIT * (2 ** min(pacer.strikes, 6)) * self.backoff
+                    pacer.strikes += 1
+                if not retry or waited + wait > self.max_wait:
+                    raise GhHttpError(_limit_message(self.host, got, wait), got.status, code="rate_limited")
+                waited += wait
+                pacer.hold(wait)
+                self._notice(f"GitHub asked us to wait {_duration(wait)}")
+                continue
+            if got.ok:
+                self.pacer.strikes = 0
+            if got.status >= 500:
+                if create:
+                    raise OutcomeUnknown(
+                        f"GitHub ({self.host}) answered the upload with HTTP {got.status}: {got.message()}",
+                        got.status,
+                    )
+                http_tries += 1
+                if not retry or http_tries > self.retries:
+                    raise GhHttpError(
+                        f"GitHub ({self.host}) keeps failing after {http_tries} tries: "
+                        f"HTTP {got.status}: {got.message()}",
+                        got.status,
+                    )
+                self.sleep(min(self.backoff * 2 ** (http_tries - 1), MAX_BACKOFF))
+                continue
+            return got
 
     def api_ok(
         self,
@@ -212,20 +428,29 @@ class Gh:
             )
         if resp.status == 404 and not_found:
             return NotFoundError(not_found, code="no_gist")
-        if resp.status == 403 and resp.headers.get("x-ratelimit-remaining") == "0":
-            reset = resp.headers.get("x-ratelimit-reset", "")
-            when = time.strftime("%H:%M", time.localtime(int(reset))) if reset.isdigit() else "later"
-            return GhHttpError(
-                f"GitHub API rate limit exhausted on {self.host}; it resets at {when}",
-                resp.status,
-                code="rate_limited",
-            )
         return GhHttpError(f"GitHub ({self.host}) answered HTTP {resp.status}: {resp.message()}", resp.status)
 
 
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min"
+
+
+def _limit_message(host: str, resp: GhResponse, wait: float) -> str:
+    resume_at = time.strftime("%H:%M", time.localtime(time.time() + wait))
+    if resp.headers.get("x-ratelimit-remaining") == "0":
+        return f"GitHub API rate limit exhausted on {host}; it resets at {resume_at}: try again then"
+    return (
+        f"GitHub's rate limit on {host} asks us to wait {_duration(wait)} more (HTTP {resp.status}: "
+        f"{resp.message()[:120]}); try again after {resume_at}"
+    )
+
+
 def _one_line(text: str) -> str:
+    """gh's error in one line: its first line ("error connecting to api.github.com"), not the advice after it."""
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return (lines[-1] if lines else text)[:300]
+    return (lines[0] if lines else text)[:300]
 
 
 def _parse(out: bytes) -> GhResponse:
@@ -243,16 +468,20 @@ def _parse(out: bytes) -> GhResponse:
     return GhResponse(status, headers, body)
 
 
-def _transient(resp: GhResponse) -> tuple[bool, float | None]:
-    """(retry?, seconds GitHub asked us to wait)."""
-    wait = None
-    ra = resp.headers.get("retry-after", "")
+def _rate_limit(resp: GhResponse) -> tuple[bool, float | None]:
+    """(is this a rate limit?, seconds GitHub asked us to wait, None when it did not say)."""
+    if resp.status not in (403, 429):
+        return False, None
+    ra = resp.headers.get("retry-after", "").strip()
     if ra.isdigit():
-        wait = float(ra)
-    if resp.status >= 500 or resp.status == 429:
-        return True, wait
-    if resp.status == 403 and (wait is not None or "secondary rate limit" in resp.message().lower()):
-        return True, wait if wait is not None else 60.0
+        return True, float(ra)
+    if resp.headers.get("x-ratelimit-remaining") == "0":
+        reset = resp.headers.get("x-ratelimit-reset", "").strip()
+        if reset.isdigit():
+            return True, max(1.0, int(reset) - time.time() + 1)
+        return True, None
+    if resp.status == 429 or "rate limit" in resp.message().lower():
+        return True, None
     return False, None
 
 
@@ -282,7 +511,7 @@ def check_gh(env: Mapping[str, str] | None = None, hostname: str | None = None) 
     except NetworkError as exc:
         st.problem, st.fix, st.code = exc.message, None, "network"
         return st
-    if resp.status == 401 or (resp.status == 403 and not _transient(resp)[0]):
+    if resp.status == 401 or (resp.status == 403 and not _rate_limit(resp)[0]):
         st.problem = f"GitHub CLI is not logged in to {host} (HTTP {resp.status}: {resp.message()})"
         st.fix, st.code = _fix_login(host), "gh_logged_out"
         return st

@@ -7,13 +7,34 @@ under `/api/v3/`):
 * `POST /gists` needs the `gist` scope, refuses blank file contents (422), defaults to secret.
 * `GET /gists/{id}` returns at most `inline_limit` (1 MB) of content per file, flags bigger ones
   `truncated: true` and gives a `raw_url`; it lists at most 300 files, flagging the gist `truncated`.
-* `GET /gists` lists the user's gists (no content), `per_page` (max 100) + `page`, with a `Link` header.
+* `GET /gists` lists the user's gists (no content), `per_page` (max 100) + `page` + `since`, with a
+  `Link` header.
 * `DELETE /gists/{id}` answers 204; unknown or deleted ids are 404 everywhere.
 
+`strict=True` (what the gist tests use) adds what github.com does and a kind server does not:
+
+* every API answer carries `x-ratelimit-limit/-remaining/-used/-reset/-resource` (primary limit,
+  `primary_limit` an hour); at 0 remaining: 403 "API rate limit exceeded" until the reset;
+* a content-creation budget for mutative requests (POST/PATCH/PUT/DELETE): `per_minute` (80) and
+  `per_hour` (500) over windows of `minute` / `hour` seconds; beyond it 403 "secondary rate limit"
+  with `retry-after`;
+* 403 "secondary rate limit" for a mutative request that overlaps another one, arrives less than
+  `min_gap` (1 s) after the previous one finished, or arrives before a `retry-after` we sent is over;
+  each of these is also recorded in `violations` (a well-behaved client has none);
+* raw files only on a separate host name (`raw_host`, 127.0.0.1:PORT, like gist.githubusercontent.com
+  or GHE's gist.HOST); `html_url` on that host too (a client must use what the API says);
+* the inline content of every file blanked (`truncated: true`, `content: ""`) once a gist holds more
+  than `blank_over` bytes in all, as GitHub does for large gists;
+* 413 for a request body over `max_body`.
+
 Faults are injected with `add_fault(method, path_regex, kind, times=1)`: kind is an HTTP status
-(500, 502, ...), "secondary" (403 secondary rate limit with `Retry-After`), "429" (with `Retry-After`)
-"drop" (the connection is closed without any answer) or "drop-after" (the request is carried out,
-then the connection is closed without an answer). Every request is recorded in `requests`.
+(500, 502, ...), "secondary" (403 secondary rate limit with `retry-after: server.retry_after`),
+"secondary-bare" (the same without any header), "primary" (403 with `x-ratelimit-remaining: 0` and a
+reset `server.retry_after` seconds ahead), "429" (with `retry-after`), "drop" (the connection is closed
+without any answer), "drop-after" (the request is carried out, then the connection is closed without
+an answer), "502-after" (carried out, then answered 502 as a slow proxy does), "stall" (read, then no
+answer at all until `stall_seconds` pass or the server stops) and "stall-after" (carried out, then
+the same). Every request is recorded in `requests` with its arrival and finish times.
 """
 
 from __future__ import annotations
@@ -23,8 +44,10 @@ import hashlib
 import json
 import re
 import secrets
+import select
 import ssl
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
@@ -34,6 +57,8 @@ from support.loopback import LoopbackServer, QuietHandler
 INLINE_LIMIT = 1024 * 1024  # "up to one megabyte of content for each file"
 FILE_LIST_LIMIT = 300  # "the entire files list may be truncated if the total number exceeds 300 files"
 RAW_LIMIT = 10 * 1024 * 1024  # "for files larger than ten megabytes, you'll need to clone the gist"
+MUTATIVE = ("POST", "PATCH", "PUT", "DELETE")
+SECONDARY = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again."
 
 
 @dataclass
@@ -42,6 +67,15 @@ class Recorded:
     path: str
     headers: dict[str, str]
     body: bytes
+    start: float = 0.0  # time.monotonic() when the request (line, headers, body) had arrived
+    end: float = 0.0  # when the answer was sent (or the connection dropped)
+    status: int = 0  # what was answered (0: no answer)
+    host: str = ""
+    wall: float = 0.0  # time.time() at arrival (to compare with x-ratelimit-reset)
+
+    @property
+    def mutative(self) -> bool:
+        return self.method in MUTATIVE
 
 
 @dataclass
@@ -70,8 +104,27 @@ def _now() -> str:
 
 
 class FakeGitHub:
-    def __init__(self, cert_pem: bytes | None = None, key_pem: bytes | None = None, ssl_context=None):
-        self.tokens: dict[str, tuple[str, str | None]] = {}  # token -> (login, scopes header or None)
+    def __init__(self, cert_pem: bytes | None = None, key_pem: bytes | None = None, ssl_context=None,
+                 strict: bool = False):
+        self.strict = strict
+        # strict mode's limits (GitHub's published figures; tests may shrink the windows)
+        self.min_gap = 1.0
+        self.per_minute, self.per_hour = 80, 500
+        self.minute, self.hour = 60.0, 3600.0
+        self.primary_limit = 5000
+        self.primary_used = 0
+        self.primary_reset = int(time.time()) + 3600
+        self.blank_over = INLINE_LIMIT
+        self.max_body = 12 * 1024 * 1024
+        self.stall_seconds = 120.0
+        self.violations: list[str] = []
+        self._writes: list[float] = []  # arrival times of accepted mutative requests
+        self._active_writes = 0
+        self._last_write_end = -1e9
+        self._blocked_until = 0.0  # monotonic: a retry-after we sent is not over before this
+        self._released = threading.Event()
+        self.tokens: dict[str, tuple[str, str | None]] = {}
+        self.managed: set[str] = set()  # token -> (login, scopes header or None)
         self.gists: dict[str, Gist] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
@@ -81,6 +134,7 @@ class FakeGitHub:
         self.http = LoopbackServer(_make_handler(self), ssl_context)
         self.port = self.http.port
         self.host = f"localhost:{self.port}"
+        self.raw_host = f"127.0.0.1:{self.port}" if strict else self.host
 
     # -- control ---------------------------------------------------------------------------------
     def start(self) -> FakeGitHub:
@@ -88,10 +142,15 @@ class FakeGitHub:
         return self
 
     def stop(self) -> None:
+        self._released.set()  # let stalled handlers go
         self.http.stop()
 
-    def add_token(self, token: str, login: str = "alice", scopes: str | None = "gist, repo, read:org") -> None:
+    def add_token(self, token: str, login: str = "alice", scopes: str | None = "gist, repo, read:org",
+                  managed: bool = False) -> None:
+        """`managed`: an enterprise managed user, who "cannot create gists" (403 on POST /gists)."""
         self.tokens[token] = (login, scopes)
+        if managed:
+            self.managed.add(login)
 
     def add_fault(self, method: str, path_regex: str, kind: str | int, times: int = 1, after: int = 0) -> None:
         with self.lock:
@@ -116,15 +175,66 @@ class FakeGitHub:
         self.gists[gid] = gist
         return gist
 
+    # -- strict mode -----------------------------------------------------------------------------
+    def _admit(self, rec: Recorded) -> tuple[str, dict[str, str]] | None:
+        """Whether a mutative request may proceed; (message, headers) of the 403 if not."""
+        with self.lock:
+            now = rec.start
+            self._active_writes += 1
+            if self._active_writes > 1:
+                self.violations.append(f"{rec.method} {rec.path}: overlaps another mutative request")
+                return SECONDARY, {}
+            if now < self._blocked_until:
+                self.violations.append(
+                    f"{rec.method} {rec.path}: {self._blocked_until - now:.2f} s before retry-after was over"
+                )
+                return SECONDARY, {"Retry-After": str(max(1, int(self._blocked_until - now + 0.999)))}
+            gap = now - self._last_write_end
+            if gap < self.min_gap:
+                self.violations.append(f"{rec.method} {rec.path}: {gap:.3f} s after the previous one")
+                return SECONDARY, {}
+            self._writes = [t for t in self._writes if t > now - self.hour]
+            in_minute = [t for t in self._writes if t > now - self.minute]
+            wait = None
+            if len(in_minute) >= self.per_minute:
+                wait = in_minute[0] + self.minute - now
+            elif len(self._writes) >= self.per_hour:
+                wait = self._writes[0] + self.hour - now
+            if wait is not None:
+                return SECONDARY, {"Retry-After": str(max(1, int(wait + 0.999)))}
+            self._writes.append(now)
+            return None
+
+    def _primary_headers(self) -> dict[str, str]:
+        with self.lock:
+            if time.time() >= self.primary_reset:
+                self.primary_used, self.primary_reset = 0, int(time.time()) + 3600
+            return {
+                "x-ratelimit-limit": str(self.primary_limit),
+                "x-ratelimit-remaining": str(max(0, self.primary_limit - self.primary_used)),
+                "x-ratelimit-used": str(self.primary_used),
+                "x-ratelimit-reset": str(self.primary_reset),
+                "x-ratelimit-resource": "core",
+            }
+
     # -- rendering -------------------------------------------------------------------------------
     def base(self) -> str:
         return f"https://{self.host}"
 
     def raw_url(self, gist: Gist, name: str) -> str:
+        if self.strict:
+            return f"https://{self.raw_host}/{gist.owner}/{gist.id}/raw/{gist.shas[name]}/{name}"
         return f"{self.base()}/gist/raw/{gist.id}/{gist.shas[name]}/{name}"
+
+    def html_url(self, gist: Gist) -> str:
+        return f"https://{self.raw_host}/{gist.id}" if self.strict else f"{self.base()}/gist/{gist.id}"
+
+    def mutative_requests(self) -> list[Recorded]:
+        return [r for r in self.requests if r.mutative and r.host == self.host]
 
     def render(self, gist: Gist, with_content: bool) -> dict:
         names = sorted(gist.files)
+        blank = self.strict and sum(len(c.encode()) for c in gist.files.values()) > self.blank_over
         truncated_list = with_content and len(names) > FILE_LIST_LIMIT
         if truncated_list:
             names = names[:FILE_LIST_LIMIT]
@@ -140,14 +250,14 @@ class FakeGitHub:
             }
             if with_content:
                 data = content.encode()
-                entry["truncated"] = len(data) > self.inline_limit
-                entry["content"] = data[: self.inline_limit].decode(errors="ignore")
+                entry["truncated"] = blank or len(data) > self.inline_limit
+                entry["content"] = "" if blank else data[: self.inline_limit].decode(errors="ignore")
             files[name] = entry
         out = {
             "url": f"{self.base()}/api/v3/gists/{gist.id}",
             "id": gist.id,
             "node_id": "G_" + gist.id[:12],
-            "html_url": f"{self.base()}/gist/{gist.id}",
+            "html_url": self.html_url(gist),
             "git_pull_url": f"{self.base()}/gist/{gist.id}.git",
             "files": files,
             "public": gist.public,
@@ -174,11 +284,10 @@ def _make_handler(server: FakeGitHub):
             if isinstance(body, dict | list):
                 body = json.dumps(body).encode()
             body = body or b""
-            if getattr(self, "_suppress", False):  # the work was done, the answer is lost
-                self.close_connection = True
-                with contextlib.suppress(OSError):
-                    self.connection.shutdown(2)
-                return
+            if getattr(self, "_suppress", None):  # the work was done, the answer is lost (or late)
+                return self._lose(self._suppress)
+            if getattr(self, "_api", False) and server.strict:
+                headers = {**server._primary_headers(), **(headers or {})}
             self.send_response(status)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -188,16 +297,57 @@ def _make_handler(server: FakeGitHub):
             self.end_headers()
             if body and self.command != "HEAD":
                 self.wfile.write(body)
+            self.wfile.flush()
+            self._rec.status = status
+            if status in (403, 429) and "Retry-After" in (headers or {}) and self._rec.mutative:
+                with server.lock:
+                    server._blocked_until = max(
+                        server._blocked_until, time.monotonic() + float(headers["Retry-After"])
+                    )
+
+        def _stall(self) -> None:
+            """No answer until the client gives up (closes the connection), the server stops, or time passes."""
+            deadline = time.monotonic() + server.stall_seconds
+            while time.monotonic() < deadline and not server._released.is_set():
+                ready, _, _ = select.select([self.connection], [], [], 0.1)
+                if ready:
+                    try:
+                        if not self.connection.recv(1):
+                            return
+                    except (OSError, ssl.SSLError):
+                        return
+
+        def _lose(self, how: str):
+            if how == "stall-after":
+                self._stall()
+            if how == "502-after":
+                self._suppress = None
+                return self._error(502, "Server Error")
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
+            return None
 
         def _error(self, status: int, message: str, headers=None):
             self._send(status, {"message": message, "documentation_url": "https://docs.github.com/rest"}, headers)
 
         def _handle(self):
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            arrived = time.monotonic()  # the request line and headers are in; the body may take long
             url = urlsplit(self.path)
+            rec = Recorded(self.command, self.path, dict(self.headers.items()), b"", arrived,
+                           host=self.headers.get("Host", ""), wall=time.time())
+            self._rec = rec
+            self._api = url.path.startswith("/api/v3/")
+            writing = rec.mutative and self._api
+            refusal = server._admit(rec) if writing and server.strict else None
+            length = int(self.headers.get("Content-Length") or 0)
+            try:
+                body = self.rfile.read(length) if length else b""
+            except OSError:
+                body = b""
+            rec.body = body
             with server.lock:
-                server.requests.append(Recorded(self.command, self.path, dict(self.headers.items()), body))
+                server.requests.append(rec)
                 fault = None
                 for f in server.faults:
                     if f.times > 0 and f.method in (self.command, "*") and f.path.search(url.path):
@@ -207,10 +357,27 @@ def _make_handler(server: FakeGitHub):
                         f.times -= 1
                         fault = f
                         break
-            self._suppress = bool(fault and fault.kind == "drop-after")
-            if fault and not self._suppress:
-                return self._fault(fault)
-            self._route(url, body)
+            try:
+                if refusal is not None:
+                    return self._error(403, refusal[0], refusal[1])
+                if self._api and server.strict and server.primary_used >= server.primary_limit:
+                    return self._error(403, "API rate limit exceeded for user ID 1.",
+                                       {"x-ratelimit-remaining": "0"})
+                if self._api and server.strict:
+                    with server.lock:
+                        server.primary_used += 1
+                self._suppress = fault.kind if fault and fault.kind.endswith("-after") else None
+                if fault and not self._suppress:
+                    return self._fault(fault)
+                if self._api and len(body) > server.max_body and server.strict:
+                    return self._error(413, "Payload Too Large")
+                self._route(url, body)
+            finally:
+                rec.end = time.monotonic()
+                if writing and server.strict:
+                    with server.lock:
+                        server._active_writes -= 1
+                        server._last_write_end = rec.end
 
         def _fault(self, fault: Fault):
             if fault.kind == "drop":
@@ -218,12 +385,20 @@ def _make_handler(server: FakeGitHub):
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(2)
                 return None
+            if fault.kind == "stall":
+                self._stall()
+                self.close_connection = True
+                with contextlib.suppress(OSError):
+                    self.connection.shutdown(2)
+                return None
             if fault.kind == "secondary":
-                return self._error(
-                    403,
-                    "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
-                    {"Retry-After": server.retry_after},
-                )
+                return self._error(403, SECONDARY, {"Retry-After": server.retry_after})
+            if fault.kind == "secondary-bare":
+                return self._error(403, SECONDARY)
+            if fault.kind == "primary":
+                reset = int(time.time() + float(server.retry_after))
+                return self._error(403, "API rate limit exceeded for user ID 1.",
+                                   {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
             if fault.kind == "429":
                 return self._error(429, "Too many requests", {"Retry-After": server.retry_after})
             return self._error(int(fault.kind), "Server Error")
@@ -239,9 +414,17 @@ def _make_handler(server: FakeGitHub):
             path = url.path
             query = parse_qs(url.query)
             who = self._auth()
-            m = re.fullmatch(r"/gist/raw/([0-9a-f]+)/([0-9a-f]+)/([^/]+)", path)
-            if m and self.command == "GET":
-                return self._raw(*m.groups())
+            if server.strict:
+                m = re.fullmatch(r"/[^/]+/([0-9a-f]+)/raw/([0-9a-f]+)/([^/]+)", path)
+                on_raw_host = self.headers.get("Host") == server.raw_host
+                if on_raw_host:  # the raw host serves files only, the API host never does
+                    if m and self.command == "GET":
+                        return self._raw(*m.groups())
+                    return self._send(404, b"404: Not Found", ctype="text/plain; charset=utf-8")
+            else:
+                m = re.fullmatch(r"/gist/raw/([0-9a-f]+)/([0-9a-f]+)/([^/]+)", path)
+                if m and self.command == "GET":
+                    return self._raw(*m.groups())
             if not path.startswith("/api/v3/"):
                 return self._error(404, "Not Found")
             path = path[len("/api/v3") :]
@@ -291,6 +474,8 @@ def _make_handler(server: FakeGitHub):
         def _create(self, login, scopes, body: bytes, headers):
             if scopes is not None and "gist" not in _scopes(scopes):
                 return self._error(404, "Not Found", headers)  # what GitHub answers without the gist scope
+            if login in server.managed:
+                return self._error(403, "Forbidden", headers)
             try:
                 doc = json.loads(body)
             except ValueError:
@@ -313,14 +498,15 @@ def _make_handler(server: FakeGitHub):
         def _list(self, login, query, headers):
             per_page = min(int((query.get("per_page") or ["30"])[0]), 100)
             page = max(int((query.get("page") or ["1"])[0]), 1)
+            since = (query.get("since") or [""])[0]
             with server.lock:
-                mine = [g for g in server.gists.values() if g.owner == login]
+                mine = [g for g in server.gists.values() if g.owner == login and g.updated_at >= since]
                 mine.sort(key=lambda g: (g.created_at, g.id), reverse=True)
                 chunk = mine[(page - 1) * per_page : page * per_page]
                 docs = [server.render(g, with_content=False) for g in chunk]
             last = max(1, -(-len(mine) // per_page))
             links = []
-            base = f"{server.base()}/api/v3/gists?per_page={per_page}"
+            base = f"{server.base()}/api/v3/gists?per_page={per_page}" + (f"&since={since}" if since else "")
             if page < last:
                 links.append(f'<{base}&page={page + 1}>; rel="next"')
                 links.append(f'<{base}&page={last}>; rel="last"')
@@ -341,7 +527,7 @@ def _scopes(header: str) -> set[str]:
     return {s.strip() for s in header.split(",") if s.strip()}
 
 
-def make_server(tmp_path, token: str = "test-token", **kw):
+def make_server(tmp_path, token: str = "test-token", strict: bool = False, **kw):
     """A started server with a trustme CA; returns (server, env) where env drives the real gh at it."""
     import trustme
 
@@ -351,7 +537,7 @@ def make_server(tmp_path, token: str = "test-token", **kw):
     cert.configure_cert(ctx)
     ca_pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_pem))
-    server = FakeGitHub(ssl_context=ctx)
+    server = FakeGitHub(ssl_context=ctx, strict=strict)
     server.add_token(token, **kw)
     server.start()
     cfg = tmp_path / "gh-config"

@@ -187,17 +187,20 @@ def test_missing_gist_scope_on_github_com(tmp_path):
     assert ei.value.hint == "gh auth refresh -s gist"
 
 
-def test_a_lost_answer_to_a_create_leaves_a_leftover_that_list_shows(server, env, tmp_path):
-    """GitHub made the gist but the answer was lost: the retry makes another; the first is a visible leftover.
-
-    (No idempotency keys in the gist API, and guessing which gist is ours could delete a concurrent send's.)
-    """
+@pytest.mark.parametrize("kind", ["drop-after", "502-after"])
+def test_a_create_whose_answer_was_lost_is_found_not_duplicated(server, env, tmp_path, kind):
+    """GitHub made the gist but the answer was lost (or a proxy answered 502): before creating again the
+    transport looks for the upload's own marker (its ciphertext) among the user's gists, and adopts it."""
     t = GistTransport(env, part_size=2_000, parts_per_gist=2, workers=1)
-    server.add_fault("POST", r"/gists$", "drop-after")  # the first POST is a part gist
+    server.add_fault("POST", r"/gists$", kind)  # the first POST is a part gist
+    # a concurrent send's part gist, same files and sizes: must not be mistaken for ours
+    server.create_gist("alice", PART_MARKER, {"part-0001.txt": "A" * 2668, "part-0002.txt": "B" * 2668})
     stored = t.upload(_file(tmp_path, 6_000))
-    assert len(server.gists) == 3  # 2 of the handoff + 1 leftover
+    assert len(server.gists) == 3  # the handoff's 2 gists + the other send's: nothing duplicated
+    assert len([r for r in server.requests if r.method == "POST"]) == 2
     t.download(stored.ref, tmp_path / "back.bin")
     assert (tmp_path / "back.bin").read_bytes() == (tmp_path / "payload.bin").read_bytes()
     res = _run(list_cmd, ["--json"], env)
     kinds = sorted(h["kind"] for h in json.loads(res.output)["handoffs"])
-    assert kinds == ["handoff", "orphan-part"]
+    assert kinds == ["handoff", "orphan-part"]  # the other send's part only
+    assert server.violations == []

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import time
+
 import pytest
 from support.machines import git_repo, make_machine, write_demo_session
 
@@ -46,3 +52,65 @@ def test_send_logged_out_fails_with_the_fix(server, env, tmp_path):
     assert rc == 5 and doc["error"]["code"] == "gh_logged_out"
     assert doc["error"]["message"].endswith(f"run `gh auth login --hostname {server.host}`")
     assert not [r for r in server.requests if r.method == "POST"]
+
+
+def _timed_run(m, *args: str, env: dict[str, str]) -> tuple[int, float | None, float, str]:
+    """Run our CLI; (exit code, seconds to the first line on stderr, seconds to exit, stderr)."""
+    e = dict(m.env, **env)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-m", "sync_ai_sessions", *args], env=e, cwd=m.root,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = None
+    lines = []
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if first is None and line.strip():
+            first = time.monotonic() - t0
+        lines.append(line)
+    proc.wait(60)
+    return proc.returncode, first, time.monotonic() - t0, "".join(lines)
+
+
+def test_offline_fails_fast_and_honestly(env, tmp_path):
+    """Nothing listens (connection refused) / the name does not resolve: the first notice within 2 s,
+    the command's end within 15 s, with the --to FILE alternative. Real retry delays (1, 2, 3, 3 s)."""
+    gh_env = {k: v for k, v in env.items() if k not in ("HOME", "PATH", "SYNC_AI_SESSIONS_GH_BACKOFF")}
+    a = make_machine(tmp_path, "A", **gh_env)
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    write_demo_session(a, ra, "s1")
+    out: dict[str, tuple] = {}
+
+    def run(name: str, *args: str, host: str) -> None:
+        out[name] = _timed_run(a, *args, env={"GH_HOST": host})
+
+    jobs = [threading.Thread(target=run, args=("send", "send", "--tool", "demo", "--cwd", str(ra)),
+                             kwargs={"host": "localhost:1"}),
+            threading.Thread(target=run, args=("doctor", "doctor", "--cwd", str(ra)),
+                             kwargs={"host": "nonexistent.invalid"})]
+    for j in jobs:
+        j.start()
+    for j in jobs:
+        j.join(60)
+    rc, first, took, err = out["send"]
+    assert rc == 8, err
+    assert first is not None and first < 2.0, err
+    assert took < 15.0, (took, err)
+    assert "cannot reach localhost:1" in err and "retrying 1/4" in err
+    assert err.strip().splitlines()[-1].startswith("error: cannot reach") and "--to FILE" in err
+    rc, first, took, err = out["doctor"]
+    assert first is not None and first < 2.0 and took < 15.0, (first, took, err)
+    assert "cannot reach nonexistent.invalid" in err and "--to FILE" in err
+
+
+def test_a_handoff_over_the_ceiling_is_refused_before_any_upload(server, env, tmp_path):
+    gh_env = {k: v for k, v in env.items() if k not in ("HOME", "PATH")}
+    a = make_machine(tmp_path, "A", **gh_env)
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    write_demo_session(a, ra, "s1", sidecar=os.urandom(30_000).hex())
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--max-gist-mb", "0.01")
+    assert rc == 2 and doc["error"]["code"] == "too_large", doc
+    assert "--to FILE" in doc["error"]["message"] and "0 MB ceiling" not in doc["error"]["message"]
+    assert not [r for r in server.requests if r.method != "GET"]
+    assert not list((a.home / ".sync-ai-sessions").rglob("payload.bin"))  # nothing kept either
+    p = a.run("send", "--help")
+    assert "--max-gist-mb" in p.stdout and "suspended" in p.stdout

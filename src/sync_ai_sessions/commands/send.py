@@ -235,7 +235,7 @@ def send(
         with ui.progress(tmp.stat().st_size, "Uploading") as advance:
             stored = transport.upload(tmp, progress=absolute(advance))
     finally:
-        tmp.unlink(missing_ok=True)
+        transport.release(tmp)
         if redacted_dir is not None:
             shutil.rmtree(redacted_dir, ignore_errors=True)
         with contextlib.suppress(OSError):

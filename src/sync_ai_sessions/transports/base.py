@@ -41,6 +41,10 @@ class Transport(ABC):
         os.close(fd)
         return Path(name)
 
+    def release(self, payload: Path) -> None:
+        """After `send`, success or not: remove the scratch file (a transport may keep it to resume)."""
+        Path(payload).unlink(missing_ok=True)
+
     def local(self, ref: str) -> Path | None:
         """The payload for `ref` when it can be read where it is (no download needed), else None."""
         return None

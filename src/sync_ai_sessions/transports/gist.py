@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -35,8 +36,17 @@ from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions import osops
-from sync_ai_sessions.errors import AuthError, FormatError, IOFailure, NotFoundError, SyncError, UsageError
-from sync_ai_sessions.gh import Gh, GhResponse, require_gh_for_gists
+from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.errors import (
+    AuthError,
+    FormatError,
+    IOFailure,
+    NetworkError,
+    NotFoundError,
+    SyncError,
+    UsageError,
+)
+from sync_ai_sessions.gh import PACE, PER_MINUTE, Gh, GhResponse, OutcomeUnknown, require_gh_for_gists
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
 
 MARKER = "sync-ai-sessions handoff"
@@ -46,12 +56,40 @@ INDEX_FORMAT = "sync-ai-sessions/gist-index"
 INDEX_VERSION = 1
 PART_SIZE = 720_000  # ciphertext bytes per file -> 960,000 base64 chars (< 1 MB inline limit)
 PARTS_PER_GIST = 10  # ~9.6 MB per request body, far below the 300-file listing limit
-MAX_SIZE = 512 * 1024 * 1024  # ~75 gists; beyond that GitHub's content-creation limits bite
+MAX_SIZE = 100_000_000  # the ceiling for gist handoffs (ciphertext bytes); see the README's size policy
+READ_WORKERS = 3  # part gists fetched at once (GitHub: requests serially rather than concurrently)
+CREATE_TRIES = 3  # POSTs of one gist whose outcome stays unknown before we stop (the send resumes later)
+CLOCK_SLACK = 300  # seconds: the gist list is asked for gists updated since the upload began, minus this
+RESUME_DAYS = 7  # an interrupted upload older than this is not continued (prune removes it)
+UPLOADS_DIR = "uploads"
+PAYLOAD_NAME = "payload.bin"
+STATE_NAME = "state.json"
 GIST_ID = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 def part_name(n: int) -> str:
     return f"part-{n:04d}.txt"
+
+
+def upload_seconds(
+    size: int,
+    uplink_bits_per_s: float,
+    *,
+    part_size: int = PART_SIZE,
+    parts_per_gist: int = PARTS_PER_GIST,
+    pace: float = PACE,
+    per_minute: int = PER_MINUTE,
+) -> float:
+    """How long uploading `size` ciphertext bytes takes with our pacing (the README's figures).
+
+    The request bodies (base64: 4/3 of the ciphertext, plus about 120 bytes of JSON per part) cross the
+    uplink one after the other, with `pace` seconds between consecutive creates, and never more than
+    `per_minute` creates in a minute. GitHub's own processing time is not included."""
+    nparts = max(1, -(-size // part_size))
+    ngists = -(-nparts // parts_per_gist)
+    wire = 4 * -(-size // 3) + 120 * nparts + 100 * ngists
+    total = wire * 8 / uplink_bits_per_s + (ngists - 1) * pace
+    return max(total, 60.0 * ((ngists - 1) // per_minute))
 
 
 def parse_gist_ref(ref: str) -> str:
@@ -84,12 +122,126 @@ class Handoff:
         return asdict(self)
 
 
+def _parse_iso(text: str) -> float | None:
+    try:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
 def _age(created_at: str, now: datetime | None = None) -> int:
     try:
         ts = datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except (TypeError, ValueError):
         return 0
     return max(0, int(((now or datetime.now(UTC)) - ts).total_seconds()))
+
+
+@dataclass
+class Saved:
+    """An upload that stopped half-way (network, Ctrl-C, a long rate limit), kept to be continued.
+
+    It lives in a private folder of our config dir: the ciphertext (`payload.bin`) and `state.json`
+    (which part gists are already on GitHub, when it started, the `key` of the sessions it carries and
+    what `send` reported about them). Nothing of it is uploaded; GitHub only ever sees the parts."""
+
+    payload: Path
+    state: dict[str, Any]
+
+    @property
+    def total(self) -> int:
+        return int(self.state.get("groups", 0))
+
+    @property
+    def done(self) -> int:
+        return len(self.state.get("gists") or {})
+
+    @property
+    def started(self) -> str:
+        return str(self.state.get("started", ""))
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        return dict(self.state.get("summary") or {})
+
+
+class SavedUploads:
+    """The folder of kept uploads: `<config>/uploads/<random>/{payload.bin,state.json}`, all private."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def new(self) -> Path:
+        d = Path(tempfile.mkdtemp(prefix="up-", dir=private_dir(self.root)))
+        os.chmod(d, 0o700)
+        return d / PAYLOAD_NAME
+
+    def owns(self, payload: Path) -> bool:
+        try:
+            return payload.parent.parent.resolve() == self.root.resolve() and payload.name == PAYLOAD_NAME
+        except OSError:
+            return False
+
+    def load(self, payload: Path) -> Saved | None:
+        try:
+            state = json.loads((payload.parent / STATE_NAME).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(state, dict) or state.get("version") != 1 or not payload.is_file():
+            return None
+        return Saved(payload, state)
+
+    def save(self, saved: Saved) -> None:
+        path = saved.payload.parent / STATE_NAME
+        tmp = path.with_name(STATE_NAME + ".tmp")
+        fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(json.dumps(saved.state).encode())
+            fh.flush()
+            osops.fsync(fh.fileno())
+        osops.replace(tmp, path)
+
+    def discard(self, payload: Path) -> None:
+        if self.owns(payload):
+            shutil.rmtree(payload.parent, ignore_errors=True)
+        else:
+            payload.unlink(missing_ok=True)
+
+    def all(self) -> list[Saved]:
+        out = []
+        with contextlib.suppress(OSError):
+            for d in self.root.iterdir():
+                s = self.load(d / PAYLOAD_NAME)
+                if s is not None:
+                    out.append(s)
+        out.sort(key=lambda s: s.started, reverse=True)
+        return out
+
+    def leftovers(self, older_than: float) -> list[Path]:
+        """Folders without a usable state (a send killed while packing), older than `older_than` s."""
+        out = []
+        now = datetime.now(UTC).timestamp()
+        with contextlib.suppress(OSError):
+            for d in self.root.iterdir():
+                if d.is_dir() and self.load(d / PAYLOAD_NAME) is None:
+                    with contextlib.suppress(OSError):
+                        if now - d.stat().st_mtime > older_than:
+                            out.append(d)
+        return out
+
+
+@dataclass
+class _Expect:
+    """What a gist we are creating will look like in the list of the user's gists: its own marker."""
+
+    description: str
+    sizes: dict[str, int]  # file name -> bytes of content
+    probe: str  # one file whose content identifies this upload (a ciphertext part, or the index)
+    probe_sha256: str
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class GistTransport(Transport):
@@ -115,10 +267,11 @@ class GistTransport(Transport):
         self.max_size = max_size
         if workers is None:
             try:
-                workers = int(self.env.get("SYNC_AI_SESSIONS_GIST_WORKERS", "4"))
+                workers = int(self.env.get("SYNC_AI_SESSIONS_GIST_WORKERS", str(READ_WORKERS)))
             except ValueError:
-                workers = 4
+                workers = READ_WORKERS
         self.workers = max(1, workers)
+        self.saved = SavedUploads(config_dir(self.env) / UPLOADS_DIR)
 
     @property
     def host(self) -> str:
@@ -131,57 +284,127 @@ class GistTransport(Transport):
             require_gh_for_gists(self.env, self.hostname)
             self.check = False
 
-    def upload(self, payload: Path, *, progress: Progress | None = None) -> Stored:
+    def scratch(self, staging: Path) -> Path:
+        """The ciphertext goes where an interrupted upload is kept, so keeping it costs no copy."""
+        for d in self.saved.leftovers(older_than=86400):
+            shutil.rmtree(d, ignore_errors=True)
+        return self.saved.new()
+
+    def release(self, payload: Path) -> None:
+        """After `send`: keep the ciphertext only when an interrupted upload can be continued from it."""
+        saved = self.saved.load(Path(payload))
+        if saved is None or saved.state.get("finished"):
+            self.saved.discard(Path(payload))
+
+    def resumable(self, key: str | None = None, scope: str | None = None) -> Saved | None:
+        """The newest kept upload to this host with this `key` (same sessions, same content), or with
+        this `scope` (same tool and repo: `send --resume`); None if there is none."""
+        limit = RESUME_DAYS * 86400
+        for s in self.saved.all():
+            if s.state.get("host") != self.host or _age(s.started) > limit:
+                continue
+            if (key and s.state.get("key") == key) or (scope and s.state.get("scope") == scope):
+                return s
+        return None
+
+    def check_size(self, size: int) -> None:
+        if size > self.max_size:
+            raise UsageError(
+                f"this handoff is {size / 1e6:.3g} MB of ciphertext, more than the {self.max_size / 1e6:.3g} MB "
+                "ceiling for gist handoffs: send it with --to FILE instead (see the README's size policy)",
+                code="too_large",
+            )
+
+    def upload(
+        self,
+        payload: Path,
+        *,
+        progress: Progress | None = None,
+        key: str | None = None,
+        scope: str | None = None,
+        summary: dict[str, Any] | None = None,
+    ) -> Stored:
+        """Upload serially (paced by `Gh`): the part gists, then the handoff gist with the index.
+
+        If it stops (network, Ctrl-C, rate limit) and `payload` is one of ours (`scratch`), what is
+        uploaded stays and the state is kept: `upload` of the same payload continues it. Errors that a
+        retry cannot fix delete what was made."""
         payload = Path(payload)
         try:
             size = payload.stat().st_size
         except OSError as exc:
             raise IOFailure(f"cannot read {payload}: {exc.strerror or exc}") from exc
-        if size > self.max_size:
-            raise UsageError(
-                f"this handoff is {size / 1e6:.0f} MB, more than the {self.max_size / 1e6:.0f} MB that gists "
-                "carry reliably: send it with --to FILE instead",
-                code="too_large",
-            )
+        self.check_size(size)
         if self.check:
             require_gh_for_gists(self.env, self.hostname)
+        saved = self.saved.load(payload)
+        if saved is not None and (
+            saved.state.get("size") != size
+            or saved.state.get("part_size") != self.part_size
+            or saved.state.get("parts_per_gist") != self.parts_per_gist
+            or saved.state.get("host") != self.host
+        ):
+            saved = None  # not the same layout: start again (the old parts are left for `prune`)
         nparts = -(-size // self.part_size)
         numbers = list(range(1, nparts + 1))
         groups = [numbers[i : i + self.parts_per_gist] for i in range(0, nparts, self.parts_per_gist)] or [[]]
-        created: list[str] = []
-        lock = threading.Lock()
+        resumed = saved is not None
+        if saved is None:
+            saved = Saved(
+                payload,
+                {
+                    "version": 1,
+                    "host": self.host,
+                    "size": size,
+                    "part_size": self.part_size,
+                    "parts_per_gist": self.parts_per_gist,
+                    "groups": len(groups),
+                    "started": _iso(datetime.now(UTC).timestamp()),
+                    "key": key,
+                    "scope": scope,
+                    "summary": summary or {},
+                    "gists": {},
+                },
+            )
+        keep = self.saved.owns(payload)
+        if keep:
+            self.saved.save(saved)
+        done_ids: dict[str, str] = dict(saved.state.get("gists") or {})
+        started_ts = _parse_iso(saved.started) or datetime.now(UTC).timestamp()
         metas: dict[int, dict[str, Any]] = {}
-        done = 0
+        done_bytes = 0
+        self.gh.context = lambda: f"{len(done_ids)} of {len(groups)} parts uploaded"
+        created_now: list[str] = []
         try:
             with tempfile.TemporaryDirectory(prefix="sais-gist-") as td:
                 tdir = Path(td)
-                extra_ids: list[str | None] = [None] * (len(groups) - 1)
-                if len(groups) > 1:
-                    with ThreadPoolExecutor(self.workers) as pool:
-                        futs = {
-                            pool.submit(
-                                self._post_group, payload, tdir, g, PART_MARKER, None, created, lock
-                            ): k
-                            for k, g in enumerate(groups[1:])
-                        }
-                        failure: BaseException | None = None
-                        for fut in as_completed(futs):
-                            try:
-                                gid, gm = fut.result()
-                            except BaseException as exc:  # remember the first, let the rest finish
-                                if failure is None:
-                                    failure = exc
-                                    for other in futs:
-                                        other.cancel()
-                                continue
-                            extra_ids[futs[fut]] = gid
-                            for m in gm:
-                                metas[m["n"]] = m
-                                done += m["size"]
-                            if progress:
-                                progress(done, size)
-                        if failure is not None:
-                            raise failure
+                listed = self._recent(started_ts) if resumed else None
+                extra_ids: list[str] = []
+                for k, g in enumerate(groups[1:], start=1):
+                    gid = done_ids.get(str(k))
+                    if gid is not None and listed is not None and gid not in listed:
+                        gid = None  # gone meanwhile (deleted by prune?): upload it again
+                    body, gm, expect = self._body(payload, tdir, g, PART_MARKER, None)
+                    try:
+                        if gid is None and listed is not None:
+                            found = self._find_created(expect, started_ts, listed)
+                            gid = found["id"] if found else None
+                        if gid is None:
+                            doc = self._create(body, expect, started_ts)
+                            gid = doc["id"]
+                            created_now.append(gid)
+                    finally:
+                        body.unlink(missing_ok=True)
+                    done_ids[str(k)] = gid
+                    if keep:
+                        saved.state["gists"] = dict(done_ids)
+                        self.saved.save(saved)
+                    extra_ids.append(gid)
+                    for m in gm:
+                        metas[m["n"]] = m
+                        done_bytes += m["size"]
+                    if progress:
+                        progress(done_bytes, size)
 
                 def index_text(first: list[dict[str, Any]]) -> str:
                     for m in first:
@@ -189,9 +412,13 @@ class GistTransport(Transport):
                     parts = []
                     for n in numbers:
                         m = metas[n]
-                        k = (n - 1) // self.parts_per_gist
                         parts.append(
-                            {"file": part_name(n), "gist": k, "size": m["size"], "sha256": m["sha256"]}
+                            {
+                                "file": part_name(n),
+                                "gist": (n - 1) // self.parts_per_gist,
+                                "size": m["size"],
+                                "sha256": m["sha256"],
+                            }
                         )
                     return json.dumps(
                         {
@@ -206,44 +433,69 @@ class GistTransport(Transport):
                         separators=(",", ":"),
                     )
 
-                main_id, _first = self._post_group(
-                    payload, tdir, groups[0], MARKER, index_text, created, lock
-                )
+                body, _first, expect = self._body(payload, tdir, groups[0], MARKER, index_text)
+                try:
+                    main = None
+                    if listed is not None:
+                        main = self._find_created(expect, started_ts, listed)
+                    if main is None:
+                        main = self._create(body, expect, started_ts)
+                        created_now.append(main["id"])
+                finally:
+                    body.unlink(missing_ok=True)
+                main_id = main["id"]
                 if progress:
                     progress(size, size)
-        except BaseException:
-            self._cleanup(created)
+        except (NetworkError, KeyboardInterrupt) as exc:
+            # Resumable: keep what is uploaded and the state; the next identical send continues it.
+            # (Not ours to keep: delete what this call made, unless GitHub is rate-limiting us.)
+            if not keep and getattr(exc, "code", None) != "rate_limited":
+                self._cleanup(created_now)
             raise
+        except BaseException:
+            self._cleanup(created_now if not keep else list(done_ids.values()) + created_now)
+            if keep:
+                saved.state["finished"] = True
+                self.saved.save(saved)
+            raise
+        finally:
+            self.gh.context = None
+        if keep:
+            saved.state["finished"] = True
+            self.saved.save(saved)
+        url = main.get("html_url") if isinstance(main.get("html_url"), str) else None
         return Stored(
             ref=main_id,
             kind="gist",
             size=size,
             extra={
-                "url": self._html_url(main_id),
+                "url": url or self._html_url(main_id),
                 "gists": [main_id, *extra_ids],
                 "parts": nparts,
                 "host": self.host,
+                **({"resumed": {"parts_already_uploaded": len(saved.state.get("gists") or {})}} if resumed else {}),
             },
         )
 
     def _html_url(self, gid: str) -> str:
+        """Only when the API gave no `html_url` (it always does): the usual address for the host."""
         host = self.host
         return f"https://gist.github.com/{gid}" if host == "github.com" else f"https://{host}/gist/{gid}"
 
-    def _post_group(
+    def _body(
         self,
         payload: Path,
         tdir: Path,
         numbers: list[int],
         description: str,
         index_text: Callable[[list[dict[str, Any]]], str] | None,
-        created: list[str],
-        lock: threading.Lock,
-    ) -> tuple[str, list[dict[str, Any]]]:
-        """Write one gist's JSON body to a temp file (streamed, one part in memory) and POST it."""
+    ) -> tuple[Path, list[dict[str, Any]], _Expect]:
+        """One gist's JSON body in a temp file (streamed, one part in memory), its parts, its marker."""
         fd, name = tempfile.mkstemp(dir=tdir, suffix=".json")
         body = Path(name)
         metas = []
+        sizes: dict[str, int] = {}
+        probe = ("", "")
         try:
             with os.fdopen(fd, "wb") as out, open(payload, "rb") as src:
                 out.write(
@@ -254,28 +506,55 @@ class GistTransport(Transport):
                     src.seek((n - 1) * self.part_size)
                     chunk = src.read(self.part_size)
                     metas.append({"n": n, "size": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()})
+                    text = base64.b64encode(chunk)
+                    sizes[part_name(n)] = len(text)
+                    if first:
+                        probe = (part_name(n), hashlib.sha256(text).hexdigest())
                     if not first:
                         out.write(b",")
                     first = False
                     out.write(b'"' + part_name(n).encode() + b'":{"content":"')
-                    out.write(base64.b64encode(chunk))
+                    out.write(text)
                     out.write(b'"}')
                 if index_text is not None:
+                    itext = index_text(metas).encode()
+                    sizes[INDEX_NAME] = len(itext)
+                    probe = (INDEX_NAME, hashlib.sha256(itext).hexdigest())
                     if not first:
                         out.write(b",")
-                    out.write(
-                        b'"'
-                        + INDEX_NAME.encode()
-                        + b'":{"content":'
-                        + json.dumps(index_text(metas)).encode()
-                        + b"}"
-                    )
+                    out.write(b'"' + INDEX_NAME.encode() + b'":{"content":')
+                    out.write(json.dumps(itext.decode()).encode() + b"}")
                 out.write(b"}}")
-            resp = self.gh.api("gists", method="POST", input_path=body)
         except OSError as exc:
-            raise IOFailure(f"cannot prepare the gist upload: {exc.strerror or exc}") from exc
-        finally:
             body.unlink(missing_ok=True)
+            raise IOFailure(f"cannot prepare the gist upload: {exc.strerror or exc}") from exc
+        return body, metas, _Expect(description, sizes, probe[0], probe[1])
+
+    def _create(self, body: Path, expect: _Expect, since: float) -> dict[str, Any]:
+        """POST one gist. When the outcome is unknown (5xx, timeout, lost connection), look for the
+        upload's own marker among the user's gists before creating again: no duplicates."""
+        for attempt in range(1, CREATE_TRIES + 1):
+            try:
+                resp = self.gh.api("gists", method="POST", input_path=body, create=True)
+            except OutcomeUnknown as exc:
+                for wait in (0.0, 2.0):  # the list may lag a moment behind the create
+                    if wait:
+                        self.gh.sleep(wait * self.gh.backoff)
+                    found = self._find_created(expect, since, self._recent(since))
+                    if found:
+                        return found
+                if attempt == CREATE_TRIES:
+                    raise NetworkError(
+                        f"{exc.message}; gave up after {attempt} tries: run the same send again to continue, "
+                        "or use --to FILE",
+                        code="network",
+                    ) from exc
+                self.gh.sleep(min(2.0**attempt, 30.0) * self.gh.backoff)
+                continue
+            return self._created(resp)
+        raise AssertionError("unreachable")
+
+    def _created(self, resp: GhResponse) -> dict[str, Any]:
         if resp.status == 404:
             raise AuthError(
                 f"GitHub ({self.host}) refused to create a gist; gh's login probably lacks the "
@@ -283,23 +562,77 @@ class GistTransport(Transport):
                 code="gh_no_gist_scope",
                 hint=_scope_fix(self.host),
             )
+        if resp.status == 403:
+            raise AuthError(
+                f"GitHub ({self.host}) does not let this account create gists ({resp.message()[:120]}); "
+                "enterprise managed user accounts cannot create gists: use --to FILE instead",
+                code="gists_not_allowed",
+                hint="sync-ai-sessions send --to FILE",
+            )
+        if resp.status == 413:
+            raise UsageError(
+                f"GitHub ({self.host}) refused a gist of this size (HTTP 413): use --to FILE instead",
+                code="too_large",
+            )
         if not resp.ok:
             raise self.gh.error_for(resp)
         try:
             doc = resp.json()
             gid = doc["id"]
         except (ValueError, KeyError, TypeError) as exc:
-            raise SyncError(
-                f"GitHub ({self.host}) answered the gist upload with something unexpected"
-            ) from exc
-        with lock:
-            created.append(gid)
+            raise SyncError(f"GitHub ({self.host}) answered the gist upload with something unexpected") from exc
+        if not isinstance(gid, str) or not GIST_ID.fullmatch(gid):
+            raise SyncError(f"GitHub ({self.host}) answered the gist upload with something unexpected")
         if doc.get("public") is not False:
+            with contextlib.suppress(SyncError):
+                self.gh.api(f"gists/{gid}", method="DELETE")
             raise SyncError(
                 f"GitHub ({self.host}) created a public gist although a secret one was asked for; "
                 "it was deleted"
             )
-        return gid, metas
+        return doc
+
+    def _recent(self, since: float) -> dict[str, dict[str, Any]]:
+        """Our gists updated since `since` (minus a margin for clocks), by id, from the gist list."""
+        out: dict[str, dict[str, Any]] = {}
+        url: str | None = f"gists?per_page=100&since={_iso(since - CLOCK_SLACK)}"
+        for _ in range(10):
+            if not url:
+                break
+            resp = self.gh.api_ok(url)
+            try:
+                page = resp.json()
+            except ValueError as exc:
+                raise FormatError(f"GitHub ({self.host}) returned an unreadable gist list") from exc
+            for g in page if isinstance(page, list) else []:
+                if not isinstance(g, dict) or not isinstance(g.get("id"), str):
+                    continue
+                if g.get("description") in (MARKER, PART_MARKER):
+                    out[g["id"]] = g
+            url = _next_link(resp)
+        return out
+
+    def _find_created(
+        self, expect: _Expect, since: float, listed: dict[str, dict[str, Any]]
+    ) -> dict[str, Any] | None:
+        """The listed gist that is exactly the one `expect` describes (same files and sizes, and the
+        probe file's content matches: the ciphertext is the upload's own marker), else None."""
+        for gid, g in listed.items():
+            files = g.get("files") or {}
+            if g.get("description") != expect.description or set(files) != set(expect.sizes):
+                continue
+            if any(not isinstance(f, dict) or f.get("size") != expect.sizes[name] for name, f in files.items()):
+                continue
+            raw = (files.get(expect.probe) or {}).get("raw_url")
+            if not isinstance(raw, str) or not raw.startswith("https://"):
+                continue
+            try:
+                resp = self.gh.api_ok(raw)
+            except SyncError:
+                continue
+            if hashlib.sha256(resp.body).hexdigest() == expect.probe_sha256:
+                return {"id": gid, "html_url": g.get("html_url")}
+        return None
 
     def _cleanup(self, ids: list[str]) -> None:
         for gid in ids:
@@ -523,7 +856,9 @@ class GistTransport(Transport):
         raise self.gh.error_for(resp, not_found=f"gist {gid} not found on {self.host}")
 
     def prune(self, older_than_days: float, *, dry_run: bool = False) -> list[Handoff]:
-        """Delete our handoffs (and leftover part gists) created more than `older_than_days` days ago."""
+        """Delete our handoffs (and leftover part gists of abandoned uploads) created more than
+        `older_than_days` days ago, and the kept local copies of uploads abandoned that long ago.
+        Deletions are paced like every mutative request (one at a time, 1 s apart)."""
         limit = older_than_days * 86400
         victims = [h for h in self.list_handoffs() if h.age_seconds > limit]
         if not dry_run:
@@ -531,6 +866,10 @@ class GistTransport(Transport):
                 for pid in h.gists:
                     self._delete_one(pid, missing_ok=True)
                 self._delete_one(h.id, missing_ok=True)
+            # the local side of abandoned partial uploads (their part gists are the orphans above)
+            for s in self.saved.all():
+                if s.state.get("host") == self.host and _age(s.started) > limit:
+                    self.saved.discard(s.payload)
         return victims
 
 
