@@ -171,7 +171,7 @@ class Pacer:
         self._writer = threading.Lock()  # one mutative request at a time
         self._reads = threading.BoundedSemaphore(READS_AT_ONCE)
         self.last_write_end = -math.inf  # monotonic time the last mutative request finished
-        self.writes: deque[float] = deque()  # monotonic start times of recent mutative requests
+        self.writes: deque[float] = deque()  # monotonic end times of recent mutative requests
         self.not_before = 0.0  # monotonic: nobody calls GitHub before this (shared back-off)
         self.strikes = 0  # secondary limits in a row without a retry-after: the wait doubles each time
 
@@ -218,11 +218,12 @@ class Pacer:
                     )
                     announced = True
                 self._sleep_until(until)
-            self.writes.append(time.monotonic())
             try:
                 yield
             finally:
+                # counted from its end: GitHub saw it arrive before that, so our windows are never shorter
                 self.last_write_end = time.monotonic()
+                self.writes.append(self.last_write_end)
 
 
 _pacers: dict[str, Pacer] = {}
