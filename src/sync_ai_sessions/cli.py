@@ -140,10 +140,13 @@ def main() -> None:
               help="Raise the 100 MB ceiling for a gist handoff (ciphertext). At your own risk: GitHub's "
                    "Acceptable Use Policies forbid placing undue burden on its servers, and bulk uploads can get "
                    "your account throttled or suspended. Prefer --to FILE for big handoffs.")
+@click.option("--resume", is_flag=True,
+              help="Continue this repo's interrupted gist upload even if its sessions changed since "
+                   "(an identical send continues by itself).")
 @common
 def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
          archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, passphrase_file: str | None,
-         max_gist_mb: float | None, ui: UI) -> dict[str, Any]:
+         max_gist_mb: float | None, resume: bool, ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions.commands.send import send as do_send
 
@@ -153,7 +156,7 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
         transport = _gist_transport(max_gist_mb)
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
                   latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
-                  scan=not no_scan, redact=redact,
+                  scan=not no_scan, redact=redact, resume=resume,
                   choose=None if ui.json_mode or not _interactive() else _pick_sessions)
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")

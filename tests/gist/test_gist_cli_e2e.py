@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -118,3 +121,58 @@ def test_a_handoff_over_the_ceiling_is_refused_before_any_upload(server, env, tm
     assert not list((a.home / ".sync-ai-sessions").rglob("payload.bin"))  # nothing kept either
     p = a.run("send", "--help")
     assert "--max-gist-mb" in p.stdout and "suspended" in p.stdout
+
+
+def test_a_send_killed_half_way_resumes_and_uploads_only_the_missing_parts(server, env, tmp_path):
+    """SIGKILL (the process group: us and gh) while the 2nd of 4 gists is being created; the next identical
+    send says it continues, creates only the 3rd and the handoff gist, and the handoff is whole."""
+    gh_env = {k: v for k, v in env.items() if k not in ("HOME", "PATH", "GH_CONFIG_DIR")}
+    a = make_machine(tmp_path, "A", **gh_env, GH_CONFIG_DIR=str(tmp_path / "ghA"))
+    b = make_machine(tmp_path, "B", **gh_env, GH_CONFIG_DIR=str(tmp_path / "ghB"))
+    ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
+    rb = git_repo(b.root / "proj", "https://github.com/o/r")
+    write_demo_session(a, ra, "s1", sidecar=base64.b64encode(os.urandom(24_000_000)).decode())
+    server.add_fault("POST", r"/gists$", "stall-after", after=1)  # the 2nd create is made, its answer stalls
+    proc = subprocess.Popen([sys.executable, "-m", "sync_ai_sessions", "send", "--tool", "demo", "--cwd", str(ra),
+                             "--json"], env=a.env, cwd=a.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(server.gists) < 2 and time.monotonic() < deadline:  # the 2nd is made; its answer is stalling
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert len(server.gists) == 2  # the first part gist, and the second one whose answer never came
+    posts_before = len([r for r in server.requests if r.method == "POST"])
+
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--json")
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["resumed"] is True and doc["gists_reused"] == 2
+    posts = [r for r in server.requests if r.method == "POST"][posts_before:]
+    assert len(posts) == 2 and all(r.status == 201 for r in posts)  # only the missing ones
+    assert len(server.gists) == 4 == len(doc["gists"])  # nothing duplicated
+    assert not list((a.home / ".sync-ai-sessions").rglob("payload.bin"))  # the kept copy is gone
+    assert server.violations == []
+
+    rc, got = b.run_json("receive", "--gist", doc["gist"], "--cwd", str(rb))
+    assert rc == 0, got
+    assert [i["action"] for i in got["imported"]] == ["new"]
+
+
+def test_send_resume_continues_after_the_sessions_changed(server, env, tmp_path):
+    gh_env = {k: v for k, v in env.items() if k not in ("HOME", "PATH")}
+    a = make_machine(tmp_path, "A", **gh_env)
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    session = write_demo_session(a, ra, "s1", sidecar=base64.b64encode(os.urandom(8_000_000)).decode())
+    server.add_fault("POST", r"/gists$", "drop", times=1000, after=1)  # 2 gists: the network goes after one
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra))
+    assert p.returncode == 8, p.stderr
+    assert "hint: what is uploaded is kept: run the same send again (or `send --resume`) to continue" in p.stderr
+    server.faults.clear()
+    with open(session, "a") as fh:  # the user went on working: an identical send is no longer possible
+        fh.write(json.dumps({"cwd": str(ra), "sessionId": "s1", "type": "user", "text": "more"}) + "\n")
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--resume")
+    assert rc == 0, doc
+    assert doc["resumed"] is True and doc["gists_reused"] == 1 and len(server.gists) == 2
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--resume")
+    assert rc == 2 and doc["error"]["code"] == "nothing_to_resume"

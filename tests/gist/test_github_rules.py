@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sync_ai_sessions import gh as ghmod
-from sync_ai_sessions.errors import AuthError, UsageError
+from sync_ai_sessions.errors import AuthError, NetworkError, UsageError
 from sync_ai_sessions.transports.gist import GistTransport, upload_seconds
 
 pytestmark = pytest.mark.realgh
@@ -179,3 +179,48 @@ def test_the_readme_upload_times_are_computed_from_the_pacing():
     assert f"**100 MB** is 14 gists, about\n**{hundred:.0f} s**" in readme
     assert "at least 1 s after the previous one finished, at most 40 a minute and 250 an hour" in readme
     assert (ghmod.PACE, ghmod.PER_MINUTE, ghmod.PER_HOUR) == (1.0, 40, 250)
+
+
+def test_an_upload_cut_by_the_network_is_kept_and_continued(server, env, tmp_path):
+    t = GistTransport(env, part_size=1_000, parts_per_gist=1)  # 4 gists
+    payload = t.scratch(tmp_path)
+    payload.write_bytes(os.urandom(4_000))
+    server.add_fault("POST", r"/gists$", "drop", times=1000, after=2)  # the network goes after 2 creates
+    with pytest.raises(NetworkError) as ei:
+        t.upload(payload, key="k1", scope="s1", summary={"tool": "demo"})
+    assert "run the same send again" in ei.value.message
+    assert t.kept(payload) and len(server.gists) == 2
+    saved = t.resumable(key="k1")
+    assert saved is not None and saved.payload == payload and (saved.done, saved.total) == (2, 4)
+    assert t.resumable(key="other") is None and t.resumable(scope="s1") is not None
+    t.release(payload)
+    assert payload.exists()  # kept: there is something to continue
+
+    server.faults.clear()
+    posts = len([r for r in server.requests if r.method == "POST"])
+    stored = t.upload(payload)
+    assert stored.extra["resumed"] is True and stored.extra["gists_reused"] == 2
+    assert len([r for r in server.requests if r.method == "POST"]) - posts == 2  # only the missing two
+    assert len(server.gists) == 4 and server.violations == []
+    t.release(payload)
+    assert not payload.exists() and not payload.parent.exists()
+    t.download(stored.ref, tmp_path / "back.bin")
+    assert len((tmp_path / "back.bin").read_bytes()) == 4_000
+
+
+def test_prune_removes_abandoned_partial_uploads(server, env, tmp_path):
+    t = GistTransport(env, part_size=1_000, parts_per_gist=1)
+    payload = t.scratch(tmp_path)
+    payload.write_bytes(os.urandom(3_000))
+    server.add_fault("POST", r"/gists$", "drop", times=1000, after=1)
+    with pytest.raises(NetworkError):
+        t.upload(payload)
+    (orphan,) = server.gists.values()
+    orphan.created_at = orphan.updated_at = "2020-01-01T00:00:00Z"
+    saved = t.saved.load(payload)
+    assert saved is not None
+    saved.state["started"] = "2020-01-01T00:00:00Z"
+    t.saved.save(saved)
+    assert t.resumable(key=None, scope=None) is None  # too old to continue
+    assert [h.kind for h in t.prune(30)] == ["orphan-part"]
+    assert server.gists == {} and not payload.parent.exists()

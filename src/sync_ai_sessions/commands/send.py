@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
+import json
 import os
 import shutil
 import socket
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,8 +172,12 @@ def send(
     include_archived: bool = False,
     scan: bool = True,
     redact: bool = False,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named."""
+    """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named.
+
+    An upload that stopped half-way is continued by the next send of the same sessions, or of the same
+    tool and repo with `resume=True` (`send --resume`): see `resume_keys` and the transport's `resumable`."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     # A passphrase that needs no prompt is read now, and its key derived while the sessions are found.  A
@@ -203,6 +209,14 @@ def send(
         raise UsageError("no transport: pass --to FILE or use the gist transport")
     transport.preflight()
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
+    keys = resume_keys(tool, repo, sessions, redact)
+    resumable = getattr(transport, "resumable", None)
+    saved = resumable(key=keys[0], scope=keys[1] if resume else None) if resumable else None
+    if saved is not None:
+        return _continue(transport, saved, ui)
+    if resume:
+        raise UsageError("there is no interrupted upload of this repo's sessions to continue: "
+                         "run send without --resume", code="nothing_to_resume")
     # --redact needs the findings before packing; otherwise the scan reads what is packed, as it is packed.
     report, secret_files = scan_for_secrets(sessions, ui) if redact else (None, set())
     passphrase, source = early or get_passphrase(env, passphrase_file=passphrase_file, confirm=False,
@@ -232,28 +246,79 @@ def send(
                 plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
-        with ui.progress(tmp.stat().st_size, "Uploading") as advance:
-            stored = transport.upload(tmp, progress=absolute(advance))
+        summary: dict[str, Any] = {
+            "ok": True,
+            "tool": tool,
+            "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
+            "sessions": [
+                {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
+                 "files": len(s.files), "bytes": sum(f.size for f in s.files)}
+                for s in sessions
+            ],
+            "plain_bytes": plain,
+        }
+        if report is not None:
+            summary["secrets"] = report
+        more = {"key": keys[0], "scope": keys[1], "summary": summary} if resumable else {}
+        with ui.progress(tmp.stat().st_size, "Uploading") as advance, _kept_hint(transport, tmp, ui):
+            stored = transport.upload(tmp, progress=absolute(advance), **more)
     finally:
         transport.release(tmp)
         if redacted_dir is not None:
             shutil.rmtree(redacted_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             staging.rmdir()  # only when empty: nothing else is staging
-    result: dict[str, Any] = {
-        "ok": True,
-        "tool": tool,
-        "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-        "sessions": [
-            {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
-             "files": len(s.files), "bytes": sum(f.size for f in s.files)}
-            for s in sessions
-        ],
-        "bytes": stored.size,
-        "plain_bytes": plain,
-    }
-    if report is not None:
-        result["secrets"] = report
+    return _result(summary, stored)
+
+
+def resume_keys(tool: str, repo: Repo, sessions: list[Session], redact: bool) -> tuple[str, str]:
+    """(key, scope) of a send, kept only on this machine: `key` changes when any sent file changes (an
+    identical send continues an interrupted upload by itself), `scope` is the tool and repo only (what
+    `send --resume` continues). Hashes: nothing readable, even in our private config folder."""
+    scope = hashlib.sha256(json.dumps([tool, str(repo.root)]).encode()).hexdigest()
+    h = hashlib.sha256(json.dumps([scope, redact]).encode())
+    for s in sessions:
+        for f in s.files:
+            try:
+                mtime = os.stat(f.source).st_mtime_ns
+            except OSError:
+                mtime = -1
+            h.update(json.dumps([s.id, f.arcname, f.size, mtime]).encode())
+    return h.hexdigest(), scope
+
+
+@contextlib.contextmanager
+def _kept_hint(transport: Transport, payload: Path, ui: UI) -> Iterator[None]:
+    """When an upload stops half-way and the transport kept it, say how to continue."""
+    try:
+        yield
+    except (KeyboardInterrupt, SyncError) as exc:
+        kept = getattr(transport, "kept", None)
+        if kept is not None and kept(payload):
+            tip = "what is uploaded is kept: run the same send again (or `send --resume`) to continue"
+            if isinstance(exc, SyncError):
+                exc.hint = exc.hint or tip
+            else:
+                ui.say(f"Interrupted; {tip}.")
+        raise
+
+
+def _continue(transport: Transport, saved: Any, ui: UI) -> dict[str, Any]:
+    """Continue the interrupted upload `saved` (its ciphertext was kept: no packing, no passphrase)."""
+    ui.say(f"Continuing the upload interrupted since {saved.started.replace('T', ' ').rstrip('Z')} UTC "
+           f"({saved.done} of {saved.total} gists are on GitHub already); it keeps the passphrase given then")
+    try:
+        with ui.progress(saved.payload.stat().st_size, "Uploading") as advance, \
+                _kept_hint(transport, saved.payload, ui):
+            stored = transport.upload(saved.payload, progress=absolute(advance))
+    finally:
+        transport.release(saved.payload)
+    return _result(saved.summary, stored)
+
+
+def _result(summary: dict[str, Any], stored: Any) -> dict[str, Any]:
+    result = dict(summary)
+    result["bytes"] = stored.size
     if stored.kind == "file":
         result["file"] = stored.ref
         result["receive"] = f"sync-ai-sessions receive --from {stored.ref}"

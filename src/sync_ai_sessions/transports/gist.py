@@ -296,6 +296,11 @@ class GistTransport(Transport):
         if saved is None or saved.state.get("finished"):
             self.saved.discard(Path(payload))
 
+    def kept(self, payload: Path) -> bool:
+        """Whether `payload` is an interrupted upload kept to be continued."""
+        saved = self.saved.load(Path(payload))
+        return saved is not None and not saved.state.get("finished")
+
     def resumable(self, key: str | None = None, scope: str | None = None) -> Saved | None:
         """The newest kept upload to this host with this `key` (same sessions, same content), or with
         this `scope` (same tool and repo: `send --resume`); None if there is none."""
@@ -370,6 +375,7 @@ class GistTransport(Transport):
         if keep:
             self.saved.save(saved)
         done_ids: dict[str, str] = dict(saved.state.get("gists") or {})
+        reused = 0
         started_ts = _parse_iso(saved.started) or datetime.now(UTC).timestamp()
         metas: dict[int, dict[str, Any]] = {}
         done_bytes = 0
@@ -396,6 +402,7 @@ class GistTransport(Transport):
                     finally:
                         body.unlink(missing_ok=True)
                     done_ids[str(k)] = gid
+                    reused += gid not in created_now
                     if keep:
                         saved.state["gists"] = dict(done_ids)
                         self.saved.save(saved)
@@ -473,7 +480,7 @@ class GistTransport(Transport):
                 "gists": [main_id, *extra_ids],
                 "parts": nparts,
                 "host": self.host,
-                **({"resumed": {"parts_already_uploaded": len(saved.state.get("gists") or {})}} if resumed else {}),
+                **({"resumed": True, "gists_reused": reused} if resumed else {}),
             },
         )
 
