@@ -10,10 +10,28 @@ Layout of one handoff (nothing but the ciphertext's base64, generic names and a 
 Each part is the base64 of 720,000 ciphertext bytes (960,000 characters), so every file stays under the
 API's 1 MB inline limit, and a gist request body stays under ~10 MB. `index.json` holds only counts,
 sizes and SHA-256 hashes of the ciphertext parts, plus the ids of the part gists: no names, paths,
-hosts or users. All gists are secret (`public: false`).
+hosts or users. All gists are secret (`public: false`). A handoff is at most `MAX_SIZE` (100 MB) of
+ciphertext unless the caller raises it (`send --max-gist-mb`): see the README's size policy.
 
-Reading: a file whose content comes back `truncated` (or shorter than its size) is read again from its
-`raw_url`; every part's size and hash is checked, in order, before the file is handed to the container.
+Uploading is serial and paced by `sync_ai_sessions.gh` (one mutative request at a time, 1 s apart, one
+back-off for the process): the part gists first, then the handoff gist whose index names them.
+
+No duplicates: when a create's outcome is unknown (5xx, timeout, lost answer), the user's recent gists
+are listed and one with our description, the same files and sizes, and the same content in one probe
+file (a ciphertext part, or the index) is taken as ours; only if there is none is it created again.
+The marker is the ciphertext itself: nothing readable is added.
+
+Resumable: `scratch()` puts the ciphertext in a private folder of our config dir (`SavedUploads`);
+`upload()` records there which part gists exist. If it stops on a network error, a rate limit or
+Ctrl-C, both stay (`kept()`), `resumable(key=..., scope=...)` finds them again, and `upload()` of the
+same payload continues: recorded gists still listed are reused, unrecorded ones are looked for by
+their content, only the rest is created. Errors a retry cannot fix delete what was made. `prune`
+removes the part gists and the local copies of uploads abandoned for longer than its age.
+
+Reading: a file whose content comes back `truncated` or blank (GitHub blanks every file of a large
+gist) is read again from its `raw_url`, on whatever host the API names (gist.githubusercontent.com,
+GitHub Enterprise's `gist.HOST`); every part's size and hash is checked, in order, before the file is
+handed to the container. At most `READ_WORKERS` part gists are fetched at once.
 """
 
 from __future__ import annotations
