@@ -32,7 +32,6 @@ machine's environment and nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -41,16 +40,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 from contract.subjects import SUBJECTS, Subject
 from support.machines import Machine, git_repo, make_machine
+from support.machines import in_process as ours
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import ROLE_TRANSCRIPT, arc_parts, is_inside
-from sync_ai_sessions.cli import main
 from sync_ai_sessions.gitrepo import Repo
-
-_RUNNER = CliRunner()
 
 
 def _param(s: Subject, test: str):
@@ -61,24 +57,6 @@ def _param(s: Subject, test: str):
 def each(test: str):
     """Parametrise `test` over every Subject (honouring its known gaps)."""
     return pytest.mark.parametrize("subject", [_param(s, test) for s in SUBJECTS])
-
-
-def ours(m: Machine, *args: str, ok: bool = True) -> dict:
-    """Our CLI with --json, in-process, with exactly `m.env` as the environment."""
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(m.env)
-    try:
-        r = _RUNNER.invoke(main, [*args, "--json"], catch_exceptions=True)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    if r.exception is not None and not isinstance(r.exception, SystemExit):
-        raise AssertionError(f"{args[0]} raised {type(r.exception).__name__}: {r.exception}") from r.exception
-    doc = json.loads(r.stdout)
-    if ok:
-        assert r.exit_code == 0 and doc["ok"] is True, (args, r.exit_code, doc, r.stderr[-2000:])
-    return doc
 
 
 def tree(root: Path) -> dict[str, bytes | None]:

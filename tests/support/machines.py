@@ -70,6 +70,29 @@ class Machine:
         return p
 
 
+def in_process(m: Machine, *args: str, ok: bool = True) -> dict:
+    """Our CLI with --json in this process (click's runner: the console script's code path, no interpreter
+    start-up), with exactly `m.env` as the environment; with ok=True it must succeed."""
+    from click.testing import CliRunner  # here: importing this module must not import the whole program
+
+    from sync_ai_sessions.cli import main
+
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(m.env)
+    try:
+        r = CliRunner().invoke(main, [*args, "--json"], catch_exceptions=True)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    if r.exception is not None and not isinstance(r.exception, SystemExit):
+        raise AssertionError(f"{args[0]} raised {type(r.exception).__name__}: {r.exception}") from r.exception
+    doc = json.loads(r.stdout)
+    if ok:
+        assert r.exit_code == 0 and doc["ok"] is True, (args, r.exit_code, doc, r.stderr[-2000:])
+    return doc
+
+
 def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
     root = base / name
     home = root / "home"
