@@ -156,6 +156,22 @@ def _qwen_grow(path: Path, sid: str, cwd: Path, text: str) -> None:
                        "message": {"role": "user", "parts": [{"text": text}]}})
 
 
+# -- GitHub Copilot CLI: session-state/<id>/events.jsonl, workspace.yaml, checkpoints/, ... ------------------
+_COPILOT_PROJECT = "/home/alice/src/cpproj"
+
+
+def _copilot_plant(home: Path, repo: Path) -> list[str]:
+    sid = "6fb20e35-c67e-40f2-b5aa-a0d8b47372d4"
+    src = fixtures_dir() / "copilot-cli" / "1.0.102" / "session-state"
+    copy_retargeted(src, home / ".copilot" / "session-state" / sid, [(_COPILOT_PROJECT, str(repo)), (ALICE, str(home))])
+    return [sid]
+
+
+def _copilot_grow(path: Path, sid: str, cwd: Path, text: str) -> None:
+    append_line(path, {"type": "user.message", "data": {"content": text, "transformedContent": text},
+                       "id": str(uuid.uuid4()), "timestamp": NOW, "parentId": None})
+
+
 # -- demo: the smallest adapter; no real CLI, so a session of its documented shape -------------------------
 def _demo_plant(home: Path, repo: Path) -> list[str]:
     d = home / ".sais-demo" / "sessions" / demo_enc(str(repo))
@@ -169,6 +185,13 @@ def _demo_plant(home: Path, repo: Path) -> list[str]:
 def _demo_grow(path: Path, sid: str, cwd: Path, text: str) -> None:
     append_line(path, {"cwd": str(cwd), "sessionId": sid, "type": "user", "text": text})
 
+
+# Registered adapters the suite cannot run yet, with the reason (each is a debt: give it a Subject).
+PENDING: dict[str, str] = {
+    "opencode": "its sessions are rows of opencode.db: the suite compares files byte for byte and grows a "
+                "transcript file; it needs a state hook (rows) and a grow that inserts a message "
+                "(tests/opencode/test_opencode_store.py covers these rules row by row meanwhile)",
+}
 
 SUBJECTS: list[Subject] = [
     Subject("claude", _claude_plant, _claude_grow, frozenset({"projects", "file-history", "agents", "memory"}),
@@ -186,5 +209,6 @@ SUBJECTS: list[Subject] = [
             }),
     Subject("qwen", _qwen_plant, _qwen_grow, frozenset({"chats", "tool-results", "plans"}),
             derived=lambda p: [sanitize_cwd(p)]),
+    Subject("copilot", _copilot_plant, _copilot_grow, frozenset({"session-state"})),
     Subject("demo", _demo_plant, _demo_grow, frozenset({"sessions"}), derived=lambda p: [demo_enc(p)]),
 ]
