@@ -329,3 +329,12 @@ def strip_rel(p: str, rel: str, fl: Flavor | str) -> str | None:
     if not s or (fl.windows and len(s) == 2 and s[1] == ":"):
         s += fl.sep
     return s
+
+
+def basename(p: str, fl: Flavor | str) -> str:
+    """The last component of `p` under the flavour's separators ("" for a root)."""
+    fl = flavor(fl)
+    parts = _components(p, fl)
+    if fl.windows and parts and parts[0] == (split_windows(p) or ("",))[0]:
+        parts = parts[1:]
+    return parts[-1] if parts else ""

@@ -172,3 +172,32 @@ def test_no_source_path_survives_any_direction(tool: str, source: str, target: s
         # the shapes the proof is about: twice-escaped arguments, the extended and Git-Bash forms, URLs
         for needle in (rb"C:\\\\Users\\\\alice", rb"\\\\?\\C:", rb"/c/Users/alice", rb"c:\\users\\alice"):
             assert needle in joined, needle
+
+
+def test_gemini_on_a_windows_target_keys_and_marks_projects_as_gemini_does(tmp_path: Path) -> None:
+    """Gemini on win32 keys `projects.json` and writes `.project_root` lower-cased (normalizePath) and
+    compares that way: a real-case path must find the existing lower-cased entry, not claim `app-1`."""
+    from sync_ai_sessions.adapters.gemini import _Pending
+
+    g = GeminiAdapter({"HOME": str(tmp_path), "GEMINI_CLI_HOME": str(tmp_path)})
+    g._fl = pf.flavor("windows")
+    assert g._key("C:\\Work\\My App\\") == "c:\\work\\my app" and g._key("C:/Work/App") == "c:\\work\\app"
+    registry: dict[str, str] = {}
+    assert g._register(_Pending("C:\\Work\\App", "app", []), registry) == "app"
+    assert registry == {"c:\\work\\app": "app"}
+    for base in ("tmp", "history"):
+        assert (tmp_path / ".gemini" / base / "app" / ".project_root").read_text() == "c:\\work\\app"
+    (tmp_path / ".gemini" / "projects.json").write_text(json.dumps({"projects": registry}))
+    assert g.short_name("C:\\WORK\\app") == "app"  # the same project: not a new `app-1`
+    assert g.short_name("D:\\Other\\App") == "app-1"
+    posix = GeminiAdapter({"HOME": str(tmp_path / "p"), "GEMINI_CLI_HOME": str(tmp_path / "p")})
+    posix._fl = pf.Flavor("posix", "linux")
+    assert posix._key("/Work/App/") == "/Work/App"  # Linux: as given
+
+
+def test_qwen_on_a_windows_target_names_folders_from_the_lower_cased_path(tmp_path: Path) -> None:
+    sessions, src = export("qwen", tmp_path)
+    sm, files = sessions[0]
+    rules = target_rewriter("qwen", sm, files, src, "windows", tmp_path)
+    out = rules.rewrite(b'{"t":"see -home-alice-code-qproj"}')
+    assert b"d--work-app" in out  # sanitizeCwd lower-cases on win32

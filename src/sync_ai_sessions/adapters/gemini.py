@@ -532,7 +532,7 @@ class GeminiAdapter(Adapter):
         return None
 
     def _claim_slug(self, project: str, registry: dict[str, str], taken: set[str]) -> str:
-        base = slugify(os.path.basename(project) or "project")
+        base = slugify(pathflavor.basename(project, self._fl) or "project")
         used = set(registry.values()) | taken
         n = 0
         while True:
@@ -573,6 +573,7 @@ class GeminiAdapter(Adapter):
         return best.path if best else None
 
     def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
+        self._fl = ctx.target_flavor
         root = Path(ctx.target.root)
         dirs = [d for d, p in self._projects().items() if self._rel_to(root, p) is not None]
         dirs += [self.home() / "tmp" / s for s in self._reserved.values()]
