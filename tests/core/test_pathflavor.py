@@ -70,3 +70,20 @@ def test_comparison_rules_follow_the_file_system() -> None:
     assert pf.is_inside("/home/a/app/s", "/home/a/app", LINUX)
     assert pf.join("C:\\w\\app", "sub/x", WIN) == "C:\\w\\app\\sub\\x"
     assert pf.join("/w/app/", "sub", LINUX) == "/w/app/sub"
+
+
+def test_recorded_root_and_codex_cwd_match_follow_the_flavour() -> None:
+    from sync_ai_sessions.adapters.codex import CodexAdapter
+
+    assert pf.strip_rel("c:\\work\\app\\Sub\\x", "sub/x", WIN) == "c:\\work\\app"
+    assert pf.strip_rel("C:\\app\\sub", "sub", WIN) == "C:\\app"
+    assert pf.strip_rel("C:\\sub", "sub", WIN) == "C:\\"
+    assert pf.strip_rel("/home/a/app/sub", "sub", LINUX) == "/home/a/app"
+    assert pf.strip_rel("/home/a/app/Sub", "sub", LINUX) is None
+    # Codex's rollouts may spell the drive (or any part) in another case than git does.
+    rel = CodexAdapter._rel_to
+    assert rel("C:\\work\\app", "c:\\work\\app\\Sub", {}, WIN) == "Sub"
+    assert rel("C:\\work\\app", "\\\\?\\C:\\WORK\\APP", {}, WIN) == ""
+    assert rel("C:\\work\\app", "C:\\work\\apple", {}, WIN) is None
+    assert rel("/home/a/app", "/home/a/App/x", {}, LINUX) is None
+    assert pf.basename("C:\\w\\My App\\", WIN) == "My App" and pf.basename("C:\\", WIN) == ""

@@ -385,14 +385,16 @@ class CodexAdapter(Adapter):
         return sum(1 for _ in self._walk(True))
 
     @staticmethod
-    def _rel_to(root: str, cwd: str, cache: dict[str, str | None]) -> str | None:
-        """`cwd` relative to `root` (POSIX, "" for the root), or None when outside."""
+    def _rel_to(root: str, cwd: str, cache: dict[str, str | None],
+                fl: pathflavor.Flavor | None = None) -> str | None:
+        """`cwd` relative to `root` (POSIX, "" for the root), or None when outside: compared as this
+        machine's file system compares paths (`c:\\work\\app` is git's `C:\\work\\app` on Windows)."""
         if cwd in cache:
             return cache[cwd]
         rel: str | None = None
-        here = pathflavor.local()  # Codex compares cwds as strings; the file system may fold case
+        here = fl or pathflavor.local()
         for cand in dict.fromkeys((cwd, os.path.realpath(cwd) if cwd.startswith("/") else cwd)):
-            rel = pathflavor.relative(os.path.normpath(cand), root, here)
+            rel = pathflavor.relative(cand if here.windows else os.path.normpath(cand), root, here)
             if rel is not None:
                 break
         cache[cwd] = rel
