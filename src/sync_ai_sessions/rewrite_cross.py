@@ -259,12 +259,13 @@ class CrossPlan:
             if lo < done:
                 lo = done
             line = data[lo:hi]
-            new = self._line(line, [x - lo for x in hits[i:] if x < hi] if not self.always else None)
+            j = bisect.bisect_left(hits, hi, i)
+            new = self._line(line, [x - lo for x in hits[i:j]] if not self.always else None)
             if new != line:
                 out.append(data[done:lo])
                 out.append(new)
                 done = hi
-            i = bisect.bisect_left(hits, hi, i)
+            i = j
             if self.always:
                 break
         if not out:
@@ -273,6 +274,56 @@ class CrossPlan:
         return b"".join(out)
 
     def _line(self, line: bytes, hits: list[int] | None) -> bytes:
+        if hits is not None and line.lstrip()[:1] == b"{":
+            fast = self._line_at_hits(line, hits)
+            if fast is not None:
+                return fast
+        return self._line_tokens(line, hits)
+
+    def _line_at_hits(self, line: bytes, hits: list[int]) -> bytes | None:
+        """`_line_tokens` for a JSON line without reading its other strings: in JSON a path's letters sit
+        inside a string, whose opening quote is the last unescaped quote before them.  None when a hit is
+        not plainly inside an object's value (an array element, a key): then every token is read."""
+        out: list[bytes] = []
+        done = 0
+        end = -1
+        for h in hits:
+            if h < end:
+                continue
+            a = _quote_before(line, h)
+            b = _quote_after(line, h)
+            if a < 0 or b < 0:
+                return None
+            end = b + 1
+            if _KEY_COLON.match(line, end) is not None:
+                continue  # a key: kept
+            j = a - 1
+            while j >= 0 and line[j] in b" \t\r":
+                j -= 1
+            if j < 0 or line[j] != 0x3A:  # ':' -- an array element or odd text: read the whole line
+                return None
+            k = j - 1
+            while k >= 0 and line[k] in b" \t\r":
+                k -= 1
+            ka = _quote_before(line, k) if k > 0 and line[k] == 0x22 else -1
+            if ka < 0:
+                return None
+            raw_key = line[ka + 1:k]
+            try:
+                key = json.loads(line[ka:k + 1]) if b"\\" in raw_key else raw_key.decode("utf-8")
+            except ValueError:
+                key = None
+            new = self._string(line[a + 1:b], key)
+            if new != line[a + 1:b]:
+                out.append(line[done:a + 1])
+                out.append(new)
+                done = b
+        if not out:
+            return line
+        out.append(line[done:])
+        return b"".join(out)
+
+    def _line_tokens(self, line: bytes, hits: list[int] | None) -> bytes:
         out: list[bytes] = []
         done = 0
         last_key: str | None = None
@@ -341,6 +392,32 @@ class CrossPlan:
                 inner = s.encode("utf-8", "surrogatepass")
                 return self.rewrite(inner).decode("utf-8", "surrogatepass")
         return self.rewrite_text(s, whole=key in PATH_KEYS)
+
+
+def _quote_before(line: bytes, pos: int) -> int:
+    """The last unescaped `"` before `pos` (-1 when none)."""
+    i = line.rfind(b'"', 0, pos)
+    while i >= 0:
+        n = 0
+        while i - n - 1 >= 0 and line[i - n - 1] == 0x5C:
+            n += 1
+        if n % 2 == 0:
+            return i
+        i = line.rfind(b'"', 0, i)
+    return -1
+
+
+def _quote_after(line: bytes, pos: int) -> int:
+    """The first unescaped `"` at or after `pos` (-1 when none)."""
+    i = line.find(b'"', pos)
+    while i >= 0:
+        n = 0
+        while i - n - 1 >= 0 and line[i - n - 1] == 0x5C:
+            n += 1
+        if n % 2 == 0:
+            return i
+        i = line.find(b'"', i + 1)
+    return -1
 
 
 def _encode_like(new: str, old: str, raw: bytes) -> bytes:

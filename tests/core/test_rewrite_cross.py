@@ -113,8 +113,10 @@ def _posix_doc(draw: st.DrawFn) -> bytes:
 
     spaced = P_ROOT + "/" + draw(_word) + " " + draw(_word) + "/" + draw(_word)
     args = json.dumps({"workdir": path(), "cmd": ["sh", "-c", text()]}, ensure_ascii=draw(st.booleans()))
-    doc = {"cwd": path(), "text": text(), "file_path": spaced, "arguments": args,
-           "directories": [path(), spaced], "n": draw(st.integers())}
+    doc: dict[str, object] = {"cwd": path(), "text": text(), "file_path": spaced, "arguments": args,
+                              "n": draw(st.integers())}
+    if draw(st.booleans()):  # an array of paths
+        doc["directories"] = [path(), spaced]
     return json.dumps(doc, ensure_ascii=draw(st.booleans())).encode()
 
 
@@ -133,3 +135,29 @@ def test_windows_posix_windows_gives_back_the_bytes(posix_doc: bytes) -> None:
     there = to_posix().rewrite(doc)
     check_lines(there, [W_ROOT, W_HOME], WIN, POSIX)
     assert to_windows().rewrite(there) == doc
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_posix_doc(), st.booleans())
+def test_reading_only_the_strings_at_hits_equals_reading_every_token(posix_doc: bytes, win: bool) -> None:
+    """The shortcut (`_line_at_hits`: each hit's string found from its quotes) gives what tokenising the
+    whole line gives, or declines."""
+    rw = to_windows()
+    doc = rw.rewrite(posix_doc) if win else posix_doc
+    plan = (to_posix() if win else rw)._cross
+    assert plan is not None
+    hits = plan._hits(doc)
+    fast = plan._line_at_hits(doc, hits)
+    if fast is not None:
+        assert fast == plan._line_tokens(doc, hits)
+        FAST_HITS["yes"] += 1
+    else:
+        FAST_HITS["no"] += 1
+
+
+FAST_HITS = {"yes": 0, "no": 0}
+
+
+def test_the_shortcut_is_taken_and_declined() -> None:
+    test_reading_only_the_strings_at_hits_equals_reading_every_token()
+    assert FAST_HITS["yes"] > 20 and FAST_HITS["no"] > 20, FAST_HITS
