@@ -225,6 +225,7 @@ class Importer:
         self._folders: set[str] = set()  # checked to be real folders while planning (see check_inside)
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
+        self._appends: dict[Path, _Op] = {}  # dest as planned -> its one append op
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self._store_ops: list[_StoreOp] = []
         self._planned_rows: dict[tuple[Path, str, str], str] = {}  # (db, table, key) -> digest, across sessions
@@ -266,9 +267,16 @@ class Importer:
             self.notes.append(f"kept the local {dest.name}: it differs from the incoming one")
 
     def _plan_appends(self, appends: list[LineAppend]) -> None:
+        # One op per shared file for the whole handoff (Codex's history.jsonl gets a line or two from each
+        # of thousands of sessions): the file is then read, grown and fsynced once.
         for la in appends:
-            if la.lines:
-                self._add(_Op("append", la.dest, lines=list(la.lines)))
+            if not la.lines:
+                continue
+            op = self._appends.get(la.dest)
+            if op is None:
+                op = self._appends[la.dest] = _Op("append", la.dest, lines=[])
+                self._add(op)
+            op.lines.extend(la.lines)
 
     def plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
                      staged: StagedSession | None = None) -> SessionResult:
@@ -451,12 +459,17 @@ class Importer:
 
         Per-file work is batched: the missing folders of all files are journalled in one record write and
         made first; each run of consecutive new files is journalled in one write (one fsync), linked into
-        place, and then each folder that received files is fsynced once.  Fast-forwards and appends stay
-        one at a time (each replaces or grows something that was already here)."""
+        place, and then each folder that received files is fsynced once.  Lines for shared files go
+        before any transcript (each session's must be in place before the transcript that the next run
+        compares), one append per file.  Fast-forwards stay one at a time (each replaces a session that was
+        already here)."""
         done: list[tuple[str, Any]] = []
         try:
             self._mkdirs([op.dest.parent for op in self._ops], journal, done)
-            ops = self._ops
+            for op in self._ops:
+                if op.kind == "append":
+                    self._append(op, journal, done)
+            ops = [op for op in self._ops if op.kind != "append"]
             i = 0
             while i < len(ops):
                 op = ops[i]
@@ -467,10 +480,7 @@ class Importer:
                     self._create_run(ops[i:j], journal, done)
                     i = j
                     continue
-                if op.kind == "extend":
-                    self._extend(op, journal, done)
-                else:
-                    self._append(op, journal, done)
+                self._extend(op, journal, done)
                 i += 1
             # Rows last, in one transaction per database: if it fails, the files above are rolled back too.
             self._apply_store(journal)
@@ -581,7 +591,9 @@ class Importer:
         fd = osops.open_fd(op.dest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         done.append(("append", (op.dest, old_size)))
         try:
-            os.write(fd, blob)
+            view = memoryview(blob)
+            while view:  # one append for the whole handoff may be large: write all of it
+                view = view[os.write(fd, view):]
             osops.fsync(fd)
         finally:
             os.close(fd)

@@ -606,3 +606,35 @@ def test_summary_in_runs_equals_line_by_line(tmp_path: Path, monkeypatch: pytest
     real = codex_mod._open_blocks
     monkeypatch.setattr(codex_mod, "_open_blocks", lambda p, size_=size: real(p, size_))
     assert CodexAdapter._summarise(path) == _summarise_line_by_line(path)
+
+
+def test_history_lines_of_many_sessions_are_appended_in_one_write(tmp_path: Path) -> None:
+    """A handoff of many sessions grows each shared file once (one journalled append, one fsync), with
+    every session's lines, in the handoff's order."""
+    from sync_ai_sessions.journal import journals, read_journal
+
+    w = World(tmp_path)
+    f = fixture("tui-0.169.0")
+    base = f.read_bytes()
+    sids = [f"01a20ae8-4eba-7012-8470-829c5b71bb{i:02d}" for i in range(6)]
+    hist = []
+    for i, sid in enumerate(sids):
+        w.put(base.replace(sid_of(f).encode(), sid.encode()), f.name.replace(sid_of(f), sid))
+        hist.append({"session_id": sid, "ts": 1795479300 + i, "text": f"prompt {i} in {OLD_ROOT}"})
+    (w.src_home / "history.jsonl").write_text("".join(json.dumps(h) + "\n" for h in hist))
+    (w.dst_home / "history.jsonl").write_text(json.dumps({"session_id": "local", "ts": 5, "text": "x"}) + "\n")
+    sessions = w.export()
+    docs = [manifest(s) for s in sessions]
+    manifest_doc = {
+        "source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "home": "/home/alice", "tool_home": OLD_HOME,
+                   "adapter_meta": w.src.export_meta()},
+        "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta} for sm, _ in docs],
+    }
+    files = {k: v for _, fs in docs for k, v in fs.items()}
+    rep = import_sessions(w.dst, manifest_doc, files, Repo(root=w.target_root), env=w.dst_env, staging=w.staging)
+    assert sorted(r.action for r in rep.results) == ["new"] * len(sids)
+    appends = [op for op in read_journal(journals(w.dst_env)[-1])[1] if op["op"] == "append"]
+    assert len(appends) == 1
+    got = [json.loads(x) for x in (w.dst_home / "history.jsonl").read_text().splitlines()]
+    assert [h["session_id"] for h in got] == ["local", *[s.id for s in sessions]]
+    assert all(h["text"].endswith(str(w.target_root)) for h in got[1:])
