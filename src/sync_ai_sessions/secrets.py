@@ -163,6 +163,37 @@ _SHORT = 6
 _NOT_B64 = re.compile(rb"[^A-Za-z0-9+/=]")
 
 
+# Two short triggers are everywhere in ordinary sessions: `://` in every URL and `-us` in words such as
+# `claude-opus`, a few per KB, and each examined window costs about a millisecond of regexes.  Their
+# detectors need more right there, in bytes no JSON encoder escapes: a `user:password@` after `://`
+# (BasicAuth), 32 letters or digits before `-us` and a digit after it (Mailchimp).  Where that is not
+# there, the window is not examined, unless another trigger starts inside this one (the single search
+# pass reports only the first).
+_NEEDS: dict[bytes, tuple[int, re.Pattern[bytes]]] = {
+    b"://": (0, re.compile(rb"://[^:/?#\[\]@!$&'()*+,;=\s\"]+:[^:/?#\[\]@!$&'()*+,;=\s\"]+@")),
+    b"-us": (32, re.compile(rb"[0-9a-z]{32}-us[0-9]")),
+}
+
+
+# For each of those: the (offset, trigger) pairs of other triggers that could start inside it.
+_INSIDE = {k: [(q, t) for q in range(1, len(k)) for t in _TRIGGERS if t.startswith(k[q:]) or k[q:].startswith(t)]
+           for k in _NEEDS}
+_NEED_FIRST = frozenset(k[0] for k in _NEEDS)
+
+
+def _cannot_start(buf: bytearray, n: int, start: int, end: int) -> bool:
+    if buf[start] not in _NEED_FIRST or end - start != 3:
+        return False
+    key = bytes(buf[start:end])
+    need = _NEEDS.get(key)
+    if need is None:
+        return False
+    back, rx = need
+    if start >= back and rx.match(buf, start - back, n) is not None:
+        return False
+    return not any(buf.startswith(t, start + q) for q, t in _INSIDE[key])
+
+
 def _in_blob(buf: bytearray, n: int, start: int, end: int) -> bool:
     if end - start >= _SHORT or start < _BLOB or end + _BLOB > n:
         return False
@@ -248,7 +279,7 @@ class Scanner:
         for pos, end in hits:
             if pos >= hi:
                 break  # the next pass starts there
-            if base + pos < self._covered or _in_blob(buf, n, pos, end):
+            if base + pos < self._covered or _in_blob(buf, n, pos, end) or _cannot_start(buf, n, pos, end):
                 continue
             self._covered = base + self._check_window(buf, n, pos, base + pos)
         start = max(hi - _WINDOW, 0)

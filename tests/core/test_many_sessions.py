@@ -116,3 +116,39 @@ def test_codex_send_reads_history_and_index_once_for_all_sessions(tmp_path, monk
         got = side.get(f"history/{sid}.jsonl", b"").splitlines()
         assert got == want, i
     assert found[ids[4]].title == "named"
+
+
+_PIECES = [b"https://example.com/a", b"file:///home/u/x", b"https://user:hunter2pass@host.example/x",
+           b"://a:b@", b"claude-opus-4", b"-us", b"0123456789abcdef0123456789abcdef-us12",
+           b"0123456789abcdef0123456789abcdef-usx", b"-usq0csp-abcdefghijklmnopqrstuvwxyz012345",
+           b"xoxb-us1234567890abcdef", b"AKIA1234567890ABCDEF", b" ", b"\\n", b'\\"', b'"', b"\n", b"x" * 40]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=40))
+def test_skipping_windows_that_cannot_hold_a_secret_finds_the_same(tmp_path_factory, pieces):
+    """The quick checks for `://` and `-us` (secrets._cannot_start) change what is examined, not what is
+    found: the same findings as examining every window."""
+    import sync_ai_sessions.secrets as S
+
+    p = tmp_path_factory.mktemp("s") / "f.jsonl"
+    p.write_bytes(b"".join(pieces))
+    fast = [(f.type, f.line) for f in S.scan_file(p)]
+    real = S._cannot_start
+    try:
+        S._cannot_start = lambda *a: False
+        slow = [(f.type, f.line) for f in S.scan_file(p)]
+    finally:
+        S._cannot_start = real
+    assert sorted(fast) == sorted(slow)
+
+
+def test_the_quick_checks_still_find_basic_auth_and_mailchimp(tmp_path):
+    import sync_ai_sessions.secrets as S
+
+    p = tmp_path / "f.jsonl"
+    p.write_bytes(b'{"a":"see https://bob:s3cretpass@example.com/x and claude-opus"}\n'
+                  b'{"k":"0123456789abcdef0123456789abcdef-us12"}\n')
+    got = {(f.type, f.line) for f in S.scan_file(p)}
+    if S.backend() == "detect-secrets":
+        assert got == {("Basic Auth Credentials", 1), ("Mailchimp Access Key", 2)}
