@@ -299,6 +299,8 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
     def env(home: Path) -> dict[str, str]:
         e = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home), "LANG": "C.UTF-8",
              "NO_COLOR": "1", "GIT_CONFIG_NOSYSTEM": "1", "SYNC_AI_SESSIONS_PASSPHRASE": passphrase}
+        if "PYTHONPATH" in os.environ:  # e.g. a snapshot of the code to benchmark
+            e["PYTHONPATH"] = os.environ["PYTHONPATH"]
         e.update(env_extra or {})
         return e
 
