@@ -224,3 +224,20 @@ def test_prune_removes_abandoned_partial_uploads(server, env, tmp_path):
     assert t.resumable(key=None, scope=None) is None  # too old to continue
     assert [h.kind for h in t.prune(30)] == ["orphan-part"]
     assert server.gists == {} and not payload.parent.exists()
+
+
+def test_ctrl_c_keeps_what_is_uploaded(server, env, tmp_path):
+    t = GistTransport(env, part_size=1_000, parts_per_gist=1)  # 3 gists
+    payload = t.scratch(tmp_path)
+    payload.write_bytes(os.urandom(3_000))
+
+    def interrupt(done: int, total: int | None) -> None:
+        raise KeyboardInterrupt  # as Ctrl-C would, once the first gist is made
+
+    with pytest.raises(KeyboardInterrupt):
+        t.upload(payload, progress=interrupt)
+    assert t.kept(payload) and len(server.gists) == 1  # nothing deleted: it is continued next time
+    stored = t.upload(payload)
+    assert stored.extra["gists_reused"] == 1 and len(server.gists) == 3
+    t.release(payload)
+    assert not payload.exists()
