@@ -18,9 +18,10 @@ every `Gh` of the process through one `Pacer` per host:
   honoured in full; `x-ratelimit-remaining: 0` waits until `x-ratelimit-reset`; a secondary limit
   without either waits 60 s, then exponentially longer (`strikes`). Past `MAX_WAIT` seconds of waiting
   in one call we stop with `rate_limited` (a send keeps what it uploaded and continues next time);
-* every gh call has a bounded time: `TIMEOUT` seconds plus the body at `MIN_RATE` bytes/s (gh 2.23 has
-  no timeout flag of its own, so the process is killed when the bound passes, and that counts as a
-  network failure);
+* every gh call has a bounded time: `TIMEOUT` seconds plus the body at `MIN_RATE` bytes/s, and (where
+  the OS tells a process's I/O, Linux) no more than `TIMEOUT` seconds without any progress. gh 2.23
+  has no timeout flag of its own, so the process is killed when a bound passes, and that counts as a
+  network failure;
 * no HTTP answer at all (DNS failure, connection refused, dropped connection): retried after
   `NET_DELAYS` (1+2+3+3 s), the user told at once ("cannot reach HOST, retrying 1/4 ..."), then one
   line with the `--to FILE` alternative: offline, a command gives up within ~15 s;
@@ -306,12 +307,26 @@ class Gh:
             )
         except OSError as exc:
             raise AuthError(f"cannot run gh ({self.path}): {exc.strerror or exc}", code="gh_missing") from exc
+        start = time.monotonic()
+        deadline = start + timeout
+        seen, moved = _io_count(proc.pid), start
         try:
-            out, err_b = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            return _NoAnswer(f"no answer from {self.host} within {timeout:.0f} s", sent=True, timed_out=True)
+            while True:
+                try:
+                    out, err_b = proc.communicate(timeout=max(0.01, min(1.0, deadline - time.monotonic())))
+                    break
+                except subprocess.TimeoutExpired:
+                    now = time.monotonic()
+                    io = _io_count(proc.pid)
+                    if io is not None and io != seen:
+                        seen, moved = io, now
+                    stalled = io is not None and now - moved >= self.timeout
+                    if now >= deadline or stalled:
+                        proc.kill()
+                        proc.communicate()
+                        why = (f"no progress from {self.host} for {self.timeout:.0f} s" if now < deadline
+                               else f"no answer from {self.host} within {timeout:.0f} s")
+                        return _NoAnswer(why, sent=True, timed_out=True)
         finally:
             if proc.poll() is None:  # interrupted (Ctrl-C): do not leave gh running
                 proc.kill()
@@ -446,6 +461,17 @@ def _limit_message(host: str, resp: GhResponse, wait: float) -> str:
         f"GitHub's rate limit on {host} asks us to wait {_duration(wait)} more (HTTP {resp.status}: "
         f"{resp.message()[:120]}); try again after {resume_at}"
     )
+
+
+def _io_count(pid: int) -> int | None:
+    """Bytes a process has read and written so far (Linux `/proc/PID/io`), to tell a slow upload from a
+    stalled one; None where it cannot be known (then only the overall bound applies)."""
+    try:
+        with open(f"/proc/{pid}/io", "rb") as fh:
+            fields = dict(line.split(b":", 1) for line in fh.read().splitlines() if b":" in line)
+        return int(fields[b"rchar"]) + int(fields[b"wchar"])
+    except (OSError, KeyError, ValueError):
+        return None
 
 
 def _one_line(text: str) -> str:

@@ -33,8 +33,9 @@ Faults are injected with `add_fault(method, path_regex, kind, times=1)`: kind is
 reset `server.retry_after` seconds ahead), "429" (with `retry-after`), "drop" (the connection is closed
 without any answer), "drop-after" (the request is carried out, then the connection is closed without
 an answer), "502-after" (carried out, then answered 502 as a slow proxy does), "stall" (read, then no
-answer at all until `stall_seconds` pass or the server stops) and "stall-after" (carried out, then
-the same). Every request is recorded in `requests` with its arrival and finish times.
+answer at all until the client gives up, `stall_seconds` pass or the server stops), "stall-after"
+(carried out, then the same) and "stall-body" (the body is never read: an upload that stops dead).
+Every request is recorded in `requests` with its arrival and finish times.
 """
 
 from __future__ import annotations
@@ -340,6 +341,22 @@ def _make_handler(server: FakeGitHub):
             self._api = url.path.startswith("/api/v3/")
             writing = rec.mutative and self._api
             refusal = server._admit(rec) if writing and server.strict else None
+            with server.lock:
+                stall_body = next((f for f in server.faults if f.kind == "stall-body" and f.times > 0
+                                   and f.method in (self.command, "*") and f.path.search(url.path)), None)
+                if stall_body is not None:
+                    stall_body.times -= 1
+                    server.requests.append(rec)
+            if stall_body is not None:  # never read the body: the client's upload stops dead
+                # (it never reaches the API, so it is not an active mutative request; nothing can be
+                # learnt from the socket while its unread body fills it, so just hold it until the end)
+                if writing and server.strict:
+                    with server.lock:
+                        server._active_writes -= 1
+                server._released.wait(server.stall_seconds)
+                rec.end = time.monotonic()
+                self.close_connection = True
+                return None
             length = int(self.headers.get("Content-Length") or 0)
             try:
                 body = self.rfile.read(length) if length else b""

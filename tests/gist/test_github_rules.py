@@ -241,3 +241,18 @@ def test_ctrl_c_keeps_what_is_uploaded(server, env, tmp_path):
     assert stored.extra["gists_reused"] == 1 and len(server.gists) == 3
     t.release(payload)
     assert not payload.exists()
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="stall detection needs /proc/PID/io")
+def test_an_upload_that_stops_dead_is_abandoned_after_its_stall_bound(server, env, tmp_path, notices):
+    """The server stops reading a ~10 MB body: not the 200 s the size allows, but 2 s without progress."""
+    env = dict(env, SYNC_AI_SESSIONS_GH_TIMEOUT="2")
+    server.add_fault("POST", r"/gists$", "stall-body")
+    t = GistTransport(env, parts_per_gist=12)  # one gist of ~10.6 MB
+    src = _file(tmp_path, 8_000_000)
+    t0 = time.monotonic()
+    stored = t.upload(src)
+    assert time.monotonic() - t0 < 30
+    assert len(server.gists) == 1 and server.violations == []
+    t.download(stored.ref, tmp_path / "back.bin")
+    assert (tmp_path / "back.bin").read_bytes() == src.read_bytes()
