@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sync_ai_sessions.errors import FormatError, IOFailure, UnsafePayloadError
+from sync_ai_sessions.gitwork import CARRY_PREFIX, carry_files, validate_git_manifest
 
 ARCHIVE_MAGIC = b"SAISARC2"
 ARCHIVE_MAGIC_V1 = b"SAISARC1"
@@ -77,6 +78,7 @@ class ArchiveWriter:
     def __init__(self, sink: BinaryIO, manifest: dict[str, Any]):
         self._sink = sink
         self._expected = [(f["arcname"], f["size"]) for s in manifest["sessions"] for f in s["files"]]
+        self._expected += carry_files(manifest)
         self._next = 0
         for name, _ in self._expected:
             safe_arcname(name)
@@ -144,6 +146,10 @@ class ArchiveReader:
         magic = _read_exact(src, len(ARCHIVE_MAGIC))
         self.manifest: dict[str, Any] | None = None
         self._left = 0
+        # Carried work (names under CARRY_PREFIX) never reaches an adapter: `entries()` writes it into
+        # `carry_dir` when the caller set one (receive --with-changes), else skips it; see `carried`.
+        self.carry_dir: Path | None = None
+        self.carried: dict[str, Path] = {}
         if magic == ARCHIVE_MAGIC:
             self.version = 2
             if src.read(1) != b"M":
@@ -162,6 +168,7 @@ class ArchiveReader:
         assert self.manifest is not None and self.version == 2
         src = self._src
         expected = [(f["arcname"], f["size"]) for s in self.manifest["sessions"] for f in s["files"]]
+        expected += carry_files(self.manifest)
         for i, (name, size) in enumerate(expected):
             kind = src.read(1)
             if kind != b"F":
@@ -174,6 +181,9 @@ class ArchiveReader:
             if raw != name.encode("utf-8") or rsize != size:
                 raise FormatError(f"file {i} of the handoff does not match its manifest", code="format")
             self._left = size
+            if name.startswith(CARRY_PREFIX):
+                self._carry(name)
+                continue
             yield name, self._blocks()
             while self._left:
                 next(self._blocks())
@@ -184,6 +194,20 @@ class ArchiveReader:
             raise FormatError("the handoff's archive has more files than its manifest lists", code="format")
         if src.read(1) != b"" or not getattr(src, "at_eof", True):
             raise FormatError("the handoff has data after its end", code="format")
+
+    def _carry(self, name: str) -> None:
+        if self.carry_dir is None:
+            for _ in self._blocks():
+                pass
+            return
+        path = self.carry_dir / f"c{len(self.carried):02d}"
+        try:
+            with open(path, "wb") as out:
+                for block in self._blocks():
+                    out.write(block)
+        except OSError as exc:
+            raise IOFailure(f"cannot stage the carried work in {self.carry_dir}: {exc.strerror or exc}") from exc
+        self.carried[name] = path
 
     def _blocks(self) -> Iterator[bytes]:
         read = getattr(self._src, "read1", self._src.read)  # DecryptReader.read1: blocks as they come
@@ -339,6 +363,13 @@ def validate_manifest(manifest: Any, records: list[tuple[str, int, str]] | None,
     if records is not None:
         _expect(sorted(listed) == sorted(records), "its file list does not match the archive's files")
         return
+    _expect(not any(name.startswith(CARRY_PREFIX) for name, _, _ in listed),
+            f"session files may not use the reserved name {CARRY_PREFIX}")
+    try:
+        validate_git_manifest(manifest.get("git"))
+    except ValueError as exc:
+        _expect(False, str(exc))
+    listed += [(name, size, "") for name, size in carry_files(manifest)]
     if len(listed) > MAX_FILES:
         raise FormatError(f"the handoff holds more than {MAX_FILES} files; refusing it", code="too_large")
     folded: set[str] = set()
