@@ -135,6 +135,7 @@ def main() -> None:
 @click.option("--redact", is_flag=True, help="Replace secrets found by the scan in the sent copy.")
 @click.option("--no-scan", is_flag=True, help="Skip the scan for secrets.")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
+@click.option("--with-changes", is_flag=True, help="Also carry unpushed commits and uncommitted changes.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @click.option("--max-gist-mb", type=click.FloatRange(min=0, min_open=True), metavar="MB",
               help="Raise the 100 MB ceiling for a gist handoff (ciphertext). At your own risk: GitHub's "
@@ -145,7 +146,7 @@ def main() -> None:
                    "(an identical send continues by itself).")
 @common
 def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
-         archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, passphrase_file: str | None,
+         archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, with_changes: bool, passphrase_file: str | None,
          max_gist_mb: float | None, resume: bool, ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions.commands.send import send as do_send
@@ -156,10 +157,13 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
         transport = _gist_transport(max_gist_mb)
     doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
                   latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
-                  scan=not no_scan, redact=redact, resume=resume,
+                  scan=not no_scan, redact=redact, resume=resume, with_changes=with_changes,
                   choose=None if ui.json_mode or not _interactive() else _pick_sessions)
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
+    from sync_ai_sessions.gitwork import describe_state
+
+    ui.info(f"Code: {describe_state(doc['git']['sender'])}")
     ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{doc['receive']}[/bold]")
     if copy_cmd:
         doc["copied"] = _copy_to_clipboard(doc["receive"])
@@ -174,17 +178,19 @@ def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[s
 @click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
 @click.option("--delete", "delete_after", is_flag=True, help="Delete the gist once imported.")
 @click.option("--keep-provider", is_flag=True, help="Codex: keep the session's model provider as recorded.")
+@click.option("--with-changes", is_flag=True, help="Bring in the commits and changes sent with --with-changes.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
 def receive(gist: str | None, from_file: str | None, tool: str | None, cwd: str | None, delete_after: bool,
-            keep_provider: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+            keep_provider: bool, with_changes: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
     """Download a handoff, decrypt and verify it, and import its sessions into your local clone."""
     from sync_ai_sessions.commands.receive import receive as do_receive
 
     transport = _gist_transport() if gist else None
     doc = do_receive(from_file=from_file, gist=gist, transport=transport, tool=tool, cwd=cwd,
                      passphrase_file=passphrase_file,
-                     options={"keep_provider": keep_provider, "durable": delete_after}, ui=ui)
+                     options={"keep_provider": keep_provider, "durable": delete_after}, ui=ui,
+                     with_changes=with_changes)
     for item in doc["imported"]:
         label = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}[item["action"]]
         extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
@@ -193,6 +199,9 @@ def receive(gist: str | None, from_file: str | None, tool: str | None, cwd: str 
         ui.say(f"[yellow]skipped[/yellow] {item['id']}: {item['reason']}")
     for note in doc["notes"]:
         ui.info(note)
+    from sync_ai_sessions.gitwork import say_where
+
+    say_where(doc["git"], ui.say, with_changes=with_changes)
     if doc["imported"]:
         ui.say("Continue with:")
         for item in doc["imported"]:

@@ -13,6 +13,8 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
   {"op": "row-insert", "path", "table", "key", "cols", "digest"}      a row we insert (the database is `path`)
   {"op": "row-update", "path", "table", "key", "old", "digest"}       a row we update: its old values, the new digest
   {"status": "complete", "sessions": [...]}                            the import finished
+  {"op": "git", "repo", "do": "ref"|"ff"|"switch"|"apply"|"stash", ...}  a change `receive --with-changes`
+        made to the clone, after the sessions (appended after "complete"; `gitwork.undo_op` reverts it)
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ class Journal:
         self._fh.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8", "surrogateescape"))
         self._fh.flush()
         osops.fsync(self._fh.fileno())
+
+    @classmethod
+    def reopen(cls, path: Path) -> Journal:
+        """Append to a journal (the git records of a receive go after its sessions' records)."""
+        return cls(path=path, _fh=open(path, "a", encoding="utf-8"))
+
+    def close(self) -> None:
+        self._fh.close()
 
     def record(self, **rec: Any) -> None:
         self.ops.append(rec)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.config import config_dir, private_dir
@@ -18,6 +18,7 @@ from sync_ai_sessions.container import DecryptReader
 from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.importer import import_sessions
+from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.transports.file import FileTransport
@@ -79,7 +80,10 @@ def receive(
     passphrase_file: str | None = None,
     options: dict[str, Any] | None = None,
     ui: UI | None = None,
+    with_changes: bool = False,
 ) -> dict[str, Any]:
+    """Receive a handoff.  Git is only read (to say where the code stands), unless `with_changes`: then the
+    carried commits and changes are brought in after the sessions (gitwork.receive_work) and journalled."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     if tool is not None and tool not in REGISTRY:
@@ -124,6 +128,13 @@ def receive(
                                  code="tool_mismatch")
             target = find_target(manifest, cwd)
             adapter = get_adapter(name, env)
+            git_manifest = manifest.get("git") or {}
+            git = gitwork.compare(git_manifest.get("sender"), target.root)
+            carry = git_manifest.get("carry") if with_changes else None
+            if carry:
+                _check_carry(carry, target)
+                arch.carry_dir = staging / "carry"
+                arch.carry_dir.mkdir()
             # Version 2: the files are decrypted, rewritten and staged inside the import, in one pass.
             bar = ui.progress(payload.stat().st_size, "Receiving") if files is None else contextlib.nullcontext(None)
             try:
@@ -135,6 +146,10 @@ def receive(
                     )
             except OSError as exc:
                 raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
+            git["changes"] = "none"
+            if carry:
+                git.update(_receive_work(carry, arch.carried.get(gitwork.BUNDLE_NAME), target, staging, env, name,
+                                         adapter.home(), report.journal, manifest["source"].get("hostname")))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -153,8 +168,40 @@ def receive(
         "imported": imported,
         "skipped": skipped,
         "notes": report.notes,
-        "journal": str(report.journal) if report.journal else None,
+        "journal": str(report.journal) if report.journal else git.pop("_journal", None),
+        "git": git,
     }
+
+
+def _check_carry(carry: dict[str, Any], target: Repo) -> None:
+    """Before anything is imported: the carried work fits the limit and this clone has what it builds on."""
+    size = (carry.get("bundle") or {}).get("size", 0)
+    if size > gitwork.max_changes():
+        raise UsageError(f"the carried work is {gitwork.human_size(size)}, over this machine's limit of "
+                         f"{gitwork.human_size(gitwork.max_changes())} ({gitwork.MAX_ENV}); receive without "
+                         "--with-changes, or raise the limit",
+                         code="changes_too_large")
+    gitwork.check_prerequisites(target.root, carry)
+
+
+def _receive_work(carry: dict[str, Any], bundle: Path | None, target: Repo, staging: Path, env: dict[str, str],
+                  tool: str, home: Path, journal_path: Path | None, host: str | None) -> dict[str, Any]:
+    """Run gitwork.receive_work with its changes journalled: after the import's own records, or in a
+    journal of their own when no session changed."""
+    journal = Journal.reopen(journal_path) if journal_path else Journal.start(env, tool, home)
+    try:
+        done = gitwork.receive_work(target.root, carry, bundle, staging,
+                                    lambda **op: journal.record(op="git", repo=str(target.root), **op), host=host)
+    finally:
+        if journal_path:
+            journal.close()
+        elif journal.ops:
+            journal.complete([])
+        else:
+            journal.abandon()
+    if not journal_path and journal.ops:
+        done["_journal"] = str(journal.path)
+    return done
 
 
 def receive_error_is_safe(exc: BaseException) -> bool:

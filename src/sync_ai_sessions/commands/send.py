@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sync_ai_sessions import __version__
+from sync_ai_sessions import __version__, gitwork
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
 from sync_ai_sessions.archive import FORMAT, ArchiveWriter
@@ -94,8 +94,9 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
     return out, count
 
 
-def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session]) -> dict[str, Any]:
-    return {
+def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
+                   git: dict[str, Any] | None = None) -> dict[str, Any]:
+    manifest = {
         "format": FORMAT,
         "tool": tool,
         "tool_version": adapter.tool_version(),
@@ -124,10 +125,14 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session])
             for s in sessions
         ],
     }
+    if git is not None:
+        manifest["git"] = git  # {"sender": gitwork.state, "carry": gitwork.Carried.meta or None}
+    return manifest
 
 
 def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: Any, repo: Repo,
-                  sessions: list[Session], ui: UI, scan: BackgroundScan | None = None) -> int:
+                  sessions: list[Session], ui: UI, scan: BackgroundScan | None = None,
+                  git: dict[str, Any] | None = None, carried: gitwork.Carried | None = None) -> int:
     """Write the encrypted handoff to `path`; returns the plaintext byte count.  With `scan`, every file's
     bytes are also scanned for secrets as they are packed (one read, the search on its own thread).
 
@@ -142,7 +147,7 @@ def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: An
             enc = EncryptWriter(out, kek=kek, header=header)  # type: ignore[arg-type]
         else:
             enc = EncryptWriter(out, passphrase)  # type: ignore[arg-type]
-        arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions))
+        arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions, git))
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
                 for f in s.files:
@@ -152,6 +157,8 @@ def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: An
                     scan.begin(s.id, f.arcname, f.source)
                     arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed)
                     scan.end()
+        if carried is not None and carried.bundle is not None:  # after the sessions, under a reserved name
+            arch.add_file(gitwork.BUNDLE_NAME, carried.bundle, carried.size)
         arch.finish()
         enc.close()
     return enc.plain_bytes
@@ -173,8 +180,10 @@ def send(
     scan: bool = True,
     redact: bool = False,
     resume: bool = False,
+    with_changes: bool = False,
 ) -> dict[str, Any]:
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named.
+    With `with_changes`, the unpushed commits and uncommitted changes travel too (see gitwork).
 
     An upload that stopped half-way is continued by the next send of the same sessions, or of the same
     tool and repo with `resume=True` (`send --resume`): see `resume_keys` and the transport's `resumable`."""
@@ -188,6 +197,7 @@ def send(
             early = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     key = KeyAhead(early[0]) if early else None
     repo = find_repo(cwd)
+    git_state = gitwork.sender_state(repo.root)
     adapter = get_adapter(tool, env)
     if include_archived:
         if not hasattr(adapter, "include_archived"):
@@ -210,6 +220,8 @@ def send(
     transport.preflight()
     ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
     keys = resume_keys(tool, repo, sessions, redact)
+    if with_changes:  # the working tree may have changed unseen: only `send --resume` continues such an upload
+        keys = (keys[0] + "-work-" + os.urandom(8).hex(), keys[1])
     resumable = getattr(transport, "resumable", None)
     saved = resumable(key=keys[0], scope=keys[1] if resume else None) if resumable else None
     if saved is not None:
@@ -228,22 +240,40 @@ def send(
     staging = config_dir(env) / "staging"
     tmp = transport.scratch(private_dir(staging))
     redacted_dir: Path | None = None
+    work_dir: Path | None = None
+    carried: gitwork.Carried | None = None
     try:
+        if with_changes:
+            if git_state is None:
+                raise UsageError("--with-changes: git cannot read the state of this clone", code="git")
+            work_dir = Path(tempfile.mkdtemp(prefix="work-", dir=private_dir(staging)))
+            carried = gitwork.pack_work(repo.root, work_dir, git_state)
+            ui.say(f"Carrying {gitwork.describe_carry(carried.meta)} ({carried.size:,} bytes)")
         if redact and secret_files:
             redacted_dir = Path(tempfile.mkdtemp(prefix="redact-", dir=private_dir(staging)))
             sessions, redacted = redacted_copies(sessions, secret_files, redacted_dir)
             assert report is not None
             report["redacted"] = redacted
             ui.say(f"Redacted {report['redacted']} secret(s) in the sent copy; your local sessions are unchanged.")
+        if redact and carried is not None and carried.bundle is not None:
+            assert work_dir is not None
+            if gitwork.scan_carried(repo.root, carried, work_dir):
+                raise UsageError("--redact cannot rewrite the carried commits and changes, and they hold possible "
+                                 "secrets: remove them, or send without --with-changes", code="secrets_in_changes")
+        git_doc = {"sender": git_state, "carry": carried.meta if carried is not None else None}
         try:
             if scan and not redact:
                 from sync_ai_sessions.secrets import BackgroundScan
 
                 with BackgroundScan() as bg:
-                    plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, scan=bg)
-                report, _ = report_secrets(bg.findings, ui)
+                    plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, scan=bg, git=git_doc,
+                                          carried=carried)
+                found = bg.findings
+                if carried is not None and work_dir is not None:
+                    found += gitwork.scan_carried(repo.root, carried, work_dir)
+                report, _ = report_secrets(found, ui)
             else:
-                plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui)
+                plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, git=git_doc, carried=carried)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
         summary: dict[str, Any] = {
@@ -256,6 +286,10 @@ def send(
                 for s in sessions
             ],
             "plain_bytes": plain,
+            "git": {"sender": git_state,
+                    "carried": None if carried is None else {
+                        "commits": carried.meta["commits"], "changes": carried.meta["stash"] is not None,
+                        "bytes": carried.size}},
         }
         if report is not None:
             summary["secrets"] = report
@@ -266,6 +300,8 @@ def send(
         transport.release(tmp)
         if redacted_dir is not None:
             shutil.rmtree(redacted_dir, ignore_errors=True)
+        if work_dir is not None:
+            shutil.rmtree(work_dir, ignore_errors=True)
         with contextlib.suppress(OSError):
             staging.rmdir()  # only when empty: nothing else is staging
     return _result(summary, stored)

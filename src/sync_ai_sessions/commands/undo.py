@@ -1,5 +1,8 @@
 """`undo`: revert the last import exactly, or refuse if any of its files or database rows changed since.
 
+What `receive --with-changes` did to git (journal records `{"op": "git"}`) is checked and reverted by
+`sync_ai_sessions.gitwork` first: branches it created or moved, the switch, the changes it applied.
+
 Files are truncated or removed; database rows (store operations, see `sync_ai_sessions.importer`) are
 deleted or given back their old values in one transaction per database, after checking every row's
 digest, so either the whole import is reverted or nothing is.
@@ -9,11 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import gitwork, osops
+from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.errors import ConflictError
 from sync_ai_sessions.importer import delete_row, open_store, quote_ident, update_row
 from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
@@ -89,6 +95,9 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
             con = stack.enter_context(contextlib.closing(open_store(Path(db), write=True)))
             con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
             cons[db] = con
+        # Git records (receive --with-changes) came after the files; gitwork checks and reverts them.
+        git_ops = [op for op in ops if op.get("op") == "git"]
+        ops = [op for op in ops if op.get("op") != "git"]
         if done is None:
             # An interrupted import: an op is journalled before it is done, so a file it names may
             # never have been placed. Those are not changes since; there is just nothing to revert.
@@ -97,11 +106,22 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
         # A file placed by copying (staging on another file system) has the copy's inode.
         inodes = {op["path"]: op["ino"] for op in ops if op["op"] == "inode"}
         ops = [op for op in ops if op["op"] not in ("inode", "db")]
-        problems = [m for op in ops if (m := (_row_problem(cons[op["path"]], op) if op["op"] in _ROW_OPS
-                                             else _changed(op, inodes)))]
-        if problems:
-            raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
-        reverted: list[dict[str, Any]] = []
+        scratch = Path(tempfile.mkdtemp(prefix="undo-", dir=private_dir(config_dir(env) / "staging")))
+        try:
+            problems = [m for op in git_ops if (m := gitwork.undo_problem(op, scratch))]
+            problems += [m for op in ops if (m := (_row_problem(cons[op["path"]], op) if op["op"] in _ROW_OPS
+                                                  else _changed(op, inodes)))]
+            if problems:
+                raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
+            reverted: list[dict[str, Any]] = []
+            for op in reversed(git_ops):
+                if what := gitwork.undo_op(op, scratch):
+                    reverted.append({"op": "git", "path": op["repo"], "what": what})
+                    ui.say(f"reverted git: {what} ({op['repo']})")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+            with contextlib.suppress(OSError):
+                scratch.parent.rmdir()
         for op in reversed(ops):
             p = Path(op["path"])
             kind = op["op"]
