@@ -8,7 +8,8 @@ body is logged (`server.requests`, newest last), so a test can assert exactly wh
 The reply text echoes what was received, so the transcript itself proves which context was loaded:
     FAKE-REPLY n=<request number> msgs=<len(messages)> first='<first user text>' last='<last user text>'
 Magic words in the last user text make the model call a real tool, using the working directory the CLI
-reported in its system prompt: DO_WRITE (Write notes.txt), DO_BASH (Bash `pwd`), DO_AGENT (a subagent).
+reported in its system prompt: DO_WRITE (Write notes.txt), DO_BASH (Bash `pwd`), DO_AGENT (a subagent),
+DO_READ <path> (Read that file; a relative path is taken from the working directory).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from support.loopback import LoopbackServer, QuietHandler
 
+_READ_RE = re.compile(r"DO_READ (.+?)\s*$", re.M)
 _CWD_RE = re.compile(r"(?:Primary working directory|Working directory): ([^\n\\]+)")
 
 
@@ -122,6 +124,9 @@ class FakeAnthropic:
                         "input": {"file_path": f"{cwd}/notes.txt", "content": "hello from fake\n"}}
             elif "DO_BASH" in said and "Bash" in tool_names:
                 tool = {"name": "Bash", "input": {"command": "pwd", "description": "Print working directory"}}
+            elif (m_read := _READ_RE.search(said)) and "Read" in tool_names:
+                path = m_read.group(1)
+                tool = {"name": "Read", "input": {"file_path": path if path.startswith("/") else f"{cwd}/{path}"}}
             elif "DO_AGENT" in said and "Agent" in tool_names:
                 tool = {
                     "name": "Agent",

@@ -220,3 +220,61 @@ def test_windows_origin_session_resumes_on_linux(world: tuple[FakeAnthropic, Pat
     assert "hello" in users and "DO_WRITE please" in users
     assert b"alice" not in req["raw"].lower(), "a Windows path of machine A reached the API"
     assert str(b.repo).encode() in req["raw"]
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_AUTHOR_NAME": "t",
+           "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    p = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env, check=False)
+    assert p.returncode == 0, (args, p.stderr)
+    return p.stdout
+
+
+def test_resumed_on_b_the_cli_reads_a_file_that_was_only_an_uncommitted_change_on_a(
+        world: tuple[FakeAnthropic, Path, Path]) -> None:
+    """send --with-changes / receive --with-changes: the real CLI on B, resumed, runs a Read tool call on a
+    file that existed only in A's working tree (untracked), and the model gets its bytes."""
+    api, base, runtime = world
+    remote = base / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    a = Machine(base, "A", base / "A" / "app", str(remote), api, runtime)
+    (a.repo / "base.txt").write_text("on the remote\n")
+    _git(a.repo, "add", "base.txt")
+    _git(a.repo, "commit", "-q", "-m", "base")
+    _git(a.repo, "push", "-q", "origin", "main")
+    b = Machine(base, "B", base / "B" / "work" / "app copy", str(remote), api, runtime)
+    _git(b.repo, "fetch", "-q", "origin")
+    _git(b.repo, "checkout", "-q", "-B", "main", "origin/main")
+    # on A: an unpushed commit, and a file that is only an uncommitted change
+    (a.repo / "lib.txt").write_text("committed on A, never pushed\n")
+    _git(a.repo, "add", "lib.txt")
+    _git(a.repo, "commit", "-q", "-m", "lib")
+    marker = "WIP-ONLY-ON-A-27182818"
+    (a.repo / "wip_notes.md").write_text(f"# notes\n{marker}\n")
+    sid = a.claude("hello")["session_id"]
+
+    handoff = base / "handoff.bin"
+    sent = a.ours("send", "--tool", "claude", "--cwd", str(a.repo), "--to", str(handoff), "--with-changes")
+    assert sent["git"]["carried"] == {"commits": 1, "changes": True, "bytes": sent["git"]["carried"]["bytes"]}
+    assert marker.encode() not in handoff.read_bytes() and b"wip_notes" not in handoff.read_bytes()
+    got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo), "--with-changes")
+    assert got["git"]["status"] == "missing" and got["git"]["changes"] == "applied", got["git"]
+    assert (b.repo / "wip_notes.md").read_text() == f"# notes\n{marker}\n"
+    assert _git(b.repo, "rev-parse", "HEAD") == _git(a.repo, "rev-parse", "HEAD")
+
+    (a.repo / "wip_notes.md").unlink()  # what B's CLI reads can only be B's copy
+    n_before = len(api.requests)
+    wip = b.repo / "wip_notes.md"
+    out = b.claude("--resume", sid, "--allowedTools=Read", f"DO_READ {wip}")
+    assert out["session_id"] == sid
+    later = api.requests[n_before:]
+    results = [blk for r in later for m in (r["body"].get("messages") or []) if m.get("role") == "user"
+               and isinstance(m.get("content"), list) for blk in m["content"]
+               if isinstance(blk, dict) and blk.get("type") == "tool_result"]
+    assert results, "the CLI sent no tool result"
+    assert any(marker in json.dumps(blk) for blk in results), results
+    uses = [blk for r in later for m in (r["body"].get("messages") or []) if m.get("role") == "assistant"
+            and isinstance(m.get("content"), list) for blk in m["content"]
+            if isinstance(blk, dict) and blk.get("type") == "tool_use" and blk.get("name") == "Read"]
+    assert [u["input"]["file_path"] for u in uses] == [str(wip)], uses
+    assert "hello" in _user_texts(_request_for(api, f"DO_READ {wip}"))
