@@ -549,6 +549,9 @@ def receive_work(root: Path, carry: Mapping[str, Any], bundle: Path | None, scra
     clean = is_clean(before)
     out: dict[str, Any] = {"branch": carry.get("branch"), "branch_action": None, "switched": False,
                            "changes": "none"}
+    if stash and before["head"] == head and _current_trees(root, scratch) == (carry["index_tree"], full):
+        out.update(branch=before["branch"], branch_action="same", changes="applied", already=True)
+        return out  # received before: this clone is exactly the sender's state
     branch = carry.get("branch")
     if branch:
         placed, how = _place_branch(root, branch, head, clean, record)
@@ -577,8 +580,9 @@ def receive_work(root: Path, carry: Mapping[str, Any], bundle: Path | None, scra
     switch = "" if on_target else (_switch_cmd(out["branch"], head) + " && ")
     if stash:
         msg = f"sync-ai-sessions: changes from {host or 'the sender'} on {branch or 'a detached HEAD'}"
-        record(do="stash", stash=stash)
-        _git(root, "stash", "store", "-q", "-m", msg, stash)
+        if stash not in _stash_list(root):  # a second receive of the same handoff keeps it once
+            record(do="stash", stash=stash)
+            _git(root, "stash", "store", "-q", "-m", msg, stash)
         out["changes"] = "kept"
         out["kept"] = {"where": "stash", "stash": stash,
                        "command": f"{switch}git stash apply --index {stash}"}
@@ -713,7 +717,9 @@ def say_where(git: Mapping[str, Any], say: Callable[[str], None], *, with_change
         say(f"Code: branch {git['branch']} {git['branch_action']} at the sender's commit.")
     if git.get("switched"):
         say(f"Code: switched to {git['branch'] or 'the sender' + chr(39) + 's commit'}.")
-    if git.get("changes") == "applied":
+    if git.get("already"):
+        say("Code: already here: this clone is at the sender's commit with the sender's changes.")
+    elif git.get("changes") == "applied":
         say("Code: the sender's uncommitted changes are applied (index and working tree as they were there).")
     elif git.get("changes") == "kept":
         say("Code: this clone has local changes, so its working tree was left as it is; the sender's changes "

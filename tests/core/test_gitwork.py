@@ -141,15 +141,14 @@ def test_receive_with_changes_reproduces_head_index_and_working_tree(world):
     assert not (rb / "debug.log").exists() and not (rb / "del.txt").exists()
     assert (rb / "run.sh").stat().st_mode & 0o111 and os.readlink(rb / "link.txt") == "edit.txt"
 
-    # receiving again changes nothing on B (same commit, the changes are already there: the tree is not clean)
+    # receiving again changes nothing on B: same commit, the changes already there, no stash entry, no journal
+    journals = sorted((b.home / ".sync-ai-sessions" / "journal").iterdir())
     rc, again = b.run_json("receive", "--from", str(handoff), "--cwd", str(rb), "--with-changes")
     assert rc == 0, again
-    assert again["git"]["status"] == "same"
-
-    # undo (twice: the second receive journalled a kept stash entry; then the first receive)
-    rc, un = b.run_json("undo")
-    assert rc == 0, un
+    assert again["git"]["status"] == "same" and again["git"]["changes"] == "applied" and again["git"]["already"]
     assert snapshot(rb) == after_b and g(rb, "stash", "list") == ""
+    assert sorted((b.home / ".sync-ai-sessions" / "journal").iterdir()) == journals
+
     rc, un = b.run_json("undo")
     assert rc == 0, un
     assert any(r["op"] == "git" for r in un["reverted"])
