@@ -510,12 +510,54 @@ def _place_branch(root: Path, name: str, head: str, movable_current: bool, recor
                 if not movable_current:
                     continue
                 record(do="ff", ref=ref, old=old, new=head)
-                _git(root, "merge", "--ff-only", "-q", "--no-stat", head)
+                try:
+                    _move_head(root, ref, head, old_ref=ref)
+                except GitError:
+                    continue  # an untracked file in the way: the commits go to the next name
                 return cand, "fast-forwarded"
             record(do="ref", ref=ref, old=old, new=head)
             _git(root, "update-ref", "-m", "sync-ai-sessions: receive --with-changes", ref, head, old)
             return cand, "fast-forwarded"
     raise ConflictError(f"no free branch name for the sender's {name!r} (tried {ALT_PREFIX}{name}-2 .. -99)")
+
+
+def collisions(root: Path, old: str, new: str) -> list[str]:
+    """Paths that going from tree-ish `old` to `new` would create where something untracked already is (an
+    ignored file, a folder, a file where a folder must go).  git's checkout would overwrite ignored files;
+    we never do."""
+    added = _git(root, "diff", "--name-only", "-z", "--no-renames", "--diff-filter=A", old, new).stdout
+    tracked = set(_git(root, "ls-files", "-z").stdout.split(b"\0"))
+    hits: list[str] = []
+    for raw in filter(None, added.split(b"\0")):
+        rel = os.fsdecode(raw)
+        parts = rel.split("/")
+        for i in range(1, len(parts)):  # a parent folder that is a file (or a link) now
+            q = root.joinpath(*parts[:i])
+            if (os.path.lexists(q) and not q.is_dir()) or q.is_symlink():
+                if "/".join(parts[:i]).encode() not in tracked:
+                    hits.append(rel)
+                break
+        else:
+            if os.path.lexists(root / rel) and raw not in tracked:
+                hits.append(rel)
+    return hits
+
+
+def _move_head(root: Path, to_ref: str | None, to_head: str, old_ref: str | None = None) -> None:
+    """Check out `to_head` (the branch `to_ref`, or detached) with a two-tree `read-tree -u -m`: local changes
+    that do not collide are carried along, and an untracked file in the way (ignored ones too) makes it
+    refuse, so nothing of this clone is overwritten.  With `old_ref`, the checked-out branch itself moves."""
+    hit = collisions(root, "HEAD", to_head)
+    if hit:
+        raise GitError(f"{hit[0]} is in the way (untracked or ignored here)")
+    _git(root, "update-index", "-q", "--refresh", ok=(0, 1))
+    _git(root, "read-tree", "-u", "-m", "HEAD", to_head)
+    if old_ref is not None:
+        _git(root, "update-ref", "-m", "sync-ai-sessions", old_ref, to_head)
+    elif to_ref:
+        _git(root, "symbolic-ref", "-m", "sync-ai-sessions", "HEAD", to_ref)
+    else:
+        _git(root, "update-ref", "--no-deref", "-m", "sync-ai-sessions", "HEAD", to_head)
 
 
 def _full_tree_from_stash(root: Path, scratch: Path, stash: str) -> str:
@@ -561,14 +603,16 @@ def receive_work(root: Path, carry: Mapping[str, Any], bundle: Path | None, scra
         target_ref = None
     current = _checked_out(root)
     on_target = (current == target_ref) if target_ref else (current is None and before["head"] == head)
+    if clean and not on_target:
+        record(do="switch", from_ref=current, from_head=before["head"], to_ref=target_ref, to_head=head)
+        try:
+            _move_head(root, target_ref, head)
+            out["switched"] = on_target = True
+        except GitError:  # an ignored file where the sender has a tracked one: keep, as for a tree not clean
+            clean = False
+    if clean and stash and collisions(root, "HEAD", full or ""):
+        clean = False  # an ignored file where the sender has an untracked one: keep the changes
     if clean:
-        if not on_target:
-            record(do="switch", from_ref=current, from_head=before["head"], to_ref=target_ref, to_head=head)
-            if target_ref:
-                _git(root, "switch", "-q", "--no-guess", target_ref[len("refs/heads/"):])
-            else:
-                _git(root, "switch", "-q", "--detach", head)
-            out["switched"] = True
         if stash:
             assert full is not None
             record(do="apply", head=head, index_tree=carry["index_tree"], worktree_tree=full)
@@ -636,7 +680,12 @@ def undo_problem(op: Mapping[str, Any], scratch: Path) -> str | None:
     root = Path(op["repo"])
     if not root.is_dir():
         return f"{root} is gone"
-    if undo_state(op, root, scratch) == "changed":
+    st = undo_state(op, root, scratch)
+    if st == "done" and op["do"] in ("switch", "ff"):
+        back = op["from_head"] if op["do"] == "switch" else op["old"]
+        if back and (hit := collisions(root, "HEAD", back)):
+            return f"{root / hit[0]} is in the way of going back (created since the receive?)"
+    if st == "changed":
         what = {"ref": f"branch {op.get('ref', '')[len('refs/heads/'):]}", "ff": "the checked-out branch",
                 "switch": "the checked-out branch", "apply": "the working tree or the index"}.get(op["do"], "git")
         return f"{what} in {root} changed since the receive"
@@ -656,13 +705,12 @@ def undo_op(op: Mapping[str, Any], scratch: Path, done_after: bool = False) -> s
         _git(root, "update-ref", "-m", "sync-ai-sessions: undo", op["ref"], op["old"], op["new"])
         return f"moved branch {op['ref'][len('refs/heads/'):]} back to {_short(op['old'])}"
     if do == "ff":
-        _git(root, "reset", "-q", "--keep", op["old"])
+        _move_head(root, op["ref"], op["old"], old_ref=op["ref"])
         return f"moved {op['ref'][len('refs/heads/'):]} back to {_short(op['old'])}"
     if do == "switch":
+        _move_head(root, op["from_ref"], op["from_head"])
         if op["from_ref"]:
-            _git(root, "switch", "-q", "--no-guess", op["from_ref"][len("refs/heads/"):])
             return f"switched back to {op['from_ref'][len('refs/heads/'):]}"
-        _git(root, "switch", "-q", "--detach", op["from_head"])
         return f"switched back to {_short(op['from_head'])}"
     if do == "apply":
         _git(root, "read-tree", op["worktree_tree"])

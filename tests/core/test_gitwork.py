@@ -325,3 +325,23 @@ def test_session_files_may_not_use_the_reserved_name():
     with pytest.raises(FormatError):
         validate_manifest(m, None, version=2)
     validate_manifest(_manifest(sender=None, carry=_carry()), None, version=2)
+
+
+def test_an_ignored_file_in_the_way_is_never_overwritten(world):
+    """B's tree is clean but holds an ignored file where A's commits track one: B keeps its file, and the
+    sender's changes are kept instead of applied."""
+    a, b, ra, rb, _remote, x, tmp = world
+    (ra / "build.log").write_text("A's tracked log\n")
+    g(ra, "add", "-f", "build.log")
+    g(ra, "commit", "-q", "-m", "track a log")
+    (rb / "build.log").write_bytes(b"B's own ignored log\n")
+    handoff = tmp / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(handoff), "--with-changes")[0] == 0
+    rc, got = b.run_json("receive", "--from", str(handoff), "--cwd", str(rb), "--with-changes")
+    assert rc == 0, got
+    assert got["git"]["changes"] == "kept" and got["git"]["switched"] is False, got["git"]
+    assert (rb / "build.log").read_bytes() == b"B's own ignored log\n"
+    assert g(rb, "rev-parse", "HEAD").strip() == x and g(rb, "status", "--porcelain") == ""
+    rc, un = b.run_json("undo")
+    assert rc == 0, un
+    assert g(rb, "stash", "list") == "" and BRANCH not in g(rb, "branch", "--list")
