@@ -76,7 +76,7 @@ class Journal:
     @classmethod
     def reopen(cls, path: Path) -> Journal:
         """Append to a journal (the git records of a receive go after its sessions' records)."""
-        return cls(path=path, _fh=open(path, "a", encoding="utf-8"))
+        return cls(path=path, _fh=open(path, "ab"))
 
     def close(self) -> None:
         self._fh.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -237,12 +238,12 @@ def test_resumed_on_b_the_cli_reads_a_file_that_was_only_an_uncommitted_change_o
     api, base, runtime = world
     remote = base / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
-    a = Machine(base, "A", base / "A" / "app", str(remote), api, runtime)
+    a = ClaudeMachine(base, "A", base / "A" / "app", str(remote), api, runtime)
     (a.repo / "base.txt").write_text("on the remote\n")
     _git(a.repo, "add", "base.txt")
     _git(a.repo, "commit", "-q", "-m", "base")
     _git(a.repo, "push", "-q", "origin", "main")
-    b = Machine(base, "B", base / "B" / "work" / "app copy", str(remote), api, runtime)
+    b = ClaudeMachine(base, "B", base / "B" / "work" / "app copy", str(remote), api, runtime)
     _git(b.repo, "fetch", "-q", "origin")
     _git(b.repo, "checkout", "-q", "-B", "main", "origin/main")
     # on A: an unpushed commit, and a file that is only an uncommitted change
