@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from support.clis import fixtures_dir
+from support.fixtures import fixtures_dir
 from support.machines import PASSPHRASE, git_repo, make_machine
 
 pexpect = pytest.importorskip("pexpect")
@@ -288,3 +288,10 @@ def test_no_prompt_without_a_terminal(machine):
                        cwd=repo, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
     assert p.returncode == 5 and "--generate" in p.stderr
     assert shutil.which("git") and os.path.isdir(repo)
+
+
+def test_install_without_a_terminal_names_both_ways_out(machine):
+    m, _repo = machine
+    rc, doc = m.run_json("install", env={"SYNC_AI_SESSIONS_PASSPHRASE": ""})
+    assert rc == 5 and doc["error"]["code"] == "no_passphrase"
+    assert "--generate" in doc["error"]["message"] and "--no-passphrase" in doc["error"]["message"]

@@ -8,7 +8,7 @@ from typing import Any
 
 from sync_ai_sessions.commands.doctor import gh_fix
 from sync_ai_sessions.config import config_dir, load_config, private_dir, save_config
-from sync_ai_sessions.errors import ConflictError, CryptoError
+from sync_ai_sessions.errors import AuthError, ConflictError, CryptoError
 from sync_ai_sessions.passphrase import check_strength, check_verifier, generate, get_passphrase, make_verifier
 from sync_ai_sessions.ui import UI
 
@@ -49,8 +49,12 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
             generated = passphrase = _gen()
             check_strength(passphrase)
         else:
-            passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=True,
-                                                check_weak=True, prompt="Choose a passphrase")
+            try:
+                passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=True,
+                                                    check_weak=True, prompt="Choose a passphrase")
+            except AuthError as exc:
+                raise AuthError(f"{exc.message}; or `sync-ai-sessions install --no-passphrase` to keep no check",
+                                code=exc.code) from None
             if existing and not force:
                 try:
                     check_verifier(passphrase, existing, source)
