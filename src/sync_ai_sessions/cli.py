@@ -1,121 +1,125 @@
 """The command line: a thin layer over `sync_ai_sessions.commands`.
 
-Every command takes --json (one JSON document on stdout, success or failure) and --debug (tracebacks).
-Exit codes: see `sync_ai_sessions.errors` and the README.
+Every command takes --json (one JSON document on stdout, success or failure, usage errors included) and
+--debug (tracebacks); see `sync_ai_sessions.clicommon`.  Commands are listed in the order people use
+them, each with examples.  Exit codes: see `sync_ai_sessions.errors` and the README.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import traceback
-from collections.abc import Callable
 from typing import Any
 
 import click
+from click.shell_completion import CompletionItem
 
 from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import REGISTRY, tool_names
-from sync_ai_sessions.errors import SyncError, UsageError
-from sync_ai_sessions.memtune import reuse_freed_blocks
-from sync_ai_sessions.ui import UI, emit_json
+from sync_ai_sessions.clicommon import INTERRUPTED, common
+from sync_ai_sessions.errors import NotFoundError, UsageError
+from sync_ai_sessions.ui import UI, emit_json, human_size, local_time, one_line, shown_command
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# The order commands are listed in: the order a person meets them.
+ORDER = ["install", "sessions", "send", "inspect", "receive", "undo", "list", "delete", "prune", "doctor", "demo"]
 
 
-def common(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Add --json and --debug, and turn every failure into one clear line and a documented exit code."""
+class Main(click.Group):
+    """The program: commands in order of use, and one JSON document for click's own usage errors."""
 
-    @click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout.")
-    @click.option("--debug", is_flag=True, help="Show tracebacks and technical details on errors.")
-    @functools.wraps(fn)
-    def wrapper(*args: Any, json_mode: bool, debug: bool, **kwargs: Any) -> None:
-        ui = UI(json_mode=json_mode, debug=debug)
-        _route_gh_notices(ui)
-        reuse_freed_blocks()
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = list(self.commands)
+        return [n for n in ORDER if n in names] + sorted(n for n in names if n not in ORDER)
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        argv = list(sys.argv[1:] if args is None else args)
+        json_mode = "--json" in argv
         try:
-            doc = fn(*args, ui=ui, **kwargs)
-        except SyncError as exc:
-            _fail(ui, exc.code, exc.message, exc.exit_code, exc.hint)
-        except KeyboardInterrupt:
-            _fail(ui, "interrupted", "interrupted; nothing was changed", 130)
-        except click.exceptions.Exit:
-            raise
-        except click.ClickException:
-            raise
-        except Exception as exc:  # an internal error: still one line unless --debug
-            if ui.debug:
-                traceback.print_exc()
-            _fail(ui, "internal", f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
-        else:
-            if doc is not None and json_mode:
-                emit_json(doc)
-
-    return wrapper
-
-
-def _route_gh_notices(ui: UI) -> None:
-    """GitHub waits and retries ("GitHub asked us to wait 60 s ...") go to the UI (plain stderr with --json)."""
-    from sync_ai_sessions import gh
-
-    gh.set_notifier(None if ui.json_mode else ui.info)
+            rv = super().main(args=argv, prog_name=prog_name, complete_var=complete_var, standalone_mode=False,
+                              **extra)
+        except click.ClickException as exc:  # usage errors, bad values: exit 2
+            if json_mode:
+                emit_json({"ok": False, "error": {"code": "usage", "message": exc.format_message(),
+                                                  "exit_code": exc.exit_code}})
+            else:
+                exc.show()
+            sys.exit(exc.exit_code)
+        except (click.exceptions.Abort, KeyboardInterrupt, EOFError):
+            if json_mode:
+                emit_json({"ok": False, "error": {"code": "interrupted", "message": INTERRUPTED, "exit_code": 130}})
+            else:
+                print(f"\nerror: {INTERRUPTED}", file=sys.stderr)
+            sys.exit(130)
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
 
 
-def _fail(ui: UI, code: str, message: str, exit_code: int, hint: str | None = None) -> None:
-    if ui.debug and sys.exc_info()[0] is not None:
-        traceback.print_exc()
-    if ui.json_mode:
-        emit_json({"ok": False, "error": {"code": code, "message": message, "exit_code": exit_code}})
-    else:
-        print(f"error: {message}", file=sys.stderr)
-        if hint:
-            print(f"hint: {hint}", file=sys.stderr)
-    sys.exit(exit_code)
+def complete_tool(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[CompletionItem]:
+    """Shell completion for --tool: the tools of the adapter registry."""
+    return [CompletionItem(n, help=REGISTRY[n][2]) for n in tool_names() if n.startswith(incomplete)]
 
 
-def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stderr.isatty() and not os.environ.get("CI")
+def tool_option(help_text: str) -> Any:
+    return click.option("--tool", metavar="TOOL", shell_complete=complete_tool,
+                        help=f"{help_text} ({', '.join(tool_names())}).")
 
 
-def _pick_sessions(sessions: list[Any]) -> list[Any]:
-    """The session picker: newest first; Enter sends them all."""
-    ordered = sorted(sessions, key=lambda s: s.last_activity or "", reverse=True)
-    for i, s in enumerate(ordered, 1):
-        title = (s.title or "(untitled)").replace("\n", " ")[:60]
-        when = (s.last_activity or "")[:16].replace("T", " ")
-        where = f"  [{s.cwd_rel}]" if s.cwd_rel else ""
-        print(f"  {i:>2}. {when}  {title}{where}  ({s.id})", file=sys.stderr)
-    answer = click.prompt("Send which sessions? (e.g. 1,3; Enter = all)", default="all", err=True,
-                          show_default=False)
-    if answer.strip().lower() in ("", "all", "a"):
-        return ordered
-    picked: list[Any] = []
-    for part in answer.replace(" ", "").split(","):
-        if not part.isdigit() or not 1 <= int(part) <= len(ordered):
-            raise UsageError(f"no session number {part!r} in the list")
-        picked.append(ordered[int(part) - 1])
-    return picked
+def examples(*lines: str) -> str:
+    """A help epilog of examples, kept as written."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def pick_tool(tool: str | None) -> str:
+def _check_tool(tool: str) -> str:
+    if tool not in REGISTRY:
+        raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
+    return tool
+
+
+def pick_tool(tool: str | None, cwd: str | None = None, env: Any = None) -> str:
+    """--tool, else a picker among the tools that have sessions for this repo (a terminal only)."""
+    from sync_ai_sessions import pickers
+
     if tool:
-        if tool not in REGISTRY:
-            raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
-        return tool
-    if not _interactive():
+        return _check_tool(tool)
+    if not pickers.can_ask():
         raise UsageError(f"which tool? pass --tool ({'|'.join(tool_names())})", code="no_tool")
-    names = tool_names()
-    for i, n in enumerate(names, 1):
-        print(f"  {i}. {REGISTRY[n][2]} ({n})", file=sys.stderr)
-    choice = click.prompt("Which sessions to send?", type=click.IntRange(1, len(names)), default=1,
-                          err=True)
-    return names[choice - 1]
+    from sync_ai_sessions.commands.sessions import repo_sessions
+    from sync_ai_sessions.gitrepo import find_repo
+
+    repo = find_repo(cwd)
+    env = dict(os.environ if env is None else env)
+    choices = []
+    for name in tool_names():
+        try:
+            found = repo_sessions(name, repo, env)
+        except Exception:  # a tool whose sessions cannot be read is not offered
+            continue
+        if found:
+            choices.append(pickers.ToolChoice(name, REGISTRY[name][2], len(found),
+                                              sum(f.size for s in found for f in s.files)))
+    if not choices:
+        raise NotFoundError(f"no sessions of any tool ({', '.join(tool_names())}) for the repo at {repo.root}: "
+                            "open your AI tool once inside the repo, then send again", code="no_sessions")
+    if len(choices) == 1:
+        click.echo(f"Only {choices[0].display} has sessions for this repo.", err=True)
+        return choices[0].name
+    return pickers.pick_tool(choices)
 
 
-@click.group(context_settings=CONTEXT)
-@click.version_option(__version__, prog_name="sync-ai-sessions")
-def main() -> None:
+@click.group(cls=Main, context_settings=CONTEXT, invoke_without_command=True,
+             epilog=examples("sync-ai-sessions install", "sync-ai-sessions sessions",
+                             "sync-ai-sessions send --tool claude", "sync-ai-sessions inspect --gist <id>",
+                             "sync-ai-sessions receive --gist <id>")
+             + "\n\n\b\nShell completion (commands, options and tool names), in your shell's startup file:\n"
+             '  bash: eval "$(_SYNC_AI_SESSIONS_COMPLETE=bash_source sync-ai-sessions)"\n'
+             '  zsh:  eval "$(_SYNC_AI_SESSIONS_COMPLETE=zsh_source sync-ai-sessions)"\n'
+             "  fish: _SYNC_AI_SESSIONS_COMPLETE=fish_source sync-ai-sessions | source")
+@click.version_option(__version__, "-V", "--version", prog_name="sync-ai-sessions")
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Carry AI coding sessions (Claude Code, Codex CLI, Gemini CLI, Qwen Code) to another machine,
     encrypted end to end, and resume them there.
 
@@ -123,17 +127,59 @@ def main() -> None:
     On device A, in your repo:   sync-ai-sessions send --tool claude
     On device B, in your clone:  sync-ai-sessions receive --gist <id>
     """
+    if ctx.invoked_subcommand is None:
+        click.echo(ctx.get_help())
+        ctx.exit(0)
 
 
-@main.command(context_settings=CONTEXT)
-@click.option("--tool", metavar=f"[{'|'.join(tool_names())}]", help="Which tool's sessions to send.")
+@main.command(context_settings=CONTEXT, epilog=examples(
+    "sync-ai-sessions sessions",
+    "sync-ai-sessions sessions --tool codex --json",
+    "sync-ai-sessions sessions --cwd ~/src/app"))
+@tool_option("Only this tool's sessions")
+@click.option("--all-tools", is_flag=True, help="Every tool's sessions (the default).")
+@click.option("--cwd", type=click.Path(file_okay=False), help="Use the repo at this path (default: here).")
+@common
+def sessions(tool: str | None, all_tools: bool, cwd: str | None, ui: UI) -> dict[str, Any]:
+    """List this repo's local sessions: short id, title, last activity, size (nothing is sent)."""
+    from sync_ai_sessions.commands.sessions import list_sessions
+
+    doc = list_sessions(tool=tool, all_tools=all_tools, cwd=cwd, ui=ui)
+    if not ui.json_mode:
+        if not doc["sessions"]:
+            click.echo(f"No sessions for the repo at {doc['repo_root']}.", err=True)
+        rows = [("TOOL", "ID", "LAST ACTIVITY", "LINES", "SIZE", "TITLE")]
+        for s in doc["sessions"]:
+            title = one_line(s["title"], 50)
+            if s["imported_from"]:
+                title += f"  (imported from {s['imported_from']})"
+            rows.append((s["tool"], s["short_id"], local_time(s["last_activity"]),
+                         "" if s["lines"] is None else str(s["lines"]), human_size(s["bytes"]), title))
+        if len(rows) > 1:
+            widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            for r in rows:
+                click.echo("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
+                                      r[3].rjust(widths[3]), r[4].rjust(widths[4]), r[5]]).rstrip())
+    return doc
+
+
+@main.command(context_settings=CONTEXT, epilog=examples(
+    "sync-ai-sessions send --tool claude",
+    "sync-ai-sessions send --tool codex --latest --to /media/usb/handoff.sais",
+    "sync-ai-sessions send --tool claude --session 3f2a91c0 --redact",
+    "sync-ai-sessions send --tool gemini --dry-run"))
+@tool_option("Which tool's sessions to send")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Use the repo at this path (default: here).")
 @click.option("--to", "to", type=click.Path(dir_okay=False), help="Write the handoff to FILE instead of a gist.")
-@click.option("--session", "session_ids", multiple=True, metavar="ID", help="Send only this session (repeatable).")
+@click.option("--force", is_flag=True, help="With --to: replace FILE if it exists.")
+@click.option("--session", "session_ids", multiple=True, metavar="ID",
+              help="Send only this session (an id or a unique prefix; repeatable).")
 @click.option("--latest", is_flag=True, help="Send only the most recent session.")
 @click.option("--archived", is_flag=True, help="Codex: include archived sessions too.")
 @click.option("--redact", is_flag=True, help="Replace secrets found by the scan in the sent copy.")
 @click.option("--no-scan", is_flag=True, help="Skip the scan for secrets.")
+@click.option("--dry-run", is_flag=True, help="Show what would be sent (sessions, sizes, secrets); send nothing.")
+@click.option("-y", "--yes", is_flag=True, help="Ask nothing: all sessions found, even if secrets were found.")
 @click.option("--copy", "copy_cmd", is_flag=True, help="Copy the receive command to the clipboard.")
 @click.option("--with-changes", is_flag=True, help="Also carry unpushed commits and uncommitted changes.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
@@ -145,91 +191,186 @@ def main() -> None:
               help="Continue this repo's interrupted gist upload even if its sessions changed since "
                    "(an identical send continues by itself).")
 @common
-def send(tool: str | None, cwd: str | None, to: str | None, session_ids: tuple[str, ...], latest: bool,
-         archived: bool, redact: bool, no_scan: bool, copy_cmd: bool, with_changes: bool, passphrase_file: str | None,
+def send(tool: str | None, cwd: str | None, to: str | None, force: bool, session_ids: tuple[str, ...],
+         latest: bool, archived: bool, redact: bool, no_scan: bool, dry_run: bool, yes: bool, copy_cmd: bool,
+         with_changes: bool, passphrase_file: str | None,
          max_gist_mb: float | None, resume: bool, ui: UI) -> dict[str, Any]:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
+    from sync_ai_sessions import pickers
     from sync_ai_sessions.commands.send import send as do_send
 
-    tool = pick_tool(tool)
+    tool = pick_tool(tool, cwd)
     transport = None
-    if to is None:
+    if to is None and not dry_run:
         transport = _gist_transport(max_gist_mb)
-    doc = do_send(tool=tool, cwd=cwd, to=to, transport=transport, session_ids=list(session_ids) or None,
-                  latest=latest, passphrase_file=passphrase_file, ui=ui, include_archived=archived,
-                  scan=not no_scan, redact=redact, resume=resume, with_changes=with_changes,
-                  choose=None if ui.json_mode or not _interactive() else _pick_sessions)
+    ask = pickers.can_ask() and not yes
+    doc = do_send(tool=tool, cwd=cwd, to=os.path.abspath(to) if to else None, transport=transport,
+                  session_ids=list(session_ids) or None, latest=latest, passphrase_file=passphrase_file, ui=ui,
+                  include_archived=archived, scan=not no_scan, redact=redact, resume=resume, dry_run=dry_run,
+                  overwrite=force, with_changes=with_changes,
+                  choose=pickers.pick_sessions if ask else None,
+                  confirm_secrets=(lambda _report: pickers.confirm("Send anyway?")) if ask else None)
+    if dry_run:
+        total = sum(s["bytes"] for s in doc["sessions"])
+        ui.say(f"Dry run: {len(doc['sessions'])} session(s), {human_size(total)} before compression; "
+               "nothing was sent or written.")
+        return doc
     where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
     ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
-    from sync_ai_sessions.gitwork import describe_state
+    if doc.get("git"):
+        from sync_ai_sessions.gitwork import describe_state
 
-    ui.info(f"Code: {describe_state(doc['git']['sender'])}")
-    ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{doc['receive']}[/bold]")
+        ui.info(f"Code: {describe_state(doc['git']['sender'])}")
+    ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{shown_command(doc['receive'])}[/bold]")
     if copy_cmd:
         doc["copied"] = _copy_to_clipboard(doc["receive"])
         ui.info("Copied to the clipboard." if doc["copied"] else "Could not reach a clipboard; copy it by hand.")
     return doc
 
 
-@main.command(context_settings=CONTEXT)
+def _handoff_line(doc: dict[str, Any]) -> str:
+    h = doc.get("handoff") or {}
+    name = REGISTRY.get(doc["tool"], ("", "", doc["tool"]))[2]
+    at = f", branch {h['branch']}" if h.get("branch") else ""
+    if h.get("commit"):
+        at += f" @ {str(h['commit'])[:10]}"
+    return (f"Handoff from {h.get('host') or '?'}, made {local_time(h.get('created')) or '?'}: {name} sessions of "
+            f"{h.get('repo') or '(no remote)'}{at}")
+
+
+LABELS = {"new": "import", "fast-forward": "fast-forward", "copy": "import as a copy"}
+DONE = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}
+
+
+def render_plan(doc: dict[str, Any], ui: UI, *, dry_run: bool) -> None:
+    """What receive did (or, in a dry run, would do) with each session, by title and date, then the command
+    that resumes every session of the handoff that is on this machine, those already here included."""
+    for item in doc["imported"]:
+        label = (LABELS if dry_run else DONE)[item["action"]]
+        extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
+        ui.say(f"  [green]{label}[/green] {one_line(item['title'], 50)}  [dim]{local_time(item['last_activity'])}"
+               f"  {item['id']}{extra}[/dim]")
+    for item in doc["skipped"]:
+        ui.say(f"  [yellow]{'would skip' if dry_run else 'skipped'}[/yellow] {one_line(item['title'], 50)}  "
+               f"[dim]{local_time(item['last_activity'])}  {item['id']}[/dim]: {item['reason']}")
+    for note in doc["notes"]:
+        ui.info(note)
+    here = [i for i in doc["imported"] + doc["skipped"] if i.get("resume")]
+    if here and not dry_run:
+        ui.say("Continue with:")
+        for item in here:
+            ui.say(f"  [bold]{shown_command(item['resume'])}[/bold]  [dim]# {one_line(item['title'], 40)}[/dim]")
+    if dry_run:
+        ui.say("Dry run: nothing was written.")
+
+
+@main.command(context_settings=CONTEXT, epilog=examples(
+    "sync-ai-sessions inspect --gist 5d41402abc4b2a76b9719d911017c592",
+    "sync-ai-sessions inspect --from /media/usb/handoff.sais --json"))
 @click.option("--gist", help="The gist id printed by send.")
 @click.option("--from", "from_file", type=click.Path(dir_okay=False), help="Read the handoff from FILE.")
-@click.option("--tool", metavar=f"[{'|'.join(tool_names())}]", help="Optional: must match the handoff's tool.")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
+@click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
+@common
+def inspect(gist: str | None, from_file: str | None, cwd: str | None, passphrase_file: str | None,
+            ui: UI) -> dict[str, Any]:
+    """Decrypt a handoff and show what it holds and what receive would do here (writes nothing)."""
+    from sync_ai_sessions.commands.receive import receive as do_receive
+
+    transport = _gist_transport() if gist else None
+    doc = do_receive(from_file=from_file, gist=gist, transport=transport, cwd=cwd, passphrase_file=passphrase_file,
+                     ui=ui, inspect=True)
+    ui.say(_handoff_line(doc))
+    plan = {i["original_id"]: i for i in (doc["imported"] or []) + (doc["skipped"] or [])}
+    for s in doc["sessions"]:
+        sub = f"  [{s['cwd']}]" if s["cwd"] else ""
+        ui.say(f"  {one_line(s['title'], 50)}  [dim]{local_time(s['last_activity'])}  {human_size(s['bytes'])}"
+               f"{sub}  {s['id']}[/dim]")
+        p = plan.get(s["id"])
+        if p is not None:
+            what = f"would {LABELS[p['action']]}" if "action" in p else f"would skip: {p['reason']}"
+            ui.say(f"      → {what}")
+    for note in doc["notes"]:
+        ui.info(note)
+    return doc
+
+
+@main.command(context_settings=CONTEXT, epilog=examples(
+    "sync-ai-sessions receive --gist 5d41402abc4b2a76b9719d911017c592",
+    "sync-ai-sessions receive --from /media/usb/handoff.sais --cwd ~/src/app",
+    "sync-ai-sessions receive --gist <id> --session 3f2a91c0 --dry-run"))
+@click.option("--gist", help="The gist id printed by send.")
+@click.option("--from", "from_file", type=click.Path(dir_okay=False), help="Read the handoff from FILE.")
+@click.option("--session", "session_ids", multiple=True, metavar="ID",
+              help="Import only this session (an id or a unique prefix; repeatable).")
+@tool_option("Optional: must match the handoff's tool")
+@click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
+@click.option("--dry-run", is_flag=True, help="Print what receive would do (same document), write nothing.")
 @click.option("--delete", "delete_after", is_flag=True, help="Delete the gist once imported.")
 @click.option("--keep-provider", is_flag=True, help="Codex: keep the session's model provider as recorded.")
 @click.option("--with-changes", is_flag=True, help="Bring in the commits and changes sent with --with-changes.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
-def receive(gist: str | None, from_file: str | None, tool: str | None, cwd: str | None, delete_after: bool,
-            keep_provider: bool, with_changes: bool, passphrase_file: str | None, ui: UI) -> dict[str, Any]:
+def receive(gist: str | None, from_file: str | None, session_ids: tuple[str, ...], tool: str | None, cwd: str | None,
+            dry_run: bool, delete_after: bool, keep_provider: bool, with_changes: bool, passphrase_file: str | None,
+            ui: UI) -> dict[str, Any]:
     """Download a handoff, decrypt and verify it, and import its sessions into your local clone."""
     from sync_ai_sessions.commands.receive import receive as do_receive
 
     transport = _gist_transport() if gist else None
     doc = do_receive(from_file=from_file, gist=gist, transport=transport, tool=tool, cwd=cwd,
-                     passphrase_file=passphrase_file,
+                     passphrase_file=passphrase_file, sessions=list(session_ids) or None, dry_run=dry_run,
                      options={"keep_provider": keep_provider, "durable": delete_after}, ui=ui,
                      with_changes=with_changes)
-    for item in doc["imported"]:
-        label = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}[item["action"]]
-        extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
-        ui.say(f"[green]{label}[/green] {item['id']}{extra}")
-    for item in doc["skipped"]:
-        ui.say(f"[yellow]skipped[/yellow] {item['id']}: {item['reason']}")
-    for note in doc["notes"]:
-        ui.info(note)
-    from sync_ai_sessions.gitwork import say_where
+    ui.say(_handoff_line(doc))
+    render_plan(doc, ui, dry_run=dry_run)
+    if doc.get("git"):
+        from sync_ai_sessions.gitwork import say_where
 
-    say_where(doc["git"], ui.say, with_changes=with_changes)
-    if doc["imported"]:
-        ui.say("Continue with:")
-        for item in doc["imported"]:
-            ui.say(f"  [bold]{item['resume']}[/bold]")
-    if gist and delete_after and transport is not None:
+        say_where(doc["git"], ui.say, with_changes=with_changes)
+    if gist and delete_after and transport is not None and not dry_run:
         transport.delete(gist)
         doc["deleted"] = True
         ui.info(f"Deleted gist {gist}.")
     return doc
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT, epilog=examples(
+    "sync-ai-sessions install                   # first device: choose a passphrase",
+    "sync-ai-sessions install --generate        # first device: make a strong one",
+    "sync-ai-sessions install                   # other devices: type the same passphrase",
+    "sync-ai-sessions install --transport file  # this device carries handoffs as files"))
 @click.option("--generate", is_flag=True, help="Generate a strong random passphrase and show it once.")
+@click.option("--force", is_flag=True, help="Replace this device's passphrase check if it has one.")
+@click.option("--transport", type=click.Choice(["gist", "file"]),
+              help="How this device sends (doctor then requires gh only for gist).")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @click.option("--no-passphrase", is_flag=True, help="Do not set a passphrase check on this device.")
 @common
-def install(generate: bool, passphrase_file: str | None, no_passphrase: bool, ui: UI) -> dict[str, Any]:
+def install(generate: bool, force: bool, transport: str | None, passphrase_file: str | None, no_passphrase: bool,
+            ui: UI) -> dict[str, Any]:
     """Prepare this device: config folder, gh check, and an optional passphrase check."""
     from sync_ai_sessions.commands.install import install as do_install
 
-    return do_install(generate=generate, passphrase_file=passphrase_file, no_passphrase=no_passphrase, ui=ui)
+    return do_install(generate=generate, passphrase_file=passphrase_file, no_passphrase=no_passphrase, force=force,
+                      transport=transport, ui=ui)
 
 
-@main.command(context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT, epilog=examples("sync-ai-sessions undo", "sync-ai-sessions undo --json"))
+@common
+def undo(ui: UI) -> dict[str, Any]:
+    """Revert the last import exactly (refuses if those files changed since)."""
+    from sync_ai_sessions.commands.undo import undo as do_undo
+
+    return do_undo(ui=ui)
+
+
+@main.command(context_settings=CONTEXT, epilog=examples("sync-ai-sessions doctor",
+                                                         "sync-ai-sessions doctor --cwd ~/src/app --json"))
 @click.option("--cwd", type=click.Path(file_okay=False), help="Check the repo at this path (default: here).")
 @common
 def doctor(cwd: str | None, ui: UI) -> dict[str, Any]:
-    """Check the setup and say what to fix."""
+    """Check the setup and say what to fix (gh only fails it when gists are this device's transport)."""
     from sync_ai_sessions.commands.doctor import doctor as do_doctor
 
     doc = do_doctor(cwd=cwd, ui=ui)
@@ -240,17 +381,7 @@ def doctor(cwd: str | None, ui: UI) -> dict[str, Any]:
     return doc
 
 
-@main.command(context_settings=CONTEXT)
-@common
-def undo(ui: UI) -> dict[str, Any]:
-    """Revert the last import exactly (refuses if those files changed since)."""
-    from sync_ai_sessions.commands.undo import undo as do_undo
-
-    doc = do_undo(ui=ui)
-    return doc
-
-
-@main.command(context_settings=CONTEXT)
+@main.command(context_settings=CONTEXT, epilog=examples("sync-ai-sessions demo", "sync-ai-sessions demo --keep"))
 @click.option("--tool", type=click.Choice(["claude", "demo"]), default="claude", show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the temporary machines to look at.")
 @common

@@ -2,10 +2,10 @@
 
 scrypt costs about a second of one core, and importing the program (Click, Rich, zstd, cryptography, the
 adapters) about 0.15 s more before a command even begins.  The command line is read here first, with the
-standard library only: when it is `send` or `receive --from FILE` and the passphrase is given without a
-prompt (`--passphrase-file` or the environment), scrypt starts on a thread right away
-(`header.derive_early`), and the import runs meanwhile on the other core.  The command later asks for the
-key as usual and gets this one when the passphrase and header are the same.
+standard library only: when it is `send` (not `--dry-run`), `receive --from FILE` or `inspect --from FILE`
+and the passphrase is given without a prompt (`--passphrase-file` or the environment), scrypt starts on a
+thread right away (`header.derive_early`), and the import runs meanwhile on the other core.  The command
+later asks for the key as usual and gets this one when the passphrase and header are the same.
 
 This is only a head start.  Anything unexpected (an option spelt another way, an unreadable file, a header
 that is not ours) means nothing is started, and the command reports problems itself, in the usual place.
@@ -38,11 +38,11 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
     derivation was started."""
     env = os.environ if env is None else env
     try:
-        if not argv or argv[0] not in ("send", "receive") or "--" in argv:
+        if not argv or argv[0] not in ("send", "receive", "inspect") or "--" in argv:
             return False
         args = argv[1:]
-        if "-h" in args or "--help" in args:
-            return False
+        if "-h" in args or "--help" in args or (argv[0] == "send" and "--dry-run" in args):
+            return False  # a dry-run send needs no key
         given = given_passphrase(env, passphrase_file=_option(args, "--passphrase-file"))
         if given is None or not given[0]:
             return False

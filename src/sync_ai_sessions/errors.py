@@ -4,7 +4,8 @@ Exit codes (documented in README, stable for scripts):
   0 ok, 1 internal error, 2 usage, 3 not found (repo, remote, sessions, gist, file),
   4 crypto (wrong passphrase, tampered or truncated payload, unsupported format),
   5 auth (gh missing, logged out, no gist scope), 6 conflict/busy (lock held, files changed),
-  7 I/O (disk full, permission), 8 network (gist server unreachable after retries).
+  7 I/O (disk full, permission), 8 network (gist server unreachable after retries),
+  130 stopped at a prompt (Ctrl-C, Ctrl-D, or "no" to a question): nothing was changed.
 """
 
 from __future__ import annotations
@@ -69,3 +70,10 @@ class UnsafePayloadError(FormatError):
     """A manifest entry that would write outside the tool's session folder, or is otherwise hostile."""
 
     code = "unsafe_payload"
+
+
+class Declined(SyncError):
+    """The user answered "no" at a question (e.g. send despite secrets): stopped, nothing changed."""
+
+    code = "declined"
+    exit_code = 130

@@ -41,7 +41,7 @@ import shlex
 import shutil
 import sqlite3
 import stat
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -753,9 +753,13 @@ def stream_in(
     decided: dict[str, _Decided] = {}
     with BackgroundWriter() as writer:
         for name, blocks in reader.entries():
-            path = raw[name]
             if progress is not None:
                 blocks = _counted(blocks, progress)
+            if name not in raw:  # a file of a session not asked for (`receive --session`): read, not kept
+                for _ in blocks:
+                    pass
+                continue
+            path = raw[name]
             cmp = compare.get(path)
             if cmp is not None:
                 sid, recipe, local = cmp
@@ -798,9 +802,16 @@ def import_sessions(
     on_session: Callable[[SessionResult], None] | None = None,
     stream: ArchiveReader | None = None,
     progress: Callable[[int], None] | None = None,
+    only: Collection[str] | None = None,
+    dry_run: bool = False,
 ) -> ImportReport:
     """Import the sessions of a verified `manifest`: from staged raw `files`, or (version 2) from `stream`,
-    which is read to its end here, under the import lock."""
+    which is read to its end here, under the import lock.
+
+    `only`: the ids of the sessions to import (the others are read past and left out of the report).
+    `dry_run`: decide exactly as a real import does, with the same code, and stop there: nothing is
+    placed, journalled or finalized, no lock is taken (it would write into our config folder), and the
+    report holds what a real import would do now.  Only `staging` is written to."""
     src = manifest["source"]
     source = SourceInfo(
         os_flavor=src["os_flavor"], repo_root=src["repo_root"], home=src.get("home"),
@@ -809,7 +820,8 @@ def import_sessions(
     )
     ctx = ImportContext(target=target, source=source, staging=staging, env=env, options=dict(options or {}))
     home = adapter.home()
-    with import_lock(env, Path(os.path.realpath(home))):
+    lock = contextlib.nullcontext() if dry_run else import_lock(env, Path(os.path.realpath(home)))
+    with lock:
         imp = Importer(adapter, ctx)
         results: list[SessionResult] = []
         sessions = [
@@ -819,6 +831,7 @@ def import_sessions(
                 meta=s.get("meta") or {},
             )
             for s in manifest["sessions"]
+            if only is None or s["id"] in only
         ]
         pre: dict[str, StagedSession] = {}
         decided: dict[str, _Decided] = {}
@@ -851,7 +864,7 @@ def import_sessions(
         placed = {op["path"] for j in interrupted for op in read_journal(j)[1] if op.get("op") in ("create", "extend")}
         recovered = [dataclasses.replace(r, action="new") for r in results
                      if r.action == "skip" and r.path is not None and str(r.path) in placed]
-        if not imp.has_changes and not recovered:
+        if dry_run or (not imp.has_changes and not recovered):
             return ImportReport(results=results, notes=imp.notes, journal=None)
         journal = Journal.start(env, adapter.name, home) if imp.has_changes else None
         if journal is not None:
@@ -873,6 +886,8 @@ def import_sessions(
         if journal is None:
             return ImportReport(results=results, notes=notes, journal=None)
         journal.complete([
-            {"id": r.id, "original_id": r.original_id, "action": r.action, "path": str(r.path)} for r in imported
+            {"id": r.id, "original_id": r.original_id, "action": r.action, "path": str(r.path),
+             "host": source.hostname}
+            for r in imported
         ])
         return ImportReport(results=results, notes=notes, journal=journal.path)

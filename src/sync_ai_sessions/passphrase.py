@@ -13,6 +13,7 @@ import hmac
 import os
 import secrets
 import sys
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -71,31 +72,59 @@ def given_passphrase(env: Mapping[str, str], *, passphrase_file: str | None = No
     return None
 
 
+ATTEMPTS = 3
+
+
+def _ask(prompt: str) -> str:
+    """One hidden prompt on the terminal.  Ctrl-D (end of input) is an interruption, as Ctrl-C is."""
+    try:
+        return getpass.getpass(f"{prompt}: ", stream=sys.stderr)
+    except EOFError:
+        print(file=sys.stderr)
+        raise KeyboardInterrupt from None
+
+
 def get_passphrase(
     env: Mapping[str, str], *, passphrase_file: str | None = None, confirm: bool = False,
     check_weak: bool = False, prompt: str = "Passphrase",
 ) -> tuple[str, str]:
-    """Return (passphrase, where it came from: "env" | "file" | "prompt")."""
+    """Return (passphrase, where it came from: "env" | "file" | "prompt").
+
+    On a terminal a weak or empty passphrase, or a confirmation that differs, is said and asked again
+    (three tries); from the environment or a file it is an error, as there is nobody to ask."""
     given = given_passphrase(env, passphrase_file=passphrase_file)
     if given is not None:
         p, source = given
-    elif _interactive(env):
-        p = getpass.getpass(f"{prompt}: ", stream=sys.stderr)
-        if confirm:
-            again = getpass.getpass(f"{prompt} (again): ", stream=sys.stderr)
-            if again != p:
-                raise UsageError("the two passphrases differ; nothing was done", code="passphrase_mismatch")
-        source = "prompt"
-    else:
+        if not p:
+            raise UsageError("the passphrase is empty", code="weak_passphrase")
+        if check_weak:
+            check_strength(p)
+        return p, source
+    if not _interactive(env):
         raise AuthError(
-            f"no passphrase: set {ENV} or pass --passphrase-file FILE (no terminal to ask on)",
+            f"no passphrase: set {ENV} or pass --passphrase-file FILE (no terminal to ask on); "
+            "`sync-ai-sessions install --generate` makes a strong one",
             code="no_passphrase",
         )
-    if not p:
-        raise UsageError("the passphrase is empty", code="weak_passphrase")
-    if check_weak:
-        check_strength(p)
-    return p, source
+    for attempt in range(ATTEMPTS):
+        last = attempt == ATTEMPTS - 1
+        p = _ask(prompt)
+        problem = "it is empty" if not p else (strength_problem(p) if check_weak else None)
+        if problem:
+            if last and not p:
+                raise UsageError("the passphrase is empty", code="weak_passphrase")
+            if last:
+                check_strength(p)
+            print(f"That passphrase is too weak: {problem}. Try again "
+                  "(`sync-ai-sessions install --generate` makes a strong one).", file=sys.stderr)
+            continue
+        if confirm and _ask(f"{prompt} (again)") != p:
+            if last:
+                raise UsageError("the two passphrases differ; nothing was done", code="passphrase_mismatch")
+            print("The two passphrases differ. Try again.", file=sys.stderr)
+            continue
+        return p, "prompt"
+    raise AssertionError("unreachable")
 
 
 # -- optional verifier kept by `install` --------------------------------------------------------------
@@ -110,7 +139,12 @@ def make_verifier(p: str, log2_n: int = VERIFIER_LOG2N) -> dict[str, Any]:
             "check": hmac.new(key, b"sync-ai-sessions verifier", "sha256").hexdigest()}
 
 
-def check_verifier(p: str, v: dict[str, Any]) -> None:
+SOURCE_NAMES = {"prompt": "this passphrase", "env": f"the passphrase in {ENV}",
+                "file": "the passphrase in --passphrase-file"}
+
+
+def check_verifier(p: str, v: dict[str, Any], source: str = "prompt") -> None:
+    """Raise `wrong_passphrase` when `p` is not the passphrase `install` set on this device."""
     try:
         n = 1 << int(v["log2_n"])
         r, par = int(v["r"]), int(v["p"])
@@ -123,10 +157,31 @@ def check_verifier(p: str, v: dict[str, Any]) -> None:
         return
     if not ok:
         raise CryptoError(
-            "this passphrase differs from the one set with `install` on this device: nothing was sent "
-            "(re-run `sync-ai-sessions install` to change it)",
+            f"{SOURCE_NAMES.get(source, 'this passphrase')} differs from the one set with `install` on this "
+            "device: nothing was sent (`sync-ai-sessions install --force` changes it)",
             code="wrong_passphrase",
         )
+
+
+class VerifierCheck:
+    """`check_verifier` on a thread (scrypt releases the GIL), so a passphrase given without a prompt is
+    checked while the sessions are found and packed; `result()` waits and raises what it found."""
+
+    def __init__(self, p: str, v: dict[str, Any], source: str):
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(p, v, source), daemon=True)
+        self._thread.start()
+
+    def _run(self, p: str, v: dict[str, Any], source: str) -> None:
+        try:
+            check_verifier(p, v, source)
+        except BaseException as exc:
+            self._error = exc
+
+    def result(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def env_without_secret(env: Mapping[str, str]) -> dict[str, str]:

@@ -69,3 +69,42 @@ def absolute(advance: Callable[[int], None]) -> Callable[[int, int | None], None
 def emit_json(doc: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+def human_size(n: int | None) -> str:
+    """1234567 -> "1.2 MB" (decimal units, as `ls -h --si` and the gist list show them)."""
+    if n is None:
+        return "?"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def local_time(iso: str | None) -> str:
+    """An ISO-8601 UTC time as local time with its zone ("2026-12-02 16:05 CET"); "" when unknown."""
+    import datetime as dt
+
+    if not iso:
+        return ""
+    try:
+        t = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=dt.UTC)
+    return t.astimezone().strftime("%Y-%m-%d %H:%M %Z")
+
+
+def one_line(text: str | None, width: int = 60) -> str:
+    """A title on one line, cut to `width` characters."""
+    t = " ".join((text or "(untitled)").split())
+    return t if len(t) <= width else t[: width - 1] + "…"
+
+
+def shown_command(cmd: str) -> str:
+    """A command as printed for the user to run (resume and receive commands): the one place where it is
+    rendered for the user's shell."""
+    return cmd

@@ -88,7 +88,8 @@ class World:
 
     def send(self, m: Machine, repo: Path, name: str, *extra: str) -> Path:
         out = self.base / name
-        doc = ours(m, "send", "--tool", self.subject.tool, "--cwd", str(repo), "--to", str(out), *extra)
+        # --force: a world sends again under the same name on purpose (send --to never replaces otherwise)
+        doc = ours(m, "send", "--tool", self.subject.tool, "--cwd", str(repo), "--to", str(out), "--force", *extra)
         assert doc["sessions"], doc
         return out
 

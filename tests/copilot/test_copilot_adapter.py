@@ -13,13 +13,16 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.copilot import CopilotAdapter
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "copilot-cli" / "1.0.102" / "session-state"
+FIXTURE = fixtures_dir() / "copilot-cli" / "1.0.102" / "session-state"
 FIX_SID = "6fb20e35-c67e-40f2-b5aa-a0d8b47372d4"
 FIX_CWD = "/home/alice/src/cpproj"
 FIX_HOME = "/home/alice"
@@ -153,3 +156,25 @@ def test_stage_refuses_bad_ids_and_a_misplaced_transcript(machine: dict) -> None
     with pytest.raises(UnsafePayloadError):
         a.stage(sm, {}, _ctx(machine, machine["tmp"] / "s"))
     assert a.find_existing("../x") is None
+
+
+_segment = st.one_of(st.sampled_from(["session-state", "..", ".", "", "events.jsonl", "workspace.yaml", "a.lock",
+                                      "checkpoints", FIX_SID, "x\\y", "c:", " x"]), st.text(max_size=6))
+_path = st.lists(_segment, min_size=1, max_size=7).map("/".join)
+_name = st.one_of(_path, _path.map(lambda t: f"session-state/{FIX_SID}/{t}"))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(_name, max_size=4))
+def test_any_payload_names_are_refused_or_land_in_the_session_folder(machine: dict, names: list[str]) -> None:
+    a: CopilotAdapter = machine["adapter"]
+    ev = f"session-state/{FIX_SID}/events.jsonl"
+    files = {ev: FIXTURE / "events.jsonl", **{n: FIXTURE / "workspace.yaml" for n in names if n != ev}}
+    try:
+        st_ = a.stage(_manifest(files), files, _ctx(machine, machine["tmp"] / "staging"))
+    except UnsafePayloadError:
+        return
+    folder = a.state_dir() / FIX_SID
+    for p in [st_.transcript, *st_.sidecars]:
+        assert os.path.commonpath([str(p.dest), str(folder)]) == str(folder) and ".." not in p.dest.parts
+        assert not p.dest.name.endswith(".lock")

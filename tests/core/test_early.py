@@ -132,6 +132,7 @@ def test_send_takes_the_new_header_and_key_started_early(counted):
         (["receive", "--from"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),
         (["receive", "--", "--from", "{f}"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),
         (["doctor"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),
+        (["send", "--tool", "demo", "--dry-run"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),  # needs no key
         (["--json", "receive", "--from", "{f}"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),
         ([], {"SYNC_AI_SESSIONS_PASSPHRASE": PW}),
     ],

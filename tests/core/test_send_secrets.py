@@ -22,12 +22,16 @@ def test_scan_reports_where_and_redact_keeps_secrets_out(tmp_path):
     sec = doc["secrets"]
     assert sec["found"] >= 1 and sec["redacted"] == 0
     first = {k: v for k, v in sec["where"][0].items() if k != "type"}
-    assert first == {"session": "s1", "file": "sessions/s1.jsonl", "line": 2}
+    # where it is: the name inside the handoff, and the real file on this machine
+    assert first == {"session": "s1", "file": "sessions/s1.jsonl", "line": 2, "path": str(local)}
     assert TOKEN not in json.dumps(doc)
-    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h))
-    assert "possible secret" in p.stderr and "line 2" in p.stderr and TOKEN not in p.stderr
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--force")
+    assert "possible secret" in p.stderr and f"{local} line 2" in p.stderr and TOKEN not in p.stderr
+    assert "--redact replaces" in p.stderr
     # --redact: the receiving machine never gets the token; the local original is untouched
-    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--redact")
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--redact", "--force")
+    assert "possible secret" in p.stderr and "--redact replaces" not in p.stderr  # no advice to do what it does
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--redact", "--force")
     assert rc == 0 and doc["secrets"]["redacted"] >= 1
     assert local.read_bytes() == original
     assert b.run_json("receive", "--from", str(h), "--cwd", str(rb))[0] == 0
@@ -35,7 +39,7 @@ def test_scan_reports_where_and_redact_keeps_secrets_out(tmp_path):
     assert TOKEN not in got and "[REDACTED:" in got
     assert all(json.loads(line) for line in got.splitlines())
     # --no-scan skips it
-    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--no-scan")
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(h), "--no-scan", "--force")
     assert rc == 0 and "secrets" not in doc
 
 

@@ -2,7 +2,8 @@
 
 OpenCode runs with a custom `@ai-sdk/openai-compatible` provider in OPENCODE_CONFIG_CONTENT and models fetch,
 autoupdate, share, LSP download and default plugins disabled.  Machine A makes a session in the repo root
-and one in a subfolder with `opencode run`, sends them with our CLI to a file; machine B (fresh HOME, the
+and one in a subfolder with `opencode run`, sends them with our CLI to a file (negative control: A's
+database copied raw to another clone, where `run --continue` does not find A's sessions); machine B (fresh HOME, the
 same repo by remote at another path with a space; its database made by `opencode session list`) receives
 them as rows of its opencode.db; `opencode run --session <id>` and `run --continue` from B's folders must
 send A's turns to the fake server and none of machine A's paths.  Then: re-receive is a no-op, B -> A
@@ -183,6 +184,21 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     assert {s["id"] for s in sent["sessions"]} == {sid, sub_sid}
     assert str(a.repo).encode() not in handoff.read_bytes()
     assert a.dump() == a_rows  # sending only reads
+
+    # -- negative control: A's database copied raw to C (another clone): `run --continue` does not see
+    #    A's sessions there (their directory is A's), so the rewrite below is what makes B find them ----
+    c = Machine(tmp_path, "machineC", tmp_path / "machineC" / "elsewhere", "https://github.com/o/oc", api)
+    subprocess.run(["git", "-C", str(c.repo), "pull", "-q", str(a.repo), "main"], env=c.env(), check=True)
+    c.adapter.home().mkdir(parents=True)
+    src, dst = sqlite3.connect(a.adapter.db_path()), sqlite3.connect(c.adapter.db_path())
+    src.backup(dst)
+    src.close()
+    dst.close()
+    n = len(api.chat_requests())
+    c.opencode("run", "--continue", "raw copy")
+    texts = user_texts(_request_for(api, "raw copy", n)["body"])
+    assert not _has(texts, "hello from A"), texts
+    assert len(c.sessions()) == 3  # it started a new session instead
 
     # -- machine B: OpenCode has run here once (its database exists), then receive ---------------------
     b.opencode("session", "list")

@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from support.fixtures import fixtures_dir
 from support.machines import Machine, two_machines
 
 from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
@@ -24,7 +27,7 @@ from sync_ai_sessions.adapters.opencode import OpenCodeAdapter
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
-SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "opencode" / "1.18.33" / "schema.sql"
+SCHEMA = fixtures_dir() / "opencode" / "1.18.33" / "schema.sql"
 PID = "6b7fca399c21a88af99cc35f533b72626a25e6d5"
 SID = "ses_df4ed1807ffesTNuLCMiV4dc7L"
 OTHER = "ses_df4ed1807fffaaaaaaaaaaaaaa"
@@ -226,3 +229,40 @@ def test_unsafe_ids_and_names_are_refused(tmp_path: Path, sid: str, arc: str) ->
     sm = SessionManifest(id=sid, files=[{"arcname": arc, "role": "transcript"}])
     with pytest.raises(UnsafePayloadError):
         OpenCodeAdapter({"HOME": str(tmp_path)}).stage(sm, {arc: tmp_path}, _ctx(tmp_path, tmp_path))
+
+
+_values = st.one_of(st.none(), st.integers(-3, 3), st.sampled_from(["", SID, "/home/alice/p/x", "{}", "[1]"]),
+                    st.text(max_size=8), st.dictionaries(st.text(max_size=3), st.integers(), max_size=2))
+_rows = st.fixed_dictionaries({
+    "table": st.sampled_from(["session", "message", "part", "todo", "project", "project_directory", "event", "x"]),
+    "row": st.dictionaries(st.sampled_from(["id", "session_id", "message_id", "project_id", "directory", "data",
+                                            "position", "worktree", "a\"b"]), _values, max_size=6),
+})
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.one_of(_rows, st.text(max_size=20)), max_size=6))
+def test_any_payload_rows_are_refused_or_staged_safely(tmp_path: Path, lines: list[Any]) -> None:
+    """Untrusted rows: stage either refuses them (UnsafePayloadError) or stages only whitelisted tables,
+    the session's own row first, every own row keyed to this session, and nothing outside the database."""
+    repo = tmp_path / "repo"
+    repo.mkdir(exist_ok=True)
+    f = tmp_path / "rows.jsonl"
+    head = {"table": "session", "row": {"id": SID, "project_id": PID, "directory": "/home/alice/p"}}
+    f.write_text("\n".join(json.dumps(x) if isinstance(x, dict) else x.replace("\n", " ")
+                           for x in [head, *lines]) + "\n")
+    a = OpenCodeAdapter({"HOME": str(tmp_path / "h")})
+    sm = SessionManifest(id=SID, files=[{"arcname": f"sessions/{SID}.jsonl", "role": "transcript"}])
+    try:
+        staged = a.stage(sm, {f"sessions/{SID}.jsonl": f}, _ctx(tmp_path, repo))
+    except UnsafePayloadError:
+        return
+    assert staged.db == a.db_path()
+    assert staged.rows[0].table == "session" and staged.rows[0].values["id"] == SID
+    assert staged.rows[0].values["directory"] == str(repo)
+    for r in staged.rows:
+        assert r.table in ("session", "message", "part", "todo", "project", "project_directory")
+        assert all(isinstance(v, str | int | float | type(None)) for v in r.values.values())
+        if r.table in ("message", "part", "todo"):
+            assert r.values["session_id"] == SID
+    assert len(staged.units) == sum(r.table == "message" for r in staged.rows)

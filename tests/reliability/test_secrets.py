@@ -8,7 +8,6 @@ import importlib
 import json
 import random
 import sys
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -123,15 +122,14 @@ def test_builtin_fallback_without_detect_secrets(tmp_path, monkeypatch):
     assert S.backend() == before
 
 
-def test_throughput_is_measured(tmp_path):
+def test_dense_trigger_text_holds_no_finding(tmp_path):
+    """20 MB of lines dense with a trigger (`://` every 50 bytes) and no credential in them: nothing is
+    reported.  How fast this goes is the benchmark's business (bench/: `send` with and without the scan),
+    not a timed assertion that a loaded machine fails."""
     line = json.dumps({"type": "assistant", "text": "refactor the parser so that it reads https://x.org/y " * 40})
     p = tmp_path / "t.jsonl"
     p.write_text((line + "\n") * (20_000_000 // len(line)))
-    t = time.perf_counter()
-    S.scan_file(p)
-    mbs = p.stat().st_size / 1e6 / (time.perf_counter() - t)
-    print(f"secrets scan: {mbs:.0f} MB/s ({S.backend()})")
-    assert mbs > 5
+    assert S.scan_file(p) == []
 
 
 # -- the prefilter and the streaming scanner ------------------------------------------------------------

@@ -11,7 +11,7 @@ CH is $COPILOT_HOME, else ~/.copilot.  A session belongs to the repo its recorde
 `context.cwd` of its `session.start` event, or of a later `session.resume` (the CLI records where it was
 resumed).  `--resume=<id>` restores the recorded working directory, so on import every path is rewritten
 (events, workspace.yaml, snapshots); the files alone are enough for the CLI: `--resume=<id>` and
-`--continue` (which picks the newest session of the current folder) find a session that
+`--continue` (the most recent session: run in the root, it took one started in a subfolder) find a session that
 session-store.db does not list yet, and the CLI adds it to the index itself the first time it runs it
 (proven by tests/copilot/test_copilot_e2e.py), so the index is left to the CLI.
 """

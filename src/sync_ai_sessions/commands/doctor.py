@@ -40,12 +40,18 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
             checks.append(_check("repo", "ok", f"{repo.root} ({', '.join(repo.normalized_remotes)})"))
         except SyncError as exc:
             checks.append(_check("repo", "warn", exc.message, "cd into your repo or pass --cwd PATH"))
+    cfg = load_config(env)
+    gist_required = cfg.get("transport") == "gist"
     try:
         from sync_ai_sessions.gh import check_gh
 
         gh = check_gh(env)
         if getattr(gh, "problem", None):
-            checks.append(_check("gh", "fail", gh.problem, getattr(gh, "fix", None)))
+            # gh is needed for gists only: `--to FILE` works without it, so it fails the check only when
+            # this device was set up to send by gist (`install --transport gist`).
+            why = "" if gist_required else " (needed for gists only; --to FILE works without it)"
+            checks.append(_check("gh", "fail" if gist_required else "warn", f"{gh.problem}{why}",
+                                 gh_fix(getattr(gh, "code", None), getattr(gh, "fix", None))))
         else:
             checks.append(_check("gh", "ok", f"logged in as {getattr(gh, 'user', '?')} on "
                                  f"{getattr(gh, 'host', 'github.com')} with the gist scope"))
@@ -64,12 +70,19 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
         except (OSError, SyncError):
             count = None
         tools[name] = {"home": str(home), "exists": home.exists(), "sessions": count}
+        here: int | None = None
         if repo is not None and home.exists():
             try:
-                tools[name]["repo_sessions"] = len(a.find_sessions(repo))
+                here = len(a.find_sessions(repo))
             except (OSError, SyncError):
-                tools[name]["repo_sessions"] = None
-        detail = f"{home} ({count if count is not None else 'no'} sessions)" if home.exists() else f"{home} missing"
+                here = None
+            tools[name]["repo_sessions"] = here
+        if not home.exists():
+            detail = f"{home} missing (no sessions yet)"
+        elif repo is None:
+            detail = f"{home}"
+        else:
+            detail = f"{here if here is not None else '?'} session(s) for this repo in {home}"
         checks.append(_check(f"tool:{name}", "ok" if home.exists() else "info", f"{REGISTRY[name][2]}: {detail}"))
     d = config_dir(env)
     if d.exists():
@@ -77,9 +90,9 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
         private = mode & 0o077 == 0
         checks.append(_check("config", "ok" if private else "warn", f"{d} (mode {mode:o})",
                              None if private else f"chmod 700 {d}"))
-        checks.append(_check("passphrase_check", "ok" if load_config(env).get("verifier") else "info",
-                             "set" if load_config(env).get("verifier") else "not set (optional)",
-                             None if load_config(env).get("verifier") else "sync-ai-sessions install"))
+        checks.append(_check("passphrase_check", "ok" if cfg.get("verifier") else "info",
+                             "set" if cfg.get("verifier") else "not set (optional)",
+                             None if cfg.get("verifier") else "sync-ai-sessions install"))
     else:
         checks.append(_check("config", "warn", f"{d} missing", "sync-ai-sessions install"))
     ok = all(c["status"] != "fail" for c in checks)
@@ -90,4 +103,19 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
         if c["fix"] and c["status"] != "ok":
             line += f"  → [bold]{c['fix']}[/bold]"
         ui.say(line)
-    return {"ok": ok, "checks": checks, "tools": tools, "repo": repo_info, "config_dir": str(d)}
+    return {"ok": ok, "checks": checks, "tools": tools, "repo": repo_info["remotes"][0] if repo_info and
+            repo_info["remotes"] else None, "repo_root": repo_info["root"] if repo_info else None,
+            "transport": cfg.get("transport"), "config_dir": str(d)}
+
+
+def gh_fix(code: str | None, fix: str | None, platform: str | None = None) -> str | None:
+    """The command that fixes a gh problem on this OS: how to install gh when it is missing (gh's own
+    `auth login` advice only applies once it is there), else gh's fix."""
+    if code != "gh_missing":
+        return fix
+    platform = platform or sys.platform
+    if platform == "darwin":
+        return "brew install gh"
+    if platform.startswith("win"):
+        return "winget install --id GitHub.cli"
+    return "sudo apt install gh (Debian/Ubuntu; dnf install gh on Fedora; others: https://cli.github.com)"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
 
-from sync_ai_sessions.errors import SyncError, UsageError
+from sync_ai_sessions.errors import UsageError
 from sync_ai_sessions.transports.gist import GistTransport, Handoff
 from sync_ai_sessions.ui import emit_json
 
@@ -77,27 +76,21 @@ def _row(h: Handoff) -> str:
 
 
 def _command(fn: Callable[..., dict[str, Any]]) -> Callable[..., None]:
-    """--json and --hostname, and every failure as one clear line + the documented exit code."""
+    """--json, --debug and --hostname, and every failure as one clear line + the documented exit code
+    (`sync_ai_sessions.clicommon`, as every other command)."""
+    from sync_ai_sessions.clicommon import common
 
-    @click.option("--json", "json_mode", is_flag=True, help="Print one JSON document on stdout.")
     @click.option("--hostname", metavar="HOST", help="GitHub host (default: gh's, e.g. GH_HOST).")
+    @common
     @functools.wraps(fn)
-    def wrapper(*args: Any, json_mode: bool, hostname: str | None, **kwargs: Any) -> None:
-        try:
-            fn(*args, json_mode=json_mode, hostname=hostname, **kwargs)
-        except SyncError as exc:
-            if json_mode:
-                emit_json(
-                    {"ok": False, "error": {"code": exc.code, "message": exc.message, "exit_code": exc.exit_code}}
-                )
-            else:
-                click.echo(f"error: {exc.message}", err=True)
-            sys.exit(exc.exit_code)
+    def wrapper(*args: Any, ui: Any, hostname: str | None, **kwargs: Any) -> None:
+        fn(*args, json_mode=ui.json_mode, hostname=hostname, **kwargs)
 
     return wrapper
 
 
-@click.command("list", context_settings=CONTEXT)
+@click.command("list", context_settings=CONTEXT,
+               epilog="\b\nExamples:\n  sync-ai-sessions list\n  sync-ai-sessions list --json")
 @_command
 def list_cmd(json_mode: bool, hostname: str | None) -> None:
     """List your handoff gists, newest first, with size and age (nothing is decrypted)."""
@@ -114,7 +107,8 @@ def list_cmd(json_mode: bool, hostname: str | None) -> None:
         click.echo(_row(h))
 
 
-@click.command("delete", context_settings=CONTEXT)
+@click.command("delete", context_settings=CONTEXT,
+               epilog="\b\nExamples:\n  sync-ai-sessions delete 5d41402abc4b2a76b9719d911017c592")
 @click.argument("gist_id", metavar="ID")
 @_command
 def delete_cmd(gist_id: str, json_mode: bool, hostname: str | None) -> None:
@@ -126,7 +120,9 @@ def delete_cmd(gist_id: str, json_mode: bool, hostname: str | None) -> None:
         click.echo(f"Deleted {len(doc['deleted'])} gist(s): {' '.join(doc['deleted'])}", err=True)
 
 
-@click.command("prune", context_settings=CONTEXT)
+@click.command("prune", context_settings=CONTEXT,
+               epilog="\b\nExamples:\n  sync-ai-sessions prune --older-than 7 --dry-run\n"
+                      "  sync-ai-sessions prune --older-than 30")
 @click.option(
     "--older-than",
     "older_than",

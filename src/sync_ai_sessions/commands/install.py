@@ -6,13 +6,19 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from sync_ai_sessions.commands.doctor import gh_fix
 from sync_ai_sessions.config import config_dir, load_config, private_dir, save_config
-from sync_ai_sessions.passphrase import check_strength, generate, get_passphrase, make_verifier
+from sync_ai_sessions.errors import AuthError, ConflictError, CryptoError
+from sync_ai_sessions.passphrase import check_strength, check_verifier, generate, get_passphrase, make_verifier
 from sync_ai_sessions.ui import UI
 
 
 def install(*, generate: bool = False, passphrase_file: str | None = None, no_passphrase: bool = False,
+            force: bool = False, transport: str | None = None,
             env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
+    """Prepare this device.  A passphrase check that exists is replaced only with `force` (a second
+    `--generate` on another device would otherwise make a second, different passphrase); `transport`
+    ("gist" | "file") records how this device sends, so that `doctor` knows whether gh is required."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     d = private_dir(config_dir(env))
@@ -21,18 +27,43 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
     gh = _gh_status(env)
     doc["gh"] = gh
     if gh.get("problem"):
-        ui.say(f"[yellow]gh:[/yellow] {gh['problem']} — fix: [bold]{gh.get('fix')}[/bold] (only needed for gists)")
+        fix = gh_fix(gh.get("code"), gh.get("fix"))
+        ui.say(f"[yellow]gh:[/yellow] {gh['problem']} — fix: [bold]{fix}[/bold] (only needed for gists)")
     else:
         ui.say(f"gh: logged in as {gh.get('user') or '?'} on {gh.get('host') or 'github.com'}, gist scope ok")
     generated = None
+    if transport is not None:
+        cfg["transport"] = transport
+        doc["transport"] = transport
     if not no_passphrase:
+        existing = cfg.get("verifier")
+        if existing and generate and not force:
+            raise ConflictError(
+                "this device already has a passphrase check; --generate would make a second, different "
+                "passphrase. To use the passphrase of your first device here, run `sync-ai-sessions install` "
+                "and type it (or pass --passphrase-file FILE); to replace the check, add --force; "
+                "--no-passphrase keeps no check",
+                code="verifier_exists",
+            )
         if generate:
-            generated = generator_passphrase = _gen()
-            check_strength(generator_passphrase)
-            passphrase = generator_passphrase
+            generated = passphrase = _gen()
+            check_strength(passphrase)
         else:
-            passphrase, _ = get_passphrase(env, passphrase_file=passphrase_file, confirm=True, check_weak=True,
-                                           prompt="Choose a passphrase")
+            try:
+                passphrase, source = get_passphrase(env, passphrase_file=passphrase_file, confirm=True,
+                                                    check_weak=True, prompt="Choose a passphrase")
+            except AuthError as exc:
+                raise AuthError(f"{exc.message}; or `sync-ai-sessions install --no-passphrase` to keep no check",
+                                code=exc.code) from None
+            if existing and not force:
+                try:
+                    check_verifier(passphrase, existing, source)
+                except CryptoError:
+                    raise ConflictError(
+                        "this passphrase differs from the one this device's check was set with: nothing was "
+                        "changed (add --force to replace the check)",
+                        code="verifier_exists",
+                    ) from None
         cfg["verifier"] = make_verifier(passphrase)
         doc["passphrase_check"] = True
     save_config(cfg, env)
@@ -40,7 +71,7 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
         doc["passphrase"] = generated
         ui.say("Your new passphrase (write it down; it is shown once and never stored):")
         ui.say(f"  [bold]{generated}[/bold]")
-        ui.say("Use the same passphrase on your other devices.")
+        ui.say("On your other devices run `sync-ai-sessions install` and type this passphrase (not --generate).")
     ui.say(f"Ready. Config in {d}")
     return doc
 

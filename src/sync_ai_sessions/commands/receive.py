@@ -12,12 +12,14 @@ from typing import Any
 
 from sync_ai_sessions import gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
+from sync_ai_sessions.adapters.base import SessionResult
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.container import DecryptReader
 from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
-from sync_ai_sessions.importer import import_sessions
+from sync_ai_sessions.ids import resolve
+from sync_ai_sessions.importer import ImportReport, import_sessions
 from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.transports.base import Transport
@@ -69,6 +71,62 @@ def find_target(manifest: dict[str, Any], cwd: str | None) -> Repo:
     return repo
 
 
+def manifest_sessions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The handoff's sessions as every command shows them: `id`, `title`, `cwd`, `last_activity`,
+    `files`, `bytes` (the same fields as `send` and `sessions`)."""
+    return [
+        {"id": s["id"], "title": s.get("title"), "cwd": s.get("cwd_rel", ""), "last_activity": s.get("last_activity"),
+         "files": len(s["files"]), "bytes": sum(int(f.get("size") or 0) for f in s["files"])}
+        for s in manifest["sessions"]
+    ]
+
+
+def describe_handoff(manifest: dict[str, Any]) -> dict[str, Any]:
+    """What a handoff says about where it comes from (all of it from inside the ciphertext)."""
+    src, repo = manifest.get("source") or {}, manifest.get("repo") or {}
+    remotes = repo.get("remotes") or []
+    return {
+        "tool": manifest["tool"],
+        "tool_version": manifest.get("tool_version"),
+        "created": manifest.get("created"),
+        "generator": manifest.get("generator"),
+        "host": src.get("hostname"),
+        "os": src.get("os_flavor"),
+        "repo": remotes[0] if remotes else None,
+        "remotes": remotes,
+        "branch": repo.get("branch"),
+        "commit": repo.get("commit"),
+        "dirty": repo.get("dirty"),
+    }
+
+
+def plan_document(report: ImportReport, manifest: dict[str, Any]) -> dict[str, Any]:
+    """`imported`, `skipped` and `notes` of the receive document, from the import engine's report: the
+    same function for a real import and a dry run, so what a dry run shows is what receive prints."""
+    about = {s["id"]: s for s in manifest["sessions"]}
+
+    def described(r: SessionResult) -> dict[str, Any]:
+        s = about.get(r.original_id) or {}
+        return {"title": s.get("title"), "last_activity": s.get("last_activity")}
+
+    imported = [
+        {"id": r.id, "original_id": r.original_id, "path": str(r.path) if r.path else None,
+         "action": r.action, "resume": r.resume, **described(r), **({"note": r.reason} if r.reason else {})}
+        for r in report.results if r.action != "skip"
+    ]
+    skipped = [{"id": r.id, "original_id": r.original_id, "reason": r.reason, "path": str(r.path) if r.path else None,
+                "resume": r.resume, **described(r)}
+               for r in report.results if r.action == "skip"]
+    return {"imported": imported, "skipped": skipped, "notes": list(report.notes)}
+
+
+def _drain(arch: ArchiveReader) -> None:
+    """Read (and so verify) the rest of a version 2 handoff without keeping anything."""
+    for _name, blocks in arch.entries():
+        for _ in blocks:
+            pass
+
+
 def receive(
     *,
     from_file: str | None = None,
@@ -81,11 +139,24 @@ def receive(
     options: dict[str, Any] | None = None,
     ui: UI | None = None,
     with_changes: bool = False,
+    sessions: list[str] | None = None,
+    dry_run: bool = False,
+    inspect: bool = False,
 ) -> dict[str, Any]:
-    """Receive a handoff.  Git is only read (to say where the code stands), unless `with_changes`: then the
-    carried commits and changes are brought in after the sessions (gitwork.receive_work) and journalled."""
+    """Receive a handoff.  `sessions`: ids or unique prefixes of the sessions to import (default all).
+
+    `dry_run`: everything `receive` does except placing files: the same engine decides (see
+    `import_sessions(dry_run=True)`), the document is the one receive would print plus `"dry_run": true`,
+    and nothing is written outside a temporary folder of the system's (not our config folder: no
+    staging, lock or journal there).  `inspect`: a dry run that also describes the handoff and still
+    succeeds when this machine has no clone of its repo (the plan is then null).
+
+    Git is only read (to say where the code stands), unless `with_changes` (and not a dry run): then the
+    carried commits and changes are brought in after the sessions (gitwork.receive_work) and journalled;
+    a dry run still checks that they fit the limit and that this clone has what they build on."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
+    dry_run = dry_run or inspect
     if tool is not None and tool not in REGISTRY:
         raise UsageError(f"unknown tool {tool!r}", code="unknown_tool")
     if bool(from_file) == bool(gist):
@@ -96,9 +167,16 @@ def receive(
         raise UsageError("no gist transport available")
     ref = from_file or gist or ""
     local = transport.local(ref)
-    base = private_dir(config_dir(env) / "staging")
-    _cleanup_stale_staging(base)
+    if dry_run:
+        base = Path(tempfile.mkdtemp(prefix="sais-dry-"))
+    else:
+        base = private_dir(config_dir(env) / "staging")
+        _cleanup_stale_staging(base)
     staging = Path(tempfile.mkdtemp(prefix=f"recv-{os.getpid()}-", dir=base))
+    target: Repo | None = None
+    report: ImportReport | None = None
+    missing_clone: str | None = None
+    git: dict[str, Any] | None = None
     try:
         payload = local or staging / "payload"
         if local is None:
@@ -126,51 +204,74 @@ def receive(
             if tool is not None and tool != name:
                 raise UsageError(f"this handoff holds {name} sessions, not {tool}: drop --tool or use --tool {name}",
                                  code="tool_mismatch")
-            target = find_target(manifest, cwd)
-            adapter = get_adapter(name, env)
-            git_manifest = manifest.get("git") or {}
-            git = gitwork.compare(git_manifest.get("sender"), target.root)
-            carry = git_manifest.get("carry") if with_changes else None
-            if carry:
-                _check_carry(carry, target)
-                arch.carry_dir = staging / "carry"
-                arch.carry_dir.mkdir()
-            # Version 2: the files are decrypted, rewritten and staged inside the import, in one pass.
-            bar = ui.progress(payload.stat().st_size, "Receiving") if files is None else contextlib.nullcontext(None)
+            only = None
+            if sessions:
+                listed = "sync-ai-sessions inspect " + (f"--gist {gist}" if gist else f"--from {from_file}")
+                only = set(resolve(sessions, [s["id"] for s in manifest["sessions"]],
+                                   where="the sessions of this handoff", listed_by=listed))
             try:
-                with bar as advance:
-                    report = import_sessions(
-                        adapter, manifest, files, target, env=env, staging=work, options=options,
-                        stream=arch if files is None else None,
-                        progress=_progress(advance, reader) if advance else None,
-                    )
-            except OSError as exc:
-                raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
-            git["changes"] = "none"
-            if carry:
-                git.update(_receive_work(carry, arch.carried.get(gitwork.BUNDLE_NAME), target, staging, env, name,
-                                         adapter.home(), report.journal, manifest["source"].get("hostname")))
+                target = find_target(manifest, cwd)
+            except NotFoundError as exc:
+                if not inspect:
+                    raise
+                missing_clone = exc.message
+            if target is None:
+                if files is None:
+                    _drain(arch)
+            else:
+                adapter = get_adapter(name, env)
+                git_manifest = manifest.get("git") or {}
+                git = gitwork.compare(git_manifest.get("sender"), target.root)
+                carry = git_manifest.get("carry") if with_changes else None
+                if carry:
+                    _check_carry(carry, target)
+                    if dry_run:
+                        carry = None  # checked, never applied
+                    else:
+                        arch.carry_dir = staging / "carry"
+                        arch.carry_dir.mkdir()
+                # Version 2: the files are decrypted, rewritten and staged inside the import, in one pass.
+                bar = (ui.progress(payload.stat().st_size, "Receiving") if files is None
+                       else contextlib.nullcontext(None))
+                try:
+                    with bar as advance:
+                        report = import_sessions(
+                            adapter, manifest, files, target, env=env, staging=work, options=options,
+                            stream=arch if files is None else None,
+                            progress=_progress(advance, reader) if advance else None,
+                            only=only, dry_run=dry_run,
+                        )
+                except OSError as exc:
+                    raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
+                git["changes"] = "none"
+                if carry:
+                    git.update(_receive_work(carry, arch.carried.get(gitwork.BUNDLE_NAME), target, staging, env,
+                                             name, adapter.home(), report.journal,
+                                             manifest["source"].get("hostname")))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             base.rmdir()  # only when no other run is staging
-    imported = [
-        {"id": r.id, "original_id": r.original_id, "path": str(r.path) if r.path else None,
-         "action": r.action, "resume": r.resume, **({"note": r.reason} if r.reason else {})}
-        for r in report.results if r.action != "skip"
-    ]
-    skipped = [{"id": r.id, "reason": r.reason, "path": str(r.path) if r.path else None}
-               for r in report.results if r.action == "skip"]
-    return {
+    handoff = describe_handoff(manifest)
+    doc: dict[str, Any] = {
         "ok": True,
         "tool": name,
-        "repo": str(target.root),
-        "imported": imported,
-        "skipped": skipped,
-        "notes": report.notes,
-        "journal": str(report.journal) if report.journal else git.pop("_journal", None),
-        "git": git,
+        "repo": handoff["repo"],
+        "repo_root": str(target.root) if target is not None else None,
     }
+    doc["handoff"] = handoff
+    if inspect:
+        doc["sessions"] = manifest_sessions(manifest)
+    if report is not None:
+        doc.update(plan_document(report, manifest))
+    else:
+        doc.update({"imported": None, "skipped": None, "notes": [missing_clone] if missing_clone else []})
+    git_journal = git.pop("_journal", None) if git else None
+    doc["journal"] = str(report.journal) if report is not None and report.journal else git_journal
+    doc["git"] = git
+    if dry_run:
+        doc["dry_run"] = True
+    return doc
 
 
 def _check_carry(carry: dict[str, Any], target: Repo) -> None:

@@ -22,26 +22,27 @@ from sync_ai_sessions.archive import FORMAT, ArchiveWriter
 from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
 from sync_ai_sessions.container import EncryptWriter, KeyAhead
-from sync_ai_sessions.errors import IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.errors import Declined, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import Repo, find_repo
+from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV
-from sync_ai_sessions.passphrase import check_verifier, get_passphrase
+from sync_ai_sessions.passphrase import VerifierCheck, get_passphrase
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.transports.file import FileTransport
-from sync_ai_sessions.ui import UI, absolute
+from sync_ai_sessions.ui import UI, absolute, human_size, local_time, one_line
 
 if TYPE_CHECKING:  # secrets loads detect-secrets (0.2 s): only when a scan runs
     from sync_ai_sessions.secrets import BackgroundScan, Finding
 
 
-def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool) -> list[Session]:
+def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool,
+                    display_name: str = "", tool: str = "") -> list[Session]:
+    """The sessions named by `ids` (whole ids or unique prefixes), else the latest, else all."""
     if ids:
         by_id = {s.id: s for s in sessions}
-        missing = [i for i in ids if i not in by_id]
-        if missing:
-            raise NotFoundError(f"no session {missing[0]} for this repo (see `--json` output of send)",
-                                code="no_session")
-        return [by_id[i] for i in ids]
+        listed = f"sync-ai-sessions sessions --tool {tool}" if tool else "sync-ai-sessions sessions"
+        return [by_id[i] for i in resolve(ids, list(by_id), where=f"this repo's {display_name or 'local'} sessions",
+                                          listed_by=listed)]
     if latest:
         return sorted(sessions, key=lambda s: s.last_activity or "", reverse=True)[:1]
     return sessions
@@ -50,29 +51,35 @@ def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool
 MAX_LISTED = 50
 
 
-def scan_for_secrets(sessions: list[Session], ui: UI) -> tuple[dict[str, Any], set[str]]:
-    """Scan what will be uploaded for well-known secret shapes, before packing (for --redact)."""
+def scan_for_secrets(sessions: list[Session], ui: UI, *, redacting: bool = False
+                     ) -> tuple[dict[str, Any], set[str]]:
+    """Scan what will be uploaded for well-known secret shapes, before packing (--redact, --dry-run)."""
     from sync_ai_sessions.secrets import scan_files
 
-    return report_secrets(scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files]), ui)
+    findings = scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files])
+    return report_secrets(findings, ui, sessions, redacting=redacting)
 
 
-def report_secrets(findings: list[Finding], ui: UI) -> tuple[dict[str, Any], set[str]]:
-    """Say how many possible secrets, of which kind, and where; the report for --json and the files."""
+def report_secrets(findings: list[Finding], ui: UI, sessions: list[Session], *, redacting: bool = False
+                   ) -> tuple[dict[str, Any], set[str]]:
+    """Say how many possible secrets, of which kind, and where (the file on this machine, not its name
+    inside the handoff); the report for --json and the names of the files that hold them."""
     from sync_ai_sessions.secrets import backend, summarize
 
-    report: dict[str, Any] = {"found": len(findings), "types": summarize(findings),
-                              "where": [f.to_json() for f in findings[:MAX_LISTED]], "detector": backend(),
-                              "redacted": 0}
+    paths = {f.arcname: str(f.source) for s in sessions for f in s.files}
+    where = [{**f.to_json(), "path": paths.get(f.arcname)} for f in findings[:MAX_LISTED]]
+    report: dict[str, Any] = {"found": len(findings), "types": summarize(findings), "where": where,
+                              "detector": backend(), "redacted": 0}
     if findings:
         kinds = ", ".join(f"{n} {t}" for t, n in sorted(report["types"].items()))
         ui.say(f"[yellow]warning:[/yellow] {len(findings)} possible secret(s) in these sessions ({kinds}):")
         for f in findings[:10]:
-            ui.say(f"  session {f.session_id}, {f.arcname} line {f.line}: {f.type}")
+            ui.say(f"  {paths.get(f.arcname, f.arcname)} line {f.line}: {f.type}")
         if len(findings) > 10:
             ui.say(f"  ... and {len(findings) - 10} more (see --json)")
-        ui.say("  Encryption protects the gist, but the receiving machine gets them too; "
-               "--redact replaces them in the sent copy.")
+        if not redacting:
+            ui.say("  Encryption protects the gist, but the receiving machine gets them too; "
+                   "--redact replaces them in the sent copy.")
     return report, {f.arcname for f in findings}
 
 
@@ -92,6 +99,13 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
             new_files.append(f)
         out.append(dataclasses.replace(s, files=new_files))
     return out, count
+
+
+def _document(tool: str, repo: Repo, sessions: list[Session]) -> dict[str, Any]:
+    from sync_ai_sessions.commands.sessions import session_document
+
+    return {"ok": True, "tool": tool, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
+            "repo_root": str(repo.root), "sessions": [session_document(s) for s in sessions]}
 
 
 def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
@@ -181,21 +195,29 @@ def send(
     redact: bool = False,
     resume: bool = False,
     with_changes: bool = False,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    confirm_secrets: Callable[[dict[str, Any]], bool] | None = None,
 ) -> dict[str, Any]:
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named.
     With `with_changes`, the unpushed commits and uncommitted changes travel too (see gitwork).
 
     An upload that stopped half-way is continued by the next send of the same sessions, or of the same
-    tool and repo with `resume=True` (`send --resume`): see `resume_keys` and the transport's `resumable`."""
+    tool and repo with `resume=True` (`send --resume`): see `resume_keys` and the transport's `resumable`.
+    `dry_run`: find, select and scan exactly as a real send, then stop: no passphrase, nothing written
+    or uploaded.  `confirm_secrets(report)`: asked after packing, before anything is stored, when the
+    scan found something; False stops the send (`declined`)."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     # A passphrase that needs no prompt is read now, and its key derived while the sessions are found.  A
     # prompt waits until there is something to send; errors about the passphrase keep their usual place.
     early: tuple[str, str] | None = None
-    if passphrase_file or env.get(PASSPHRASE_ENV):
+    if not dry_run and (passphrase_file or env.get(PASSPHRASE_ENV)):
         with contextlib.suppress(SyncError):
             early = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
     key = KeyAhead(early[0]) if early else None
+    verifier = load_config(env).get("verifier")
+    checking = VerifierCheck(early[0], verifier, early[1]) if early and verifier else None
     repo = find_repo(cwd)
     git_state = gitwork.sender_state(repo.root)
     adapter = get_adapter(tool, env)
@@ -210,15 +232,28 @@ def send(
             f"{adapter.display_name} once inside the repo, then send again",
             code="no_sessions",
         )
-    sessions = select_sessions(found, session_ids, latest)
+    sessions = select_sessions(found, session_ids, latest, adapter.display_name, tool)
     if choose is not None and not session_ids and not latest and len(sessions) > 1:
         sessions = choose(sessions) or sessions
     if to is not None:
-        transport = FileTransport(to)
-    if transport is None:
+        transport = FileTransport(to, overwrite=overwrite)
+    if transport is None and not dry_run:
         raise UsageError("no transport: pass --to FILE or use the gist transport")
-    transport.preflight()
-    ui.say(f"Found {len(sessions)} {adapter.display_name} session(s) for [bold]{repo.root}[/bold]")
+    if transport is not None and (not dry_run or isinstance(transport, FileTransport)):
+        transport.preflight()
+    ui.say(f"{'Would send' if dry_run else 'Sending'} {len(sessions)} {adapter.display_name} session(s) "
+           f"of [bold]{repo.root}[/bold]:")
+    for s in sessions:
+        ui.say(f"  {one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
+               f"{human_size(sum(f.size for f in s.files))}  {s.id}[/dim]")
+    if dry_run:
+        doc = _document(tool, repo, sessions)
+        doc["dry_run"] = True
+        if scan:
+            doc["secrets"], _ = scan_for_secrets(sessions, ui)
+        if isinstance(transport, FileTransport):
+            doc["file"] = str(transport.path)
+        return doc
     keys = resume_keys(tool, repo, sessions, redact)
     if with_changes:  # the working tree may have changed unseen: only `send --resume` continues such an upload
         keys = (keys[0] + "-work-" + os.urandom(8).hex(), keys[1])
@@ -230,12 +265,11 @@ def send(
         raise UsageError("there is no interrupted upload of this repo's sessions to continue: "
                          "run send without --resume", code="nothing_to_resume")
     # --redact needs the findings before packing; otherwise the scan reads what is packed, as it is packed.
-    report, secret_files = scan_for_secrets(sessions, ui) if redact else (None, set())
-    passphrase, source = early or get_passphrase(env, passphrase_file=passphrase_file, confirm=False,
+    report, secret_files = scan_for_secrets(sessions, ui, redacting=True) if redact else (None, set())
+    passphrase, source = early or get_passphrase(env, passphrase_file=passphrase_file, confirm=not verifier,
                                                  check_weak=True)
-    verifier = load_config(env).get("verifier")
-    if verifier and source == "prompt":
-        check_verifier(passphrase, verifier)
+    if verifier and checking is None:
+        checking = VerifierCheck(passphrase, verifier, source)
     secret: str | KeyAhead = key or passphrase
     staging = config_dir(env) / "staging"
     tmp = transport.scratch(private_dir(staging))
@@ -271,28 +305,24 @@ def send(
                 found = bg.findings
                 if carried is not None and work_dir is not None:
                     found += gitwork.scan_carried(repo.root, carried, work_dir)
-                report, _ = report_secrets(found, ui)
+                report, _ = report_secrets(found, ui, sessions)
             else:
                 plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, git=git_doc, carried=carried)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
-        summary: dict[str, Any] = {
-            "ok": True,
-            "tool": tool,
-            "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-            "sessions": [
-                {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
-                 "files": len(s.files), "bytes": sum(f.size for f in s.files)}
-                for s in sessions
-            ],
-            "plain_bytes": plain,
-            "git": {"sender": git_state,
-                    "carried": None if carried is None else {
-                        "commits": carried.meta["commits"], "changes": carried.meta["stash"] is not None,
-                        "bytes": carried.size}},
-        }
+        summary = _document(tool, repo, sessions)
+        summary["plain_bytes"] = plain
+        summary["git"] = {"sender": git_state,
+                          "carried": None if carried is None else {
+                              "commits": carried.meta["commits"], "changes": carried.meta["stash"] is not None,
+                              "bytes": carried.size}}
         if report is not None:
             summary["secrets"] = report
+        if checking is not None:
+            checking.result()
+        if (report is not None and report["found"] and not report["redacted"] and confirm_secrets is not None
+                and not confirm_secrets(report)):
+            raise Declined("nothing was sent (the sessions hold possible secrets; --redact replaces them)")
         more = {"key": keys[0], "scope": keys[1], "summary": summary} if resumable else {}
         with ui.progress(tmp.stat().st_size, "Uploading") as advance, _kept_hint(transport, tmp, ui):
             stored = transport.upload(tmp, progress=absolute(advance), **more)

@@ -2,7 +2,7 @@
 
 `send` writes the ciphertext straight beside the destination (`scratch`) and `upload` renames it into
 place, so a reader never sees a half-written handoff and nothing is copied; `receive` reads the file
-where it is (`local`).
+where it is (`local`).  An existing file is never replaced unless `overwrite` is set (`send --force`).
 """
 
 from __future__ import annotations
@@ -12,15 +12,16 @@ import shutil
 from pathlib import Path
 
 from sync_ai_sessions import osops
-from sync_ai_sessions.errors import IOFailure, NotFoundError, UsageError
+from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, UsageError
 from sync_ai_sessions.transports.base import Progress, Stored, Transport
 
 
 class FileTransport(Transport):
     kind = "file"
 
-    def __init__(self, path: str | os.PathLike[str]):
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str], *, overwrite: bool = False):
+        self.path = Path(os.path.abspath(path))
+        self.overwrite = overwrite
 
     def preflight(self) -> None:
         dest = self.path
@@ -28,6 +29,9 @@ class FileTransport(Transport):
             raise UsageError(f"--to {dest} is a folder: give a file name, e.g. {dest / 'handoff.sais'}")
         if not dest.parent.is_dir():
             raise NotFoundError(f"folder {dest.parent} does not exist", code="no_folder")
+        if not self.overwrite and os.path.lexists(dest):
+            raise ConflictError(f"{dest} already exists: nothing was written (--force replaces it)",
+                                code="file_exists")
 
     def scratch(self, staging: Path) -> Path:
         return self.path.with_name(f".{self.path.name}.partial-{os.getpid()}")
@@ -40,7 +44,15 @@ class FileTransport(Transport):
                 tmp = self.scratch(dest.parent)
                 shutil.copyfile(payload, tmp)
                 payload = tmp
-            osops.replace(payload, dest)
+            if self.overwrite:
+                osops.replace(payload, dest)
+            else:  # never replaces: a file that appeared since preflight is kept
+                try:
+                    osops.rename_noreplace(payload, dest)
+                except FileExistsError:
+                    payload.unlink(missing_ok=True)
+                    raise ConflictError(f"{dest} already exists: nothing was written (--force replaces it)",
+                                        code="file_exists") from None
         except OSError as exc:
             raise IOFailure(f"cannot write {dest}: {exc.strerror or exc}") from exc
         return Stored(ref=str(dest), kind="file", size=dest.stat().st_size)

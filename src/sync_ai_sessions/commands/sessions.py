@@ -1,0 +1,81 @@
+"""`sessions`: this repo's local sessions, per tool, without sending anything.
+
+The same discovery `send` uses (`Adapter.find_sessions`), so what is listed is what `send` would pack.
+Sessions that an earlier `receive` placed here are marked with the host they came from (from the
+import journals in our config folder; nothing is written).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
+from sync_ai_sessions.adapters.base import Session
+from sync_ai_sessions.errors import SyncError, UsageError
+from sync_ai_sessions.gitrepo import find_repo
+from sync_ai_sessions.ids import short_ids
+from sync_ai_sessions.journal import journals, read_journal
+from sync_ai_sessions.ui import UI
+
+
+def session_document(s: Session) -> dict[str, Any]:
+    """One session as `send`, `sessions` and `inspect` show it."""
+    return {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
+            "lines": s.lines, "files": len(s.files), "bytes": sum(f.size for f in s.files)}
+
+
+def imported_from(env: Mapping[str, str]) -> dict[str, str]:
+    """Real path of each session file a completed import placed -> the host it came from."""
+    out: dict[str, str] = {}
+    for j in journals(env):
+        try:
+            _header, _ops, done = read_journal(j)
+        except (OSError, ValueError):
+            continue
+        for s in (done or {}).get("sessions") or []:
+            if isinstance(s, dict) and s.get("path") and s.get("host"):
+                out[os.path.realpath(s["path"])] = str(s["host"])
+    return out
+
+
+def repo_sessions(tool: str, repo: Any, env: Mapping[str, str]) -> list[Session]:
+    """`tool`'s sessions for `repo`, newest first ([] when the tool keeps none here)."""
+    adapter = get_adapter(tool, env)
+    if not adapter.home().exists():
+        return []
+    found = adapter.find_sessions(repo)
+    return sorted(found, key=lambda s: (s.last_activity or "", s.id), reverse=True)
+
+
+def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str | None = None,
+                  env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
+    env = dict(os.environ if env is None else env)
+    if tool and all_tools:
+        raise UsageError("give --tool or --all-tools, not both")
+    if tool and tool not in REGISTRY:
+        raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
+    repo = find_repo(cwd)
+    names = [tool] if tool else tool_names()
+    hosts = imported_from(env)
+    out: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    for name in names:
+        try:
+            found = repo_sessions(name, repo, env)
+        except SyncError:
+            if tool:
+                raise
+            continue
+        counts[name] = len(found)
+        for s in found:
+            d = {"tool": name, **session_document(s)}
+            d["imported_from"] = hosts.get(os.path.realpath(s.transcript.source)) if s.files else None
+            out.append(d)
+    shorts = short_ids(d["id"] for d in out)
+    for d in out:
+        d["short_id"] = shorts[d["id"]]
+    return {"ok": True, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
+            "repo_root": str(Path(repo.root)), "tools": counts, "sessions": out}
