@@ -33,6 +33,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 try:
@@ -298,6 +300,20 @@ def release_lock(fd: int, path: StrPath) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     os.close(fd)
+
+
+# -- where things are -------------------------------------------------------------------------------
+def user_home(env: Mapping[str, str]) -> Path:
+    """The home folder as the AI CLIs find it.  On Windows that is USERPROFILE (Node's `os.homedir()`, which
+    Claude Code, Gemini and Qwen use, reads it and ignores HOME; Codex asks Windows for the same profile
+    folder): under Git Bash/MSYS, HOME names another folder, whose `.claude` no CLI would ever read.
+    Elsewhere HOME, as Node and Rust read it."""
+    if WINDOWS:
+        profile = env.get("USERPROFILE")
+        if not profile and env.get("HOMEDRIVE") and env.get("HOMEPATH"):
+            profile = env["HOMEDRIVE"] + env["HOMEPATH"]
+        return Path(profile) if profile else Path.home()
+    return Path(env.get("HOME") or Path.home())
 
 
 # -- processes ------------------------------------------------------------------------------------

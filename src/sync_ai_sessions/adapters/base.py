@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sync_ai_sessions import pathflavor
+from sync_ai_sessions import osops, pathflavor
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, copy_file
@@ -315,7 +315,8 @@ class Adapter(ABC):
 
     # -- locations ---------------------------------------------------------------------------
     def user_home(self) -> Path:
-        return Path(self.env.get("HOME") or Path.home())
+        """The home folder as the tool finds it on this OS (USERPROFILE on Windows, HOME elsewhere)."""
+        return osops.user_home(self.env)
 
     @abstractmethod
     def home(self) -> Path:
