@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import osops, shells
 from sync_ai_sessions.adapters.base import (
     ROW_LATEST,
     ROW_SHARED,
@@ -447,9 +447,12 @@ class Importer:
 
     def _result(self, staged: StagedSession | StagedRows, action: str, path: Path | None, reason: str | None = None
                 ) -> SessionResult:
-        cmd = self.adapter.resume_command(staged.session_id)
-        if staged.resume_cwd is not None:
-            cmd = f"cd {shlex.quote(str(staged.resume_cwd))} && {cmd}"
+        argv = shlex.split(self.adapter.resume_command(staged.session_id))
+        shell = shells.user_shell(self.ctx.env)
+        if staged.resume_cwd is None:
+            cmd = shells.join(argv, shell)
+        else:
+            cmd = shells.in_folder(str(staged.resume_cwd), argv, shell)
         return SessionResult(id=staged.session_id, original_id=staged.original_id, action=action, path=path,
                              reason=reason, resume=cmd)
 

@@ -414,4 +414,6 @@ class Adapter(ABC):
 
     @abstractmethod
     def resume_command(self, session_id: str) -> str:
-        """The command that continues the session, to run in `StagedSession.resume_cwd`."""
+        """The command that continues the session, to run in `StagedSession.resume_cwd`, in POSIX sh syntax
+        (`shlex.quote` for any argument that needs it): the importer splits it and renders it for the
+        user's shell (`sync_ai_sessions.shells`)."""
