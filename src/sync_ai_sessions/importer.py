@@ -61,6 +61,7 @@ from sync_ai_sessions.adapters.base import (
     SourceInfo,
     StagedRows,
     StagedSession,
+    refuse_unportable,
 )
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.bgwrite import BackgroundWriter
@@ -136,7 +137,7 @@ def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
             raise UnsafePayloadError(f"refusing to write over the special file or folder {cur}")
         if not last and folders is not None:
             folders.add(cur)
-    return home_real / rel
+    return osops.long_path(home_real / rel)  # Windows: the \\?\ form past 248 characters
 
 
 @dataclass
@@ -240,6 +241,7 @@ class Importer:
         return check_inside(self.home, dest, home_real=self._home_real, folders=self._folders)
 
     def _add(self, op: _Op) -> None:
+        refuse_unportable(op.dest)
         op.dest = self._inside(op.dest)
         if op.kind != "append":
             if op.dest in self._dests:
