@@ -3,6 +3,7 @@ their quoting rules as documented: about_Quoting_Rules, cmd's /? text)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import types
@@ -49,6 +50,7 @@ def test_cmd_quoting_keeps_the_word_whole(s):
     assert (q == s and shells._CMD_SAFE.match(s)) or (q.startswith('"') and q.endswith('"') and q[1:-1] == s)
 
 
+@pytest.mark.skipif(os.name == "nt", reason="runs POSIX sh")
 @pytest.mark.parametrize("name", HARD)
 def test_sh_commands_run_in_the_folder(tmp_path, name):
     d = tmp_path / name

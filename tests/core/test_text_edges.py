@@ -44,6 +44,7 @@ def test_json_and_human_output_are_utf8_whatever_the_console_encoding(tmp_path, 
     assert b"Traceback" not in p.stderr
 
 
+@pytest.mark.skipif(os.name == "nt", reason="a POSIX locale")
 def test_find_repo_in_a_folder_named_alvaro_under_lc_all_c(tmp_path):
     repo = git_repo(tmp_path / "Users" / "Álvaro" / "my app", "git@github.com:o/r.git")
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "LC_ALL": "C", "PYTHONUTF8": "0",

@@ -15,6 +15,7 @@ import pytest
 from support.machines import Machine, git_repo, make_machine, write_demo_session
 
 SURFACE = Path(__file__).with_name("surface")
+pytestmark = pytest.mark.skipif(os.name == "nt", reason="simulates Windows on POSIX; Windows runs the real thing")
 
 
 def win(m: Machine, **env: str) -> Machine:
