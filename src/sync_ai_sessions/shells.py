@@ -12,6 +12,7 @@ of `shellingham` (it walks the parent processes); PowerShell, Windows' default, 
 
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ def user_shell(env: Mapping[str, str]) -> str:
     return _detect_windows_shell() or POWERSHELL
 
 
+@functools.cache  # it walks the process tree: once per command is enough
 def _detect_windows_shell() -> str | None:
     try:
         import shellingham

@@ -87,15 +87,19 @@ def test_which_shell(monkeypatch):
     fake = types.ModuleType("shellingham")
     fake.detect_shell = lambda: ("cmd", r"C:\Windows\System32\cmd.exe")
     monkeypatch.setitem(sys.modules, "shellingham", fake)
+    shells._detect_windows_shell.cache_clear()
     assert shells.user_shell({}) == shells.CMD
     fake.detect_shell = lambda: ("pwsh", r"C:\Program Files\PowerShell\7\pwsh.exe")
+    shells._detect_windows_shell.cache_clear()
     assert shells.user_shell({}) == shells.POWERSHELL
 
     def nothing():
         raise RuntimeError("ShellDetectionFailure")
 
     fake.detect_shell = nothing
+    shells._detect_windows_shell.cache_clear()
     assert shells.user_shell({}) == shells.POWERSHELL
+    shells._detect_windows_shell.cache_clear()
 
 
 def test_receive_prints_the_resume_command_for_powershell(tmp_path):
