@@ -352,7 +352,7 @@ def _result(summary: dict[str, Any], stored: Any) -> dict[str, Any]:
     if stored.kind == "file":
         result["file"] = stored.ref
         result["receive"] = shells.join(["sync-ai-sessions", "receive", "--from", stored.ref],
-                                        shells.user_shell(env))
+                                        shells.user_shell(os.environ))
     else:
         result["gist"] = stored.ref
         result["receive"] = f"sync-ai-sessions receive --gist {stored.ref}"
