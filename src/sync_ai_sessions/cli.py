@@ -18,7 +18,7 @@ from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import REGISTRY, tool_names
 from sync_ai_sessions.clicommon import INTERRUPTED, common
 from sync_ai_sessions.errors import NotFoundError, UsageError
-from sync_ai_sessions.ui import UI, emit_json, human_size, local_time, one_line, shown_command
+from sync_ai_sessions.ui import UI, emit_json, human_size, local_time, one_line, shown_command, utf8_output
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # The order commands are listed in: the order a person meets them.
@@ -34,6 +34,7 @@ class Main(click.Group):
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:
+        utf8_output()
         argv = list(sys.argv[1:] if args is None else args)
         json_mode = "--json" in argv
         try:

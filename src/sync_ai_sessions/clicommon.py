@@ -21,7 +21,7 @@ import click
 
 from sync_ai_sessions.errors import SyncError
 from sync_ai_sessions.memtune import reuse_freed_blocks
-from sync_ai_sessions.ui import UI, emit_json
+from sync_ai_sessions.ui import UI, emit_json, utf8_output
 
 INTERRUPTED = "interrupted; nothing was changed"
 
@@ -33,6 +33,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--debug", is_flag=True, help="Show tracebacks and technical details on errors.")
     @functools.wraps(fn)
     def wrapper(*args: Any, json_mode: bool, debug: bool, **kwargs: Any) -> None:
+        utf8_output()
         ui = UI(json_mode=json_mode, debug=debug)
         _route_gh_notices(ui)
         reuse_freed_blocks()

@@ -21,8 +21,7 @@ def config_dir(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     if env.get(ENV_HOME):
         return Path(env[ENV_HOME])
-    home = env.get("HOME") or str(Path.home())
-    return Path(home) / ".sync-ai-sessions"
+    return osops.user_home(env) / ".sync-ai-sessions"
 
 
 def private_dir(path: Path) -> Path:

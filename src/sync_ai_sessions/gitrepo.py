@@ -86,11 +86,14 @@ class Repo:
 
 
 def _git(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run git; its output (paths, URLs) decoded as file names are (os.fsdecode: UTF-8 on Windows, where
+    Git writes UTF-8 whatever the console code page, and the bytes themselves on POSIX), never with the
+    locale's encoding, which breaks `C:/Users/Álvaro` on a cp1252 Windows or under LC_ALL=C."""
     env = dict(os.environ)
     env.setdefault("GIT_TERMINAL_PROMPT", "0")
-    return subprocess.run(
-        ["git", *args], cwd=cwd, capture_output=True, text=True, env=env, check=False
-    )
+    p = subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=env, check=False)
+    return subprocess.CompletedProcess(p.args, p.returncode, os.fsdecode(p.stdout),
+                                       p.stderr.decode("utf-8", "replace"))
 
 
 def find_repo(cwd: str | os.PathLike[str] | None = None, *, require_remote: bool = True) -> Repo:

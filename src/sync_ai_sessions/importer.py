@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import osops
+from sync_ai_sessions import osops, shells
 from sync_ai_sessions.adapters.base import (
     ROW_LATEST,
     ROW_SHARED,
@@ -61,6 +61,7 @@ from sync_ai_sessions.adapters.base import (
     SourceInfo,
     StagedRows,
     StagedSession,
+    refuse_unportable,
 )
 from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.bgwrite import BackgroundWriter
@@ -136,7 +137,7 @@ def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
             raise UnsafePayloadError(f"refusing to write over the special file or folder {cur}")
         if not last and folders is not None:
             folders.add(cur)
-    return home_real / rel
+    return osops.long_path(home_real / rel)  # Windows: the \\?\ form past 248 characters
 
 
 @dataclass
@@ -240,6 +241,7 @@ class Importer:
         return check_inside(self.home, dest, home_real=self._home_real, folders=self._folders)
 
     def _add(self, op: _Op) -> None:
+        refuse_unportable(op.dest)
         op.dest = self._inside(op.dest)
         if op.kind != "append":
             if op.dest in self._dests:
@@ -447,9 +449,12 @@ class Importer:
 
     def _result(self, staged: StagedSession | StagedRows, action: str, path: Path | None, reason: str | None = None
                 ) -> SessionResult:
-        cmd = self.adapter.resume_command(staged.session_id)
-        if staged.resume_cwd is not None:
-            cmd = f"cd {shlex.quote(str(staged.resume_cwd))} && {cmd}"
+        argv = shlex.split(self.adapter.resume_command(staged.session_id))
+        shell = shells.user_shell(self.ctx.env)
+        if staged.resume_cwd is None:
+            cmd = shells.join(argv, shell)
+        else:
+            cmd = shells.in_folder(str(staged.resume_cwd), argv, shell)
         return SessionResult(id=staged.session_id, original_id=staged.original_id, action=action, path=path,
                              reason=reason, resume=cmd)
 

@@ -33,6 +33,8 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 try:
@@ -298,6 +300,76 @@ def release_lock(fd: int, path: StrPath) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
     os.close(fd)
+
+
+# -- names Windows cannot hold ---------------------------------------------------------------------
+_WIN_RESERVED = {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "CLOCK$",
+                 *(f"{d}{n}" for d in ("COM", "LPT") for n in [*"123456789", "\u00b9", "\u00b2", "\u00b3"])}
+_WIN_ILLEGAL = set('<>:"/\\|?*') | {chr(c) for c in range(32)}
+WIN_MAX_PATH = 260  # MAX_PATH, with its NUL: longer paths need the \\?\ form
+WIN_MAX_LONG_PATH = 32767
+WIN_MAX_COMPONENT = 255
+
+
+def windows_name_problem(parts: list[str] | tuple[str, ...], full_length: int = 0) -> str | None:
+    r"""Why Windows could not hold a file of these path components (below a folder that exists), or None.
+
+    Device names (`CON`, `nul.txt`, `COM1.log`, case-insensitive, with any extension), the characters
+    `< > : " / \ | ? *` and control characters, a trailing dot or space (Windows drops them, so the file
+    lands under another name), components past 255 characters, paths past 32,767 (the `\\?\` form's
+    limit; shorter long paths are written through that form, which every CLI reads too: Node's fs and
+    Rust's std make long paths verbatim themselves)."""
+    if full_length > WIN_MAX_LONG_PATH:
+        return f"the path is {full_length} characters long, more than Windows allows ({WIN_MAX_LONG_PATH})"
+    for part in parts:
+        bad = sorted({ch for ch in part if ch in _WIN_ILLEGAL})
+        if bad:
+            shown = " ".join(repr(ch)[1:-1] if ord(ch) < 32 else ch for ch in bad)
+            return f"{part!r} holds characters Windows does not allow in a name ({shown})"
+        if part.endswith((".", " ")) and part not in (".", ".."):
+            return f"{part!r} ends with a dot or a space, which Windows drops from names"
+        if part.split(".", 1)[0].rstrip(" ").upper() in _WIN_RESERVED:
+            return f"{part!r} is a device name on Windows ({part.split('.', 1)[0].upper()})"
+        if len(part) > WIN_MAX_COMPONENT:
+            return f"a name of {len(part)} characters is longer than Windows allows ({WIN_MAX_COMPONENT})"
+    return None
+
+
+def long_path(path: Path) -> Path:
+    r"""`path` in the `\\?\` form when it is too long for the plain Windows API (a folder's limit is 248
+    characters, a file's 260); unchanged elsewhere and when short."""
+    if not WINDOWS:
+        return path
+    s = str(path)
+    if len(s) < 248 or s.startswith("\\\\?\\"):
+        return path
+    import ntpath
+
+    s = ntpath.abspath(s)
+    if s.startswith("\\\\"):  # \\server\share\... -> \\?\UNC\server\share\...
+        return Path("\\\\?\\UNC\\" + s[2:])
+    return Path("\\\\?\\" + s)
+
+
+def windows_dest_problem(dest: Path) -> str | None:
+    """`windows_name_problem` for an absolute destination (its drive or share is not a name)."""
+    from pathlib import PureWindowsPath
+
+    return windows_name_problem(PureWindowsPath(dest).parts[1:], len(str(dest)))
+
+
+# -- where things are -------------------------------------------------------------------------------
+def user_home(env: Mapping[str, str]) -> Path:
+    """The home folder as the AI CLIs find it.  On Windows that is USERPROFILE (Node's `os.homedir()`, which
+    Claude Code, Gemini and Qwen use, reads it and ignores HOME; Codex asks Windows for the same profile
+    folder): under Git Bash/MSYS, HOME names another folder, whose `.claude` no CLI would ever read.
+    Elsewhere HOME, as Node and Rust read it."""
+    if WINDOWS:
+        profile = env.get("USERPROFILE")
+        if not profile and env.get("HOMEDRIVE") and env.get("HOMEPATH"):
+            profile = env["HOMEDRIVE"] + env["HOMEPATH"]
+        return Path(profile) if profile else Path.home()
+    return Path(env.get("HOME") or Path.home())
 
 
 # -- processes ------------------------------------------------------------------------------------

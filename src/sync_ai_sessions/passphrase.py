@@ -7,6 +7,7 @@ not one character class repeated, e.g. "aaaaaaaaaaaaaaaa" or "1234567890123456" 
 
 from __future__ import annotations
 
+import codecs
 import getpass
 import hashlib
 import hmac
@@ -55,6 +56,27 @@ def generate(words: int = 6) -> str:
     return "-".join(out)
 
 
+_BOMS = ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def decode_passphrase_file(raw: bytes, name: str) -> str:
+    """The passphrase in a file as editors and shells write it: UTF-8, or with a byte-order mark UTF-8 or
+    UTF-16 (PowerShell's `Out-File`/`>` and Notepad write those), without the line end after it."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            raw, enc = raw[len(bom):], encoding
+            break
+    else:
+        enc = "utf-8"
+        if b"\0" in raw:  # no UTF-8 text holds a NUL: UTF-16 without a mark (zeros on the high bytes)
+            enc = "utf-16-le" if raw[1::2].count(0) >= raw[0::2].count(0) else "utf-16-be"
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError:
+        raise UsageError(f"--passphrase-file {name} is not UTF-8 or UTF-16 text: save it as UTF-8") from None
+    return text.rstrip("\r\n")
+
+
 def _interactive(env: Mapping[str, str]) -> bool:
     return sys.stdin.isatty() and sys.stderr.isatty() and not env.get("CI")
 
@@ -64,9 +86,10 @@ def given_passphrase(env: Mapping[str, str], *, passphrase_file: str | None = No
     else None."""
     if passphrase_file:
         try:
-            return Path(passphrase_file).read_text("utf-8").rstrip("\r\n"), "file"
+            raw = Path(passphrase_file).read_bytes()
         except OSError as exc:
             raise UsageError(f"cannot read --passphrase-file {passphrase_file}: {exc.strerror}") from exc
+        return decode_passphrase_file(raw, passphrase_file), "file"
     if env.get(ENV):
         return env[ENV], "env"
     return None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
+import io
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -19,6 +21,33 @@ from rich.progress import (
 )
 
 _console: Console | None = None
+
+
+def _out_errors(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Encoding errors on our output: a file name's undecodable bytes (surrogateescape) go out as those
+    bytes; any other lone surrogate as a visible escape.  Never an exception."""
+    if not isinstance(exc, UnicodeEncodeError):
+        raise exc
+    out = bytearray()
+    for ch in exc.object[exc.start:exc.end]:
+        o = ord(ch)
+        out += bytes([o - 0xDC00]) if 0xDC80 <= o <= 0xDCFF else f"\\u{o:04x}".encode()
+    return bytes(out), exc.end
+
+
+codecs.register_error("sais-output", _out_errors)
+
+
+def utf8_output() -> None:
+    """Write stdout and stderr as UTF-8 whatever the console code page or PYTHONIOENCODING says (a pipe on
+    a Windows console is cp1252 by default, and "→" or CJK in a title would raise UnicodeEncodeError).
+    Idempotent; leaves streams that are not text files (a test runner's) alone."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and (
+            codecs.lookup(stream.encoding or "ascii").name != "utf-8" or stream.errors != "sais-output"
+        ):
+            with contextlib.suppress(ValueError, OSError, io.UnsupportedOperation):
+                stream.reconfigure(encoding="utf-8", errors="sais-output")
 
 
 def console() -> Console:

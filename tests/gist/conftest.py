@@ -30,6 +30,7 @@ def gh_env(tmp_path: Path):
         {
             "PATH": os.path.dirname(GH) + os.pathsep + "/bin",
             "HOME": str(home),
+            "USERPROFILE": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "SYNC_AI_SESSIONS_GH_BACKOFF": "0.01",
             "SYNC_AI_SESSIONS_GH_PACE": str(FAST_PACE),

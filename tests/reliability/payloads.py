@@ -62,6 +62,7 @@ def make_world(base: Path) -> World:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        "USERPROFILE": str(home),  # what the CLIs (and we) read on Windows
         "LANG": "C.UTF-8",
         "SYNC_AI_SESSIONS_HOME": str(cfg),
         "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,

@@ -4,7 +4,6 @@ antivirus software make them fail: link refusals, sharing violations, read-only 
 from __future__ import annotations
 
 import errno
-import fcntl
 import os
 import threading
 from pathlib import Path
@@ -15,6 +14,8 @@ from reliability.payloads import cli, receive_cli, snapshot
 from reliability.test_ops import _handoff
 from sync_ai_sessions import osops
 from sync_ai_sessions.journal import read_journal
+
+fcntl = pytest.importorskip("fcntl", reason="the descriptor spy reads POSIX open flags")
 
 
 def _refuse(err: int):

@@ -100,6 +100,7 @@ def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(home),
+        "USERPROFILE": str(home),  # what the CLIs (and we) read on Windows
         "LANG": "C.UTF-8",
         "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
         "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from sync_ai_sessions import pathflavor
+from sync_ai_sessions import osops, pathflavor
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, copy_file
@@ -250,6 +250,15 @@ class StagedRows:
 _SEQ = itertools.count()
 
 
+def refuse_unportable(dest: Path) -> None:
+    """On Windows, refuse a destination Windows cannot hold (`osops.windows_name_problem`): checked for
+    every file an import writes while it is planned, so the import stops before anything is written."""
+    if osops.WINDOWS:
+        problem = osops.windows_dest_problem(dest)
+        if problem:
+            raise UnsafePayloadError(f"cannot import {dest} on Windows: {problem}; nothing was imported")
+
+
 class StagedFiles:
     """A session's files as `stage` prepares them: the bytes for this machine (paths rewritten, or
     copied as they are) in a private folder of `ctx.staging`, and where each lands."""
@@ -269,6 +278,7 @@ class StagedFiles:
         self.sidecars: list[Placement] = []
 
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
+        refuse_unportable(dest)
         n = len(self.sidecars) + (self.transcript is not None)
         staged = self.folder / f"{self.prefix}{n:05d}-{dest.name}"
         recipe = Recipe(staged, self.rewriter if rewrite else None, self.replace if rewrite and replace_id else None)
@@ -315,7 +325,8 @@ class Adapter(ABC):
 
     # -- locations ---------------------------------------------------------------------------
     def user_home(self) -> Path:
-        return Path(self.env.get("HOME") or Path.home())
+        """The home folder as the tool finds it on this OS (USERPROFILE on Windows, HOME elsewhere)."""
+        return osops.user_home(self.env)
 
     @abstractmethod
     def home(self) -> Path:
@@ -413,4 +424,6 @@ class Adapter(ABC):
 
     @abstractmethod
     def resume_command(self, session_id: str) -> str:
-        """The command that continues the session, to run in `StagedSession.resume_cwd`."""
+        """The command that continues the session, to run in `StagedSession.resume_cwd`, in POSIX sh syntax
+        (`shlex.quote` for any argument that needs it): the importer splits it and renders it for the
+        user's shell (`sync_ai_sessions.shells`)."""

@@ -365,7 +365,19 @@ class GeminiAdapter(Adapter):
         return Path(self.env.get("GEMINI_CLI_HOME") or self.user_home())
 
     def home(self) -> Path:
+        """The runtime folder (`tmp/`, `history/`, `projects.json`): `<home>/.gemini`, except under the macOS
+        seatbelt sandbox, where Gemini keeps it in `<home>/.cache/.gemini` (`Storage.getGlobalRuntimeDir`:
+        inside the sandbox SANDBOX=sandbox-exec; outside it, GEMINI_SANDBOX=true|1|sandbox-exec on macOS
+        is what makes Gemini start there)."""
+        if self.seatbelt():
+            return self.gemini_home() / ".cache" / ".gemini"
         return self.gemini_home() / ".gemini"
+
+    def seatbelt(self) -> bool:
+        if self.env.get("SANDBOX"):
+            return self.env["SANDBOX"] == "sandbox-exec"
+        wanted = self.env.get("GEMINI_SANDBOX", "").strip().lower()
+        return osops.MACOS and wanted in ("1", "true", "sandbox-exec")
 
     @property
     def registry_path(self) -> Path:

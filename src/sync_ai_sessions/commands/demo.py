@@ -51,7 +51,7 @@ def _claude_session(home: Path, cwd: Path, sid: str) -> Path:
         {"type": "last-prompt", "lastPrompt": "Where is the config loaded?", "leafUuid": a1, "sessionId": sid},
     ]
     path = folder / f"{sid}.jsonl"
-    path.write_text("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs))
+    path.write_bytes("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in recs).encode())  # LF everywhere
     return path
 
 
@@ -61,8 +61,13 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
     passphrase = generate()
     path_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
                 "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull}
+    # Windows programs (git among them) need these to start at all.
+    path_env.update({k: os.environ[k] for k in _WINDOWS_ENV if k in os.environ})
+    # HOME and USERPROFILE (what the CLIs read on Windows) both point at the demo machine's home.
     env_a = {**path_env, "HOME": str(base / "A" / "home"), "SYNC_AI_SESSIONS_PASSPHRASE": passphrase}
     env_b = {**path_env, "HOME": str(base / "B" / "home"), "SYNC_AI_SESSIONS_PASSPHRASE": passphrase}
+    for e in (env_a, env_b):
+        e["USERPROFILE"] = e["HOME"]
     try:
         for e in (env_a, env_b):
             Path(e["HOME"]).mkdir(parents=True)
@@ -77,7 +82,7 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
             d = Path(env_a["HOME"]) / ".sais-demo" / "sessions" / enc(str(repo_a))
             d.mkdir(parents=True)
             src = d / f"{sid}.jsonl"
-            src.write_text(json.dumps({"cwd": str(repo_a), "sessionId": sid, "text": "hello"}) + "\n")
+            src.write_bytes(json.dumps({"cwd": str(repo_a), "sessionId": sid, "text": "hello"}).encode() + b"\n")
         ui.say(f"[bold]1.[/bold] Machine A: a {tool} session in {repo_a}\n   {src}")
         handoff = base / "handoff.sais"
         quiet = UI(json_mode=True)
@@ -88,8 +93,8 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
         item = got["imported"][0]
         ui.say(f"[bold]3.[/bold] Machine B: receive matched github.com/acme/my-app at {repo_b}\n"
                f"   {item['action']}: {item['path']}")
-        text = Path(item["path"]).read_text()
-        ok = str(repo_b) in text and str(repo_a) not in text
+        text = Path(item["path"]).read_text("utf-8")
+        ok = json.dumps(str(repo_b))[1:-1] in text and json.dumps(str(repo_a))[1:-1] not in text
         ui.say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if ok else 'NO'}; resume there with:\n"
                f"   [bold]{item['resume']}[/bold]")
         again = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
@@ -103,14 +108,19 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
             ui.info(f"Kept the demo machines in {base}")
 
 
+_WINDOWS_ENV = ("SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP")
+
+
 def _in_env(env: dict[str, str], fn: Any) -> Any:
-    """Run `fn` with HOME (read by git and Path.home()) pointing at a demo machine."""
-    old = os.environ.get("HOME")
-    os.environ["HOME"] = env["HOME"]
+    """Run `fn` with HOME and USERPROFILE (read by git, Path.home() and, on Windows, everything) pointing at
+    a demo machine."""
+    old = {k: os.environ.get(k) for k in ("HOME", "USERPROFILE")}
+    os.environ.update({k: env[k] for k in old})
     try:
         return fn()
     finally:
-        if old is None:
-            os.environ.pop("HOME", None)
-        else:
-            os.environ["HOME"] = old
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

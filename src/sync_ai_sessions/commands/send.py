@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sync_ai_sessions import __version__, gitwork
+from sync_ai_sessions import __version__, gitwork, shells
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
 from sync_ai_sessions.archive import FORMAT, ArchiveWriter
@@ -387,7 +387,8 @@ def _result(summary: dict[str, Any], stored: Any) -> dict[str, Any]:
     result["bytes"] = stored.size
     if stored.kind == "file":
         result["file"] = stored.ref
-        result["receive"] = f"sync-ai-sessions receive --from {stored.ref}"
+        result["receive"] = shells.join(["sync-ai-sessions", "receive", "--from", stored.ref],
+                                        shells.user_shell(os.environ))
     else:
         result["gist"] = stored.ref
         result["receive"] = f"sync-ai-sessions receive --gist {stored.ref}"
