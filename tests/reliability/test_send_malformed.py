@@ -59,9 +59,15 @@ def test_a_2gb_single_line_is_streamed(tmp_path):
     out = tmp_path / "h.sais"
     import subprocess
     import sys
+    # The peak is VmHWM, this process's own high-water mark.  Not ru_maxrss: Linux carries the pre-exec
+    # address space's peak into it, so a child of a pytest process grown to 1.9 GB by earlier tests
+    # reported 1.9 GB however little send used.  ru_maxrss only where there is no /proc (macOS).
     code = ("import resource,sys;from sync_ai_sessions.cli import main\n"
+            "def peak():\n"
+            " try:\n  return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+            " except OSError:\n  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
             "try:\n main()\nexcept SystemExit as e:\n"
-            " print('RSS',resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,file=sys.stderr);raise")
+            " print('RSS',peak(),file=sys.stderr);raise")
     pr = subprocess.run([sys.executable, "-c", code, "send", "--tool", "demo", "--cwd", str(a.repo), "--to", str(out),
                          "--json"], env=a.env, capture_output=True, text=True, timeout=300)
     CASES["malformed session files (send)"] += 1
