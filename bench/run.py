@@ -354,7 +354,7 @@ def render_tail(L: list[str], sizes: list[dict], kdf: tuple[float, str], lookup:
     L.append("")
 
 
-SECTIONS = ("sizes", "many")
+SECTIONS = ("sizes", "many", "ab")
 
 
 def section(name: str, lines: list[str]) -> str:
