@@ -20,6 +20,7 @@ import threading
 from typing import NamedTuple
 
 from sync_ai_sessions.errors import FormatError
+from sync_ai_sessions.lookahead import Ahead
 
 MAGIC = b"\x89SAIS\r\n\x1a"
 VERSION = 1
@@ -131,17 +132,16 @@ class Derivation:
         self.passphrase = passphrase
         self._kek: bytes | None = None
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sais-kdf", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        try:
-            self._kek = self.header.kdf.derive(self.passphrase, self.header.salt)
-        except BaseException as exc:  # raised by result(), in the caller's thread
-            self._error = exc
+        self._job: Ahead[bytes] = Ahead(lambda: iter((header.kdf.derive(passphrase, header.salt),)),
+                                        name="sais-kdf")
 
     def result(self) -> bytes:
-        self._thread.join()
+        if self._kek is None and self._error is None:
+            try:
+                self._kek = next(self._job)
+            except BaseException as exc:  # kept: every result() raises it
+                self._error = exc
+            self._job.close()
         if self._error is not None:
             raise self._error
         assert self._kek is not None
