@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +70,14 @@ class Subject:
     # test name -> reason, for a contract rule this adapter does not meet yet (run as a strict xfail:
     # the day it passes, the entry must go)
     known_gaps: dict[str, str] = field(default_factory=dict)
+    # For a tool whose sessions live in a database (OpenCode): `view(tree)` is what the suite compares of a
+    # home's files (a canonical dump of the database's rows instead of its pages), and
+    # `session_bytes(db, id)` is the session's transcript as bytes in order (its rows), so that "A's bytes
+    # kept as the prefix" means "A's rows kept, new rows after them". None: files compared as they are.
+    # ready(home): the tool has run once on a receiving machine (OpenCode refuses to create its database)
+    ready: Callable[[Path], None] = lambda home: None
+    view: Callable[[dict[str, bytes | None]], dict[str, bytes | None]] | None = None
+    session_bytes: Callable[[Path, str], bytes] | None = None
 
 
 # -- Claude Code: projects/<enc(cwd)>/<id>.jsonl (+ <id>/subagents/...), file-history/<id>/... ------------
@@ -186,12 +196,107 @@ def _demo_grow(path: Path, sid: str, cwd: Path, text: str) -> None:
     append_line(path, {"cwd": str(cwd), "sessionId": sid, "type": "user", "text": text})
 
 
+# -- OpenCode: rows of <XDG_DATA_HOME>/opencode/opencode.db (schema of 1.18.33, its real export) -----------
+_OC = fixtures_dir() / "opencode" / "1.18.33"
+_OC_PROJECT = "/home/alice/src/ocproj"
+_OC_TABLES = ("project", "project_directory", "session", "message", "part", "todo")
+
+
+def _oc_ready(home: Path) -> None:
+    """An empty database of OpenCode's schema, as its first start leaves it."""
+    db = home / ".local" / "share" / "opencode" / "opencode.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db)
+    con.executescript((_OC / "schema.sql").read_text())
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+
+
+def _oc_plant(home: Path, repo: Path) -> list[str]:
+    pairs = [(_OC_PROJECT, str(repo)), (ALICE, str(home))]
+    exp = json.loads(retarget((_OC / "export_machineA.json").read_bytes(), pairs))
+    _oc_ready(home)
+    con = sqlite3.connect(home / ".local" / "share" / "opencode" / "opencode.db")
+    info, t = exp["info"], exp["info"]["time"]
+    with con:
+        con.execute("insert into project (id, worktree, vcs, time_created, time_updated, sandboxes) "
+                    "values (?, ?, 'git', ?, ?, '[]')", (info["projectID"], str(repo), t["created"], t["created"]))
+        con.execute("insert into project_directory (project_id, directory, time_created) values (?, ?, ?)",
+                    (info["projectID"], str(repo), t["created"]))
+        con.execute("insert into session (id, project_id, slug, directory, path, title, version, agent, model, "
+                    "permission, time_created, time_updated) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (info["id"], info["projectID"], info["slug"], info["directory"], info["path"], info["title"],
+                     info["version"], info["agent"], json.dumps(info["model"]), json.dumps(info["permission"]),
+                     t["created"], t["updated"]))
+        for m in exp["messages"]:
+            mi = {k: v for k, v in m["info"].items() if k not in ("id", "sessionID")}
+            made = m["info"]["time"]["created"]
+            con.execute("insert into message (id, session_id, time_created, time_updated, data) values (?, ?, ?, ?, ?)",
+                        (m["info"]["id"], info["id"], made, made, json.dumps(mi)))
+            for pt in m["parts"]:
+                pd = {k: v for k, v in pt.items() if k not in ("id", "sessionID", "messageID")}
+                con.execute("insert into part (id, message_id, session_id, time_created, time_updated, data) "
+                            "values (?, ?, ?, ?, ?, ?)", (pt["id"], m["info"]["id"], info["id"], made, made,
+                                                          json.dumps(pd)))
+    con.close()
+    return [info["id"]]
+
+
+def _oc_grow(db: Path, sid: str, cwd: Path, text: str) -> None:
+    """One user turn as OpenCode writes it: a message row and its text part, the session row touched."""
+    con = sqlite3.connect(db)
+    with con:
+        (last,) = con.execute("select coalesce(max(time_created), 0) from message where session_id = ?",
+                              (sid,)).fetchone()
+        at = last + 1000
+        mid, pid = f"msg_{at:012x}{uuid.uuid4().hex[:14]}", f"prt_{at:012x}{uuid.uuid4().hex[:14]}"
+        con.execute("insert into message (id, session_id, time_created, time_updated, data) values (?, ?, ?, ?, ?)",
+                    (mid, sid, at, at, json.dumps({"role": "user", "time": {"created": at}, "agent": "build",
+                                                   "model": {"providerID": "fake", "modelID": "fake-model"}})))
+        con.execute("insert into part (id, message_id, session_id, time_created, time_updated, data) "
+                    "values (?, ?, ?, ?, ?, ?)", (pid, mid, sid, at, at, json.dumps({"type": "text", "text": text})))
+        con.execute("update session set time_updated = ? where id = ?", (at, sid))
+    con.close()
+
+
+def _oc_rows(db: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def _oc_view(files: dict[str, bytes | None]) -> dict[str, bytes | None]:
+    """The home with opencode.db (and its -wal, whose pages are rows of it too) as its rows, table by table."""
+    out = {k: v for k, v in files.items() if not k.endswith(("opencode.db-wal", "opencode.db-shm"))}
+    for name in [k for k, v in out.items() if k.endswith("opencode.db") and v is not None]:
+        with tempfile.TemporaryDirectory() as d:  # a copy: reading must not checkpoint the home's database
+            db = Path(d) / "opencode.db"
+            db.write_bytes(files[name] or b"")
+            if files.get(name + "-wal"):
+                Path(d, "opencode.db-wal").write_bytes(files[name + "-wal"] or b"")
+            con = sqlite3.connect(db)
+            try:
+                out[name] = json.dumps({t: sorted(map(list, con.execute(f"select * from {t}")), key=repr)
+                                        for t in _OC_TABLES}).encode()
+            finally:
+                con.close()
+    return out
+
+
+def _oc_session_bytes(db: Path, sid: str) -> bytes:
+    con = _oc_rows(db)
+    try:
+        lines = []
+        for mid, mdata in con.execute("select id, data from message where session_id = ? "
+                                      "order by time_created, id", (sid,)):
+            lines.append(json.dumps([mid, mdata]))
+            lines += [json.dumps([pid, pdata]) for pid, pdata in con.execute(
+                "select id, data from part where message_id = ? order by id", (mid,))]
+        return ("\n".join(lines) + "\n").encode()
+    finally:
+        con.close()
+
+
 # Registered adapters the suite cannot run yet, with the reason (each is a debt: give it a Subject).
-PENDING: dict[str, str] = {
-    "opencode": "its sessions are rows of opencode.db: the suite compares files byte for byte and grows a "
-                "transcript file; it needs a state hook (rows) and a grow that inserts a message "
-                "(tests/opencode/test_opencode_store.py covers these rules row by row meanwhile)",
-}
+PENDING: dict[str, str] = {}
 
 SUBJECTS: list[Subject] = [
     Subject("claude", _claude_plant, _claude_grow, frozenset({"projects", "file-history", "agents", "memory"}),
@@ -210,5 +315,7 @@ SUBJECTS: list[Subject] = [
     Subject("qwen", _qwen_plant, _qwen_grow, frozenset({"chats", "tool-results", "plans"}),
             derived=lambda p: [sanitize_cwd(p)]),
     Subject("copilot", _copilot_plant, _copilot_grow, frozenset({"session-state"})),
+    Subject("opencode", _oc_plant, _oc_grow, frozenset({"sessions"}), ready=_oc_ready, view=_oc_view,
+            session_bytes=_oc_session_bytes),
     Subject("demo", _demo_plant, _demo_grow, frozenset({"sessions"}), derived=lambda p: [demo_enc(p)]),
 ]

@@ -8,6 +8,9 @@ tests/contract/subjects.py with
   - `grow(transcript, id, cwd, text)`: append one user turn the way the tool writes it;
   - `tops`: the first folder names of the arcnames it sends; `derived(path)`: names it derives from a
     project path (an encoded folder name, a hash), which must not survive a move;
+  - a tool whose sessions are rows of a database (OpenCode): `ready(home)` (the tool has run once on the
+    receiving machine), `view(tree)` (the home's files as compared, the database as a dump of its rows)
+    and `session_bytes(db, id)` (the session's rows in order, read where the others read the transcript);
   - `known_gaps` (rarely): {test name: reason} for a rule it does not meet yet, run as a strict xfail.
 `test_every_registered_adapter_is_under_contract` fails until the new adapter has its entry (or, as a
 recorded debt, a reason in `PENDING`).
@@ -86,6 +89,16 @@ class World:
     def adapter(self, m: Machine):
         return get_adapter(self.subject.tool, m.env)
 
+    def state(self, root: Path) -> dict[str, bytes | None]:
+        """`tree(root)` as the subject compares it (a database as its rows)."""
+        view = self.subject.view
+        return tree(root) if view is None else view(tree(root))
+
+    def read(self, path: Path, sid: str) -> bytes:
+        """The session's transcript as bytes (a store-backed tool: its rows in order)."""
+        rows = self.subject.session_bytes
+        return path.read_bytes() if rows is None else rows(path, sid)
+
     def send(self, m: Machine, repo: Path, name: str, *extra: str) -> Path:
         out = self.base / name
         # --force: a world sends again under the same name on purpose (send --to never replaces otherwise)
@@ -97,6 +110,10 @@ class World:
         return ours(m, "receive", "--from", str(handoff), "--cwd", str(repo))
 
     def transcript(self, m: Machine, repo: Path, sid: str) -> Path:
+        if self.subject.session_bytes is not None:  # a store: the database that holds the session
+            found = self.adapter(m).find_existing(sid)
+            assert found is not None, sid
+            return found
         (s,) = [s for s in self.adapter(m).find_sessions(Repo(root=repo)) if s.id == sid]
         return s.transcript.source
 
@@ -112,6 +129,7 @@ def world(tmp_path: Path, subject: Subject) -> Iterator[World]:
     ra = git_repo(a.root / "src" / "proj", "git@github.com:o/r.git")
     rb = git_repo(b.root / "dev" / "Proj B_2", "https://github.com/O/r")
     a.repo, b.repo = ra, rb
+    subject.ready(b.home)
     ids = subject.plant(a.home, ra)
     assert ids
     leftover = [k for k, v in tree(a.home).items() if v and b"/home/alice" in v]
@@ -138,7 +156,8 @@ def test_arcnames_are_valid_and_owned(world: World) -> None:
             assert parts[0] in world.subject.tops, f.arcname
             assert s.id[:8] in f.arcname, f"{f.arcname} does not name its session {s.id}"
             assert seen.setdefault(f.arcname, s.id) == s.id, f"{f.arcname} is in two sessions"
-            assert is_inside(str(f.source), str(adapter.home())), f.source
+            if world.subject.session_bytes is None:  # a store's files are an export made for send
+                assert is_inside(str(f.source), str(adapter.home())), f.source
             assert f.size == f.source.stat().st_size
 
 
@@ -169,7 +188,7 @@ def test_round_trip_leaves_no_machine_a_path(world: World) -> None:
             assert data is None or old.encode() not in data, f"{old!r} left in {name}"
             assert old not in name, f"{old!r} left in the name {name}"
     for imp in doc["imported"]:
-        assert str(world.rb).encode() in Path(imp["path"]).read_bytes(), imp["path"]
+        assert str(world.rb).encode() in world.read(Path(imp["path"]), imp["id"]), imp["path"]
         assert imp["original_id"] in imp["resume"] or imp["id"] in imp["resume"]
 
 
@@ -177,11 +196,11 @@ def test_round_trip_leaves_no_machine_a_path(world: World) -> None:
 def test_receiving_again_is_a_no_op(world: World) -> None:
     handoff, _ = world.a_to_b()
     home = world.adapter(world.b).home()
-    before = tree(home)
+    before = world.state(home)
     doc = world.receive(world.b, world.rb, handoff)
     assert doc["imported"] == []
     assert sorted(s["id"] for s in doc["skipped"]) == sorted(world.ids)
-    assert tree(home) == before
+    assert world.state(home) == before
 
 
 @each("test_fast_forward_extends_in_place")
@@ -189,7 +208,7 @@ def test_fast_forward_extends_in_place(world: World) -> None:
     _, got = world.a_to_b()
     sid = world.ids[0]
     on_a = world.transcript(world.a, world.ra, sid)
-    a_bytes = on_a.read_bytes()
+    a_bytes = world.read(on_a, sid)
     (imp,) = [i for i in got["imported"] if i["original_id"] == sid]
     world.subject.grow(Path(imp["path"]), sid, world.rb, "went on at B")
     back = world.send(world.b, world.rb, "b-to-a.sais")
@@ -198,7 +217,7 @@ def test_fast_forward_extends_in_place(world: World) -> None:
     assert actions == {sid: "fast-forward"}, doc
     (ff,) = doc["imported"]
     assert ff["id"] == sid and Path(ff["path"]) == on_a
-    now = on_a.read_bytes()
+    now = world.read(on_a, sid)
     assert now.startswith(a_bytes) and len(now) > len(a_bytes)
     assert b"went on at B" in now[len(a_bytes):]
     assert str(world.b.root).encode() not in now
@@ -212,13 +231,13 @@ def test_diverged_becomes_a_copy_under_a_new_id(world: World) -> None:
     world.subject.grow(Path(imp["path"]), sid, world.rb, "went on at B")
     on_a = world.transcript(world.a, world.ra, sid)
     world.subject.grow(on_a, sid, world.ra, "went on at A")
-    a_bytes = on_a.read_bytes()
+    a_bytes = world.read(on_a, sid)
     back = world.send(world.b, world.rb, "b-to-a.sais")
     doc = world.receive(world.a, world.ra, back)
     (copy,) = doc["imported"]
     assert copy["action"] == "copy" and copy["original_id"] == sid and copy["id"] != sid, copy
-    assert on_a.read_bytes() == a_bytes, "the local session changed"
-    data = Path(copy["path"]).read_bytes()
+    assert world.read(on_a, sid) == a_bytes, "the local session changed"
+    data = world.read(Path(copy["path"]), copy["id"])
     assert b"went on at B" in data and b"went on at A" not in data
     assert copy["id"] in copy["resume"]
     assert {s.id for s in world.adapter(world.a).find_sessions(Repo(root=world.ra))} >= {sid, copy["id"]}
@@ -229,11 +248,11 @@ def test_diverged_becomes_a_copy_under_a_new_id(world: World) -> None:
 @each("test_undo_restores_the_exact_bytes")
 def test_undo_restores_the_exact_bytes(world: World) -> None:
     b_home = world.adapter(world.b).home()
-    before_b = tree(b_home)
+    before_b = world.state(b_home)
     _, got = world.a_to_b()
-    assert tree(b_home) != before_b
+    assert world.state(b_home) != before_b
     ours(world.b, "undo")
-    assert tree(b_home) == before_b
+    assert world.state(b_home) == before_b
 
     _, got = world.a_to_b()  # again, then a fast-forward back on A, undone there
     sid = world.ids[0]
@@ -241,10 +260,10 @@ def test_undo_restores_the_exact_bytes(world: World) -> None:
     world.subject.grow(Path(imp["path"]), sid, world.rb, "went on at B")
     back = world.send(world.b, world.rb, "b-to-a.sais")
     a_home = world.adapter(world.a).home()
-    before_a = tree(a_home)
+    before_a = world.state(a_home)
     assert world.receive(world.a, world.ra, back)["imported"]
     ours(world.a, "undo")
-    assert tree(a_home) == before_a
+    assert world.state(a_home) == before_a
 
 
 # -- a receive killed at each file-system step ------------------------------------------------------------
@@ -315,20 +334,21 @@ def test_a_killed_receive_leaves_nothing_partial(world: World) -> None:
     home, cfg = world.adapter(world.b).home(), world.b.home / ".sync-ai-sessions"
     start, start_cfg = tree(home), tree(cfg)
 
+    start_view = world.state(home)
     status, steps = _receive_in_child(world, handoff, None)  # a dry run: how many steps, and the end state
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and steps > 0
-    end = visible(tree(home))
-    assert end != visible(start)
+    end = visible(world.state(home))
+    assert end != visible(start_view)
 
     for k in range(1, steps + 1):
         _restore(home, start)
         _restore(cfg, start_cfg)
         status, _ = _receive_in_child(world, handoff, k)
         assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, (k, status)
-        now = visible(tree(home))
+        now = visible(world.state(home))
         for name, data in now.items():
             if data is not None:
-                assert data in (start.get(name), end.get(name)), f"kill at step {k}/{steps}: {name} is partial"
-        assert set(now) <= set(start) | set(end), (k, set(now) - set(start) - set(end))
+                assert data in (start_view.get(name), end.get(name)), f"kill at step {k}/{steps}: {name} is partial"
+        assert set(now) <= set(start_view) | set(end), (k, set(now) - set(start_view) - set(end))
         world.receive(world.b, world.rb, handoff)  # the next receive completes the import
-        assert visible(tree(home)) == end, f"kill at step {k}/{steps}: the next receive did not complete it"
+        assert visible(world.state(home)) == end, f"kill at step {k}/{steps}: the next receive did not complete it"
