@@ -1,8 +1,8 @@
 """The many-session corpus: thousands of small sessions, each a copy of a real-CLI fixture.
 
 Every `claude -p` or `codex exec` run is one session, so scripted use makes thousands of small ones.  This
-corpus is built from the files the real CLIs wrote (`tests/fixtures/` when present, else the shared
-fixtures folder): each session is one fixture transcript, or a prefix of whole lines of one (a session
+corpus is built from the files the real CLIs wrote (the repository's `tests/fixtures/`): each session
+is one fixture transcript, or a prefix of whole lines of one (a session
 that ended earlier: the CLIs append line by line, so every such prefix is a state the real tool leaves),
 with its session id, working directory and home replaced.  Sidecars come along as the fixtures have them
 (Claude subagents and file-history; Codex `history.jsonl` lines for TUI sessions and some
@@ -37,11 +37,10 @@ HERE = Path(__file__).resolve().parent
 
 
 def fixtures_dir() -> Path:
-    for cand in (HERE.parent / "tests" / "fixtures", HERE.parent.parent / "shared" / "fixtures",
-                 Path("/work/shared/fixtures")):
-        if (cand / "claude").is_dir() and (cand / "codex").is_dir():
-            return cand
-    raise SystemExit("fixtures not found (tests/fixtures or ../shared/fixtures)")
+    cand = HERE.parent / "tests" / "fixtures"  # the repository's own copies, never a machine path
+    if (cand / "claude").is_dir() and (cand / "codex").is_dir():
+        return cand
+    raise SystemExit(f"fixtures not found in {cand}")
 
 
 def claude_enc(path: str) -> str:
