@@ -394,13 +394,9 @@ def demo(tool: str, keep: bool, ui: UI) -> dict[str, Any]:
 
 
 def _gist_transport(max_gist_mb: float | None = None) -> Any:
-    try:
-        from sync_ai_sessions.transports.gist import GistTransport
-    except ModuleNotFoundError:
-        raise UsageError("the gist transport is not available in this build: use --to FILE / --from FILE") from None
-    if max_gist_mb is None:
-        return GistTransport()
-    return GistTransport(max_size=int(max_gist_mb * 1_000_000))
+    from sync_ai_sessions.transports import for_send
+
+    return for_send(max_mb=max_gist_mb)
 
 
 def _copy_to_clipboard(text: str) -> bool:

@@ -15,14 +15,16 @@ from typing import Any
 import click
 
 from sync_ai_sessions.errors import UsageError
-from sync_ai_sessions.transports.gist import GistTransport, Handoff
+from sync_ai_sessions.transports import handoff_store
+from sync_ai_sessions.transports.base import Transport
+from sync_ai_sessions.transports.gist import Handoff
 from sync_ai_sessions.ui import emit_json
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-def _transport(env: Mapping[str, str] | None, hostname: str | None) -> GistTransport:
-    return GistTransport(env, hostname=hostname, check=False)
+def _transport(env: Mapping[str, str] | None, hostname: str | None) -> Transport:
+    return handoff_store(env, hostname)
 
 
 def list_handoffs(env: Mapping[str, str] | None = None, hostname: str | None = None) -> dict[str, Any]:

@@ -22,8 +22,8 @@ from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.importer import ImportReport, import_sessions
 from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
+from sync_ai_sessions.transports import for_receive
 from sync_ai_sessions.transports.base import Transport
-from sync_ai_sessions.transports.file import FileTransport
 from sync_ai_sessions.ui import UI, absolute
 
 
@@ -161,11 +161,9 @@ def receive(
         raise UsageError(f"unknown tool {tool!r}", code="unknown_tool")
     if bool(from_file) == bool(gist):
         raise UsageError("give exactly one of --gist ID or --from FILE")
-    if from_file:
-        transport = FileTransport(from_file)
-    if transport is None:
-        raise UsageError("no gist transport available")
     ref = from_file or gist or ""
+    if transport is None or from_file:
+        transport, ref = for_receive(from_file=from_file, gist=gist)
     local = transport.local(ref)
     if dry_run:
         base = Path(tempfile.mkdtemp(prefix="sais-dry-"))

@@ -28,7 +28,6 @@ from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV
 from sync_ai_sessions.passphrase import VerifierCheck, get_passphrase
 from sync_ai_sessions.transports.base import Transport
-from sync_ai_sessions.transports.file import FileTransport
 from sync_ai_sessions.ui import UI, absolute, human_size, local_time, one_line
 
 if TYPE_CHECKING:  # secrets loads detect-secrets (0.2 s): only when a scan runs
@@ -236,10 +235,12 @@ def send(
     if choose is not None and not session_ids and not latest and len(sessions) > 1:
         sessions = choose(sessions) or sessions
     if to is not None:
-        transport = FileTransport(to, overwrite=overwrite)
+        from sync_ai_sessions.transports import for_send
+
+        transport = for_send(to=to, overwrite=overwrite)
     if transport is None and not dry_run:
         raise UsageError("no transport: pass --to FILE or use the gist transport")
-    if transport is not None and (not dry_run or isinstance(transport, FileTransport)):
+    if transport is not None and (not dry_run or transport.checks_on_dry_run()):
         transport.preflight()
     ui.say(f"{'Would send' if dry_run else 'Sending'} {len(sessions)} {adapter.display_name} session(s) "
            f"of [bold]{repo.root}[/bold]:")
@@ -251,8 +252,8 @@ def send(
         doc["dry_run"] = True
         if scan:
             doc["secrets"], _ = scan_for_secrets(sessions, ui)
-        if isinstance(transport, FileTransport):
-            doc["file"] = str(transport.path)
+        if transport is not None:
+            doc.update(transport.describe())
         return doc
     keys = resume_keys(tool, repo, sessions, redact)
     if with_changes:  # the working tree may have changed unseen: only `send --resume` continues such an upload

@@ -29,7 +29,24 @@ class Stored:
 
 
 class Transport(ABC):
+    """One storage place for ciphertext.  Contracts (every registered transport passes tests/transports):
+
+    - `upload` then `download(stored.ref)` gives back the same bytes.
+    - `download` of a reference that does not exist raises `NotFoundError`; `dest` is then not made.
+    - `delete` returns the references it removed; it is idempotent in effect: deleting what is already
+      gone changes nothing and raises `NotFoundError` (so `delete ID` can say the id was wrong).
+    - `list_handoffs`/`prune` are optional (`NotImplementedError` when a transport cannot enumerate).
+    """
+
     kind: str
+
+    def describe(self) -> dict[str, Any]:
+        """What `send --dry-run --json` says about the destination (the file transport: {"file": path})."""
+        return {}
+
+    def checks_on_dry_run(self) -> bool:
+        """Whether `send --dry-run` runs `preflight` too (cheap, local checks only)."""
+        return False
 
     def preflight(self) -> None:
         """Check, before any work, that `upload` can succeed (login, permissions); raise a SyncError if not."""
@@ -57,5 +74,14 @@ class Transport(ABC):
     def download(self, ref: str, dest: Path, *, progress: Progress | None = None) -> None:
         """Write the ciphertext stored under `ref` to the new file `dest`, complete or not at all."""
 
-    def delete(self, ref: str) -> None:  # optional
+    def delete(self, ref: str) -> list[str]:  # optional
+        """Remove what `ref` names (all its parts); return the references removed; NotFoundError if gone."""
+        raise NotImplementedError
+
+    def list_handoffs(self) -> list[Any]:  # optional
+        """Our handoffs stored here, newest first; a transport that cannot enumerate raises NotImplementedError."""
+        raise NotImplementedError
+
+    def prune(self, older_than_days: float, *, dry_run: bool = False) -> list[Any]:  # optional
+        """Delete (or with dry_run only list) our handoffs older than `older_than_days`; return them."""
         raise NotImplementedError

@@ -23,6 +23,12 @@ class FileTransport(Transport):
         self.path = Path(os.path.abspath(path))
         self.overwrite = overwrite
 
+    def describe(self) -> dict[str, str]:
+        return {"file": str(self.path)}
+
+    def checks_on_dry_run(self) -> bool:
+        return True
+
     def preflight(self) -> None:
         dest = self.path
         if dest.is_dir():
@@ -62,6 +68,16 @@ class FileTransport(Transport):
         if not src.is_file():
             raise NotFoundError(f"handoff file {src} not found", code="no_file")
         return src
+
+    def delete(self, ref: str) -> list[str]:
+        src = Path(ref)
+        try:
+            src.unlink()
+        except FileNotFoundError:
+            raise NotFoundError(f"handoff file {src} not found", code="no_file") from None
+        except OSError as exc:
+            raise IOFailure(f"cannot delete {src}: {exc.strerror or exc}") from exc
+        return [str(src)]
 
     def download(self, ref: str, dest: Path, *, progress: Progress | None = None) -> None:
         try:
