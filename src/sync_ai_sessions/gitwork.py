@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions.errors import ConflictError, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.ui import human_size
 
 CARRY_PREFIX = ".sync-ai-sessions/"  # archive names reserved for carried work; no adapter file starts so
 BUNDLE_NAME = CARRY_PREFIX + "work.bundle"
@@ -62,10 +63,6 @@ class GitError(SyncError):
 def max_changes() -> int:
     v = os.environ.get(MAX_ENV, "")
     return int(v) if v.isdigit() else DEFAULT_MAX
-
-
-def human_size(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB" if n >= 1 << 20 else f"{n:,} bytes"
 
 
 def _env(extra: Mapping[str, str] | None) -> dict[str, str]:

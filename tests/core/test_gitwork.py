@@ -223,7 +223,7 @@ def test_limits_secrets_and_missing_prerequisites(world):
     handoff = tmp / "h.sais"
     p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(handoff), "--with-changes",
               env={"SYNC_AI_SESSIONS_MAX_CHANGES": "100000"})
-    assert p.returncode == 2 and "over the 100,000 bytes limit" in p.stderr, p.stderr
+    assert p.returncode == 2 and "over the 100.0 kB limit" in p.stderr, p.stderr
     assert "limit for --with-changes" in p.stderr and not handoff.exists()
     (ra / "big.dat").unlink()
     (ra / "creds.env").write_text("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMIK7MDENGbPxRfiCYEXAMPLEKEY1\n")

@@ -118,7 +118,7 @@ def test_list_delete_prune(server, env, tmp_path):
     assert not [r for r in server.requests if r.path.startswith("/api/v3/gists/")]
 
     res = _run(list_cmd, [], env)
-    assert res.exit_code == 0 and new.ref in res.output and "9.0 KB" in res.output
+    assert res.exit_code == 0 and new.ref in res.output and "9.0 kB" in res.output  # ui.human_size
 
     res = _run(prune_cmd, ["--older-than", "30", "--dry-run", "--json"], env)
     doc = json.loads(res.output)

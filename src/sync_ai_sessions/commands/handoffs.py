@@ -18,7 +18,7 @@ from sync_ai_sessions.errors import UsageError
 from sync_ai_sessions.transports import handoff_store
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.transports.gist import Handoff
-from sync_ai_sessions.ui import emit_json
+from sync_ai_sessions.ui import emit_json, human_size
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -49,17 +49,6 @@ def prune_handoffs(
         "deleted": [] if dry_run else [h.to_json() for h in victims],
         "would_delete": [h.to_json() for h in victims] if dry_run else [],
     }
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "?"
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def human_age(seconds: int) -> str:

@@ -24,7 +24,7 @@ from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.transports import for_receive
 from sync_ai_sessions.transports.base import Transport
-from sync_ai_sessions.ui import UI, absolute
+from sync_ai_sessions.ui import UI, absolute, human_size
 
 
 def _cleanup_stale_staging(base: Path) -> None:
@@ -276,8 +276,8 @@ def _check_carry(carry: dict[str, Any], target: Repo) -> None:
     """Before anything is imported: the carried work fits the limit and this clone has what it builds on."""
     size = (carry.get("bundle") or {}).get("size", 0)
     if size > gitwork.max_changes():
-        raise UsageError(f"the carried work is {gitwork.human_size(size)}, over this machine's limit of "
-                         f"{gitwork.human_size(gitwork.max_changes())} ({gitwork.MAX_ENV}); receive without "
+        raise UsageError(f"the carried work is {human_size(size)}, over this machine's limit of "
+                         f"{human_size(gitwork.max_changes())} ({gitwork.MAX_ENV}); receive without "
                          "--with-changes, or raise the limit",
                          code="changes_too_large")
     gitwork.check_prerequisites(target.root, carry)
