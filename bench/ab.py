@@ -4,13 +4,14 @@
                        [--tools demo,claude,codex] [--no-write]
 
 The "no change may make the 1 GiB figures worse by more than 5 %" rule needs both sides measured in the
-same minutes on the same corpus: a VM's speed drifts by more than 5 % between runs.  This script runs
-`send --no-scan`, `send` and `receive` of the checkout it lives in ("head") and of each `--base` (another
-checkout with its own `.venv`, e.g. `git worktree add ../base <commit>` then `python3 -m venv .venv &&
-.venv/bin/pip install -e .` there), the order of the variants reversed every other repetition (ABBA),
-plus the `tar | zstd | age` pipelines once per repetition.  It reports medians, head / base per
-repetition (median of the paired ratios) and every side's ratio to the pipeline, writes the `ab` section
-of RESULTS.md, and exits 1 when head is more than 5 % slower than a base on some command.
+same minutes on the same corpus: a VM's speed drifts by more than 5 % between runs. This script runs
+`send --no-scan`, `send` and `receive` of "head" (the checkout whose `.venv` runs this script) and of
+each `--base` (another checkout with its own `.venv`, e.g. `git worktree add ../base <commit>` then
+`python3 -m venv .venv && .venv/bin/pip install -e .` there), the order of the variants reversed every
+other repetition (ABBA), plus the `tar | zstd | age` pipelines once per repetition. It reports medians,
+head / base per repetition (median of the paired ratios) and every side's ratio to the pipeline, writes
+the `ab` section of RESULTS.md, and exits 1 when head is more than 5 % slower than a base on some
+command.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Stored:
 
 
 class Transport(ABC):
-    """One storage place for ciphertext.  Contracts (every registered transport passes tests/transports):
+    """One storage place for ciphertext.  Contracts (every registered transport passes tests/transport_suite.py):
 
     - `upload` then `download(stored.ref)` gives back the same bytes.
     - `download` of a reference that does not exist raises `NotFoundError`; `dest` is then not made.
