@@ -227,7 +227,7 @@ def bench_size(st: Setup, size: int, reps: int) -> dict:
 
 
 def bench_kdf(reps: int = 3) -> tuple[float, str]:
-    from sync_ai_sessions.container import KdfParams
+    from sync_ai_sessions.format.container import KdfParams
 
     p = KdfParams()
     ts = []

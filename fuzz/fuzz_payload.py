@@ -20,9 +20,9 @@ os.environ.setdefault("SYNC_AI_SESSIONS_SCRYPT_LOG2N", "10")
 import atheris
 
 with atheris.instrument_imports():
-    from sync_ai_sessions import container as c
-    from sync_ai_sessions.archive import read_archive
     from sync_ai_sessions.errors import SyncError
+    from sync_ai_sessions.format import container as c
+    from sync_ai_sessions.format.archive import read_archive
 
 PW = "correct horse battery staple 42"
 HDR = c.Header(kdf=c.KdfParams(10), chunk_size=4096, salt=b"s" * 16, nonce=b"n" * 16)

@@ -4,7 +4,7 @@ scrypt costs about a second of one core, and importing the program (Click, Rich,
 adapters) about 0.15 s more before a command even begins.  The command line is read here first, with the
 standard library only: when it is `send` (not `--dry-run`), `receive --from FILE` or `inspect --from FILE`
 and the passphrase is given without a prompt (`--passphrase-file` or the environment), scrypt starts on a
-thread right away (`header.derive_early`), and the import runs meanwhile on the other core.  The command
+thread right away (`format.header.derive_early`), and the import runs meanwhile on the other core.  The command
 later asks for the key as usual and gets this one when the passphrase and header are the same.
 
 This is only a head start.  Anything unexpected (an option spelt another way, an unreadable file, a header
@@ -18,7 +18,7 @@ import stat
 from collections.abc import Mapping, Sequence
 
 from sync_ai_sessions import osops
-from sync_ai_sessions.header import HEADER_LEN, Header, derive_early
+from sync_ai_sessions.format.header import HEADER_LEN, Header, derive_early
 from sync_ai_sessions.passphrase import given_passphrase
 
 

@@ -63,9 +63,9 @@ from sync_ai_sessions.adapters.base import (
     StagedSession,
     refuse_unportable,
 )
-from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, SyncError, UnsafePayloadError
+from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.journal import (
     Journal,

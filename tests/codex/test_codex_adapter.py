@@ -502,7 +502,7 @@ def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeyp
     over a raw copy; its history lines and the provider note follow once everything has arrived."""
     import io
 
-    from sync_ai_sessions.archive import ArchiveReader, ArchiveWriter
+    from sync_ai_sessions.format.archive import ArchiveReader, ArchiveWriter
 
     w = World(tmp_path)
     f = fixture("exec-0.169.0")

@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-from sync_ai_sessions import container as c
 from sync_ai_sessions.errors import CryptoError, FormatError
+from sync_ai_sessions.format import container as c
 
 PW = "correct horse battery staple 42"
 

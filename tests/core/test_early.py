@@ -9,9 +9,10 @@ import threading
 
 import pytest
 
-from sync_ai_sessions import container as c
-from sync_ai_sessions import early, header
+from sync_ai_sessions import early
 from sync_ai_sessions.errors import CryptoError
+from sync_ai_sessions.format import container as c
+from sync_ai_sessions.format import header
 
 PW = "correct horse battery staple 42"
 

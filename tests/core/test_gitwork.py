@@ -276,7 +276,7 @@ def _carry(**over: object) -> dict:
 def test_archive_hands_carried_work_only_to_whoever_asks(tmp_path):
     import io
 
-    from sync_ai_sessions.archive import ArchiveReader, ArchiveWriter
+    from sync_ai_sessions.format.archive import ArchiveReader, ArchiveWriter
 
     src = tmp_path / "s1"
     src.write_bytes(b"abc")
@@ -309,16 +309,16 @@ def test_archive_hands_carried_work_only_to_whoever_asks(tmp_path):
     {"sender": "main"},
 ])
 def test_manifest_git_object_is_checked(bad):
-    from sync_ai_sessions.archive import validate_manifest
     from sync_ai_sessions.errors import FormatError
+    from sync_ai_sessions.format.archive import validate_manifest
 
     with pytest.raises(FormatError):
         validate_manifest(_manifest(**bad), None, version=2)
 
 
 def test_session_files_may_not_use_the_reserved_name():
-    from sync_ai_sessions.archive import validate_manifest
     from sync_ai_sessions.errors import FormatError
+    from sync_ai_sessions.format.archive import validate_manifest
 
     m = _manifest()
     m["sessions"][0]["files"][0]["arcname"] = ".sync-ai-sessions/work.bundle"

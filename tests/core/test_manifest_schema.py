@@ -13,7 +13,7 @@ import pytest
 from contract.subjects import SUBJECTS, Subject
 from support.machines import git_repo, in_process, make_machine
 
-from sync_ai_sessions.container import DecryptReader
+from sync_ai_sessions.format.container import DecryptReader
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "manifest.schema.json").read_text())

@@ -12,8 +12,8 @@ import pytest
 from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, two_machines, write_demo_session
 
 from sync_ai_sessions.adapters.demo import DemoAdapter
-from sync_ai_sessions.archive import ArchiveReader
-from sync_ai_sessions.container import DecryptReader
+from sync_ai_sessions.format.archive import ArchiveReader
+from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import find_repo
 from sync_ai_sessions.importer import import_sessions
 from sync_ai_sessions.rewrite import PathRewriter
@@ -94,7 +94,7 @@ def test_a_version_1_handoff_still_imports(tmp_path):
 def _payload_with_kek(data: bytes) -> bytes:
     import io
 
-    from sync_ai_sessions.container import EncryptWriter
+    from sync_ai_sessions.format.container import EncryptWriter
 
     buf = io.BytesIO()
     w = EncryptWriter(buf, kek=b"k" * 32, level=1)
@@ -111,8 +111,8 @@ def test_threaded_reader_gives_the_same_bytes_and_errors_in_order():
     import random
     import threading
 
-    from sync_ai_sessions.container import HEADER_LEN
     from sync_ai_sessions.errors import CryptoError
+    from sync_ai_sessions.format.container import HEADER_LEN
 
     data = random.Random(3).randbytes(6 << 20) * 2  # 12 MiB: more chunks and blocks than the queues hold
     payload = _payload_with_kek(data)

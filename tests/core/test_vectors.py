@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sync_ai_sessions.archive import read_archive
-from sync_ai_sessions.container import DecryptReader, Header, KdfParams
 from sync_ai_sessions.errors import SyncError
+from sync_ai_sessions.format.archive import read_archive
+from sync_ai_sessions.format.container import DecryptReader, Header, KdfParams
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = ROOT / "tests" / "vectors"

@@ -20,8 +20,8 @@ from typing import Any
 from click.testing import CliRunner
 from support.machines import PASSPHRASE, git_repo
 
-from sync_ai_sessions import container as c
 from sync_ai_sessions.cli import main
+from sync_ai_sessions.format import container as c
 
 REMOTE = "https://github.com/acme/widget.git"
 NORMALIZED = "github.com/acme/widget"

@@ -26,8 +26,8 @@ from reliability.payloads import (
     seal,
     session_lines,
 )
-from sync_ai_sessions import container as c
 from sync_ai_sessions.errors import FormatError, SyncError
+from sync_ai_sessions.format import container as c
 
 SID = "0b7c5e1e-1111-4222-8333-944455556666"
 

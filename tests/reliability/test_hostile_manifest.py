@@ -29,8 +29,8 @@ from reliability.payloads import (
     session_lines,
     snapshot,
 )
-from sync_ai_sessions.archive import ArchiveWriter
 from sync_ai_sessions.errors import UnsafePayloadError
+from sync_ai_sessions.format.archive import ArchiveWriter
 
 SID = "5f0e2a44-7a61-4d3b-9c55-0123456789ab"
 NAME = f"sessions/{SID}.jsonl"

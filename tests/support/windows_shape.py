@@ -200,8 +200,8 @@ def reseal_as_windows(src: Path, dst: Path, passphrase: str, shaper: Shaper,
     import os
     import tempfile
 
-    from sync_ai_sessions.archive import ArchiveWriter, read_archive
-    from sync_ai_sessions.container import DecryptReader, EncryptWriter
+    from sync_ai_sessions.format.archive import ArchiveWriter, read_archive
+    from sync_ai_sessions.format.container import DecryptReader, EncryptWriter
 
     with tempfile.TemporaryDirectory() as td:
         (Path(td) / "in").mkdir()

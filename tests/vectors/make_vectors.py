@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sync_ai_sessions.archive import FORMAT, ArchiveWriter
-from sync_ai_sessions.container import EncryptWriter, Header, KdfParams
+from sync_ai_sessions.format.archive import FORMAT, ArchiveWriter
+from sync_ai_sessions.format.container import EncryptWriter, Header, KdfParams
 
 HERE = Path(__file__).parent
 PW = "correct horse battery staple 42"

@@ -13,10 +13,10 @@ from typing import Any
 from sync_ai_sessions import gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import SessionResult
-from sync_ai_sessions.archive import ArchiveReader
 from sync_ai_sessions.config import config_dir, private_dir
-from sync_ai_sessions.container import DecryptReader
 from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.format.archive import ArchiveReader
+from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.importer import ImportReport, import_sessions

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 from sync_ai_sessions import __version__, gitwork, shells
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
-from sync_ai_sessions.archive import FORMAT, ArchiveWriter
 from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
-from sync_ai_sessions.container import EncryptWriter, KeyAhead
 from sync_ai_sessions.errors import Declined, IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.format.archive import FORMAT, ArchiveWriter
+from sync_ai_sessions.format.container import EncryptWriter, KeyAhead
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV

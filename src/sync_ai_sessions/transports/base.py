@@ -1,6 +1,6 @@
 """The interface every storage transport implements.
 
-A transport only ever sees ciphertext: the finished payload file written by `sync_ai_sessions.container`.
+A transport only ever sees ciphertext: the finished payload file written by `sync_ai_sessions.format.container`.
 It must not add anything readable about the repo, the sessions or the user.
 """
 

@@ -10,7 +10,7 @@
     mac_key     = HKDF-SHA256(ikm=kek, salt=nonce, info="sync-ai-sessions v1 header")
     header_mac  = HMAC-SHA256(mac_key, header[:-32])
 
-The plaintext is a zstd stream of the inner archive (`sync_ai_sessions.archive`).  This module only deals
+The plaintext is a zstd stream of the inner archive (`sync_ai_sessions.format.archive`).  This module only deals
 with bytes: `EncryptWriter` is a file-like sink that compresses and encrypts into a file, and
 `DecryptReader` is a file-like source that authenticates and decompresses, refusing anything unexpected.
 """
@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from sync_ai_sessions.errors import CryptoError, FormatError
-from sync_ai_sessions.header import (  # noqa: F401 - re-exported: the container's public names
+from sync_ai_sessions.format.header import (  # noqa: F401 - re-exported: the container's public names
     _ENV_KDF,
     DEFAULT_CHUNK,
     HEADER_LEN,

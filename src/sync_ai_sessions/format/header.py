@@ -4,7 +4,7 @@
               chunk_size(4, big-endian) salt(16) nonce(16) header_mac(32)
     kek     = scrypt(passphrase, salt, N=2^log2_n, r, p, 32)
 
-docs/FORMAT.md is the normative description; `sync_ai_sessions.container` does the rest (HKDF, the header
+docs/FORMAT.md is the normative description; `sync_ai_sessions.format.container` does the rest (HKDF, the header
 MAC, the chunks).  This module imports nothing heavy so that the entry point (`sync_ai_sessions.early`)
 can start scrypt, about a second of one core, before the rest of the program is even imported:
 `derive_early()` runs a derivation on a thread, and `derive_key()` with the same passphrase and header
