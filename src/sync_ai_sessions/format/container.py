@@ -10,9 +10,10 @@
     mac_key     = HKDF-SHA256(ikm=kek, salt=nonce, info="sync-ai-sessions v1 header")
     header_mac  = HMAC-SHA256(mac_key, header[:-32])
 
-The plaintext is a zstd stream of the inner archive (`sync_ai_sessions.format.archive`).  This module only deals
-with bytes: `EncryptWriter` is a file-like sink that compresses and encrypts into a file, and
-`DecryptReader` is a file-like source that authenticates and decompresses, refusing anything unexpected.
+The plaintext is a zstd stream of the inner archive (`sync_ai_sessions.format.archive`); the chunks are
+`sync_ai_sessions.format.stream`'s.  This module joins the layers and only deals with bytes: `EncryptWriter`
+is a file-like sink that compresses and encrypts into a file, and `DecryptReader` is a file-like source that
+authenticates and decompresses, refusing anything unexpected.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import threading
 from typing import BinaryIO
 
 import zstandard
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -48,8 +48,8 @@ from sync_ai_sessions.format.header import (  # noqa: F401 - re-exported: the co
     derive_key,
     new_key,
 )
+from sync_ai_sessions.format.stream import TAG_LEN, StreamReader, StreamWriter  # noqa: F401 - TAG_LEN re-exported
 
-TAG_LEN = 16
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
 WINDOW_LOG = 23  # zstd window the compressor uses: 8 MiB
 DEFAULT_MAX_UNPACKED = 64 << 30  # total decompressed bytes a reader accepts, see max_unpacked()
@@ -70,12 +70,6 @@ class _Keys:
     def __init__(self, kek: bytes, header: Header):
         self.aead = AESGCM(_hkdf(kek, header.nonce, b"sync-ai-sessions v1 payload"))
         self.mac_key = _hkdf(kek, header.nonce, b"sync-ai-sessions v1 header")
-
-
-def _nonce(counter: int, last: bool) -> bytes:
-    if counter >= 1 << 88:
-        raise CryptoError("payload too large for one handoff")
-    return counter.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
 
 
 class KeyAhead:
@@ -109,13 +103,11 @@ class EncryptWriter:
             if passphrase is None:
                 raise ValueError("passphrase or kek required")
             kek = derive_key(passphrase, self.header)
-        self._keys = _Keys(kek, self.header)
-        self._aad = self.header.body()
-        self._out = out
-        out.write(self._aad + hmac.new(self._keys.mac_key, self._aad, hashlib.sha256).digest())
-        self._aad = self._aad + hmac.new(self._keys.mac_key, self._aad, hashlib.sha256).digest()
-        self._buf = bytearray()
-        self._counter = 0
+        keys = _Keys(kek, self.header)
+        body = self.header.body()
+        header = body + hmac.new(keys.mac_key, body, hashlib.sha256).digest()
+        out.write(header)
+        self._stream = StreamWriter(out, keys.aead, header, self.header.chunk_size)
         self._closed = False
         self.plain_bytes = 0
         # An 8 MiB window (zstd -3 alone uses 2 MiB): sessions repeat what they read and wrote, often
@@ -124,34 +116,17 @@ class EncryptWriter:
             level, window_log=WINDOW_LOG, threads=threads, write_content_size=False
         )
         cctx = zstandard.ZstdCompressor(compression_params=params)
-        self._z = cctx.stream_writer(_ChunkSink(self), closefd=False, write_size=1 << 20)
+        self._z = cctx.stream_writer(self._stream, closefd=False, write_size=1 << 20)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         self.plain_bytes += len(data)
         return self._z.write(data)
 
-    def _push(self, data: bytes) -> None:
-        self._buf += data
-        size = self.header.chunk_size
-        # Keep at least one byte back: the final chunk (flagged last) is only known at close.
-        if len(self._buf) > size:
-            pos = 0
-            with memoryview(self._buf) as view:
-                while len(self._buf) - pos > size:
-                    self._emit(view[pos:pos + size], last=False)
-                    pos += size
-            del self._buf[:pos]
-
-    def _emit(self, chunk: bytes | memoryview, last: bool) -> None:
-        self._out.write(self._keys.aead.encrypt(_nonce(self._counter, last), chunk, self._aad))
-        self._counter += 1
-
     def close(self) -> None:
         if self._closed:
             return
         self._z.close()
-        self._emit(bytes(self._buf), last=True)
-        self._buf.clear()
+        self._stream.close()
         self._closed = True
 
     def __enter__(self) -> EncryptWriter:
@@ -162,66 +137,12 @@ class EncryptWriter:
             self.close()
 
 
-class _ChunkSink:
-    """Where zstd writes its output; feeds the chunker."""
-
-    def __init__(self, w: EncryptWriter):
-        self._w = w
-
-    def write(self, data: bytes) -> int:
-        self._w._push(data)  # copied into the chunk buffer right away
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-
-DAMAGED = (
-    "the handoff is damaged or was tampered with (a chunk failed authentication, is missing, "
-    "out of order, or the file was truncated or extended)"
-)
-
-
-class _DecryptedChunks:
-    """Authenticated plaintext chunks of a container; raises CryptoError at the first bad chunk."""
-
-    def __init__(self, src: BinaryIO, keys: _Keys, header: Header, aad: bytes):
-        self._src = src
-        self._keys = keys
-        self._size = header.chunk_size + TAG_LEN
-        self._aad = aad
-        self._counter = 0
-        self._next = src.read(self._size)
-        self.cipher_bytes = HEADER_LEN
-        self.done = False
-
-    def read_chunk(self) -> bytes:
-        if self.done:
-            return b""
-        cur = self._next
-        if len(cur) < TAG_LEN:
-            raise CryptoError(DAMAGED, code="tampered")
-        self._next = self._src.read(self._size) if len(cur) == self._size else b""
-        last = not self._next
-        try:
-            plain = self._keys.aead.decrypt(_nonce(self._counter, last), cur, self._aad)
-        except InvalidTag:
-            raise CryptoError(DAMAGED, code="tampered") from None
-        self.cipher_bytes += len(cur)
-        self._counter += 1
-        if last:
-            self.done = True
-        elif not plain:
-            raise CryptoError(DAMAGED, code="tampered")
-        return plain
-
-
 class _AheadChunks:
-    """`_DecryptedChunks` on a thread of its own, up to `ahead` chunks ahead of the reader: AES-GCM
+    """`StreamReader` on a thread of its own, up to `ahead` chunks ahead of the reader: AES-GCM
     releases the GIL, so authenticating and decrypting overlap decompression (0.2 s per GB here, off the
     decompressing thread's path).  Errors reach the reader in order; `stop` ends the thread."""
 
-    def __init__(self, chunks: _DecryptedChunks, stop: threading.Event, ahead: int = 4):
+    def __init__(self, chunks: StreamReader, stop: threading.Event, ahead: int = 4):
         self._chunks = chunks
         self._stop = stop
         self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=ahead)
@@ -279,7 +200,7 @@ class _Stopped(Exception):
 class _ChunkStream:
     """The authenticated plaintext chunks as a raw readable stream (the zstd reader's source)."""
 
-    def __init__(self, chunks: _DecryptedChunks | _AheadChunks):
+    def __init__(self, chunks: StreamReader | _AheadChunks):
         self._chunks = chunks
         self._buf = b""
         self._pos = 0
@@ -327,7 +248,7 @@ class DecryptReader:
                 code="wrong_passphrase",
             )
         self._stop = threading.Event()
-        self._chunks: _DecryptedChunks | _AheadChunks = _DecryptedChunks(src, keys, self.header, body + mac)
+        self._chunks: StreamReader | _AheadChunks = StreamReader(src, keys.aead, body + mac, self.header.chunk_size)
         if threaded:
             self._chunks = _AheadChunks(self._chunks, self._stop)
         dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
@@ -350,7 +271,7 @@ class DecryptReader:
 
     @property
     def cipher_bytes(self) -> int:
-        return self._chunks.cipher_bytes
+        return HEADER_LEN + self._chunks.cipher_bytes
 
     def _produce(self) -> bytes:
         try:
