@@ -152,3 +152,27 @@ def test_the_quick_checks_still_find_basic_auth_and_mailchimp(tmp_path):
     got = {(f.type, f.line) for f in S.scan_file(p)}
     if S.backend() == "detect-secrets":
         assert got == {("Basic Auth Credentials", 1), ("Mailchimp Access Key", 2)}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["claude --resume {}", "codex resume -c 'model_provider=\"x y\"' {}", "tool --s={} \"a b\"",
+                        "t '{}'", "t \"{}\\\"\" {}", "t {}{}", "t 'SAIS0SESSION0ID' {}"]),
+       st.text(alphabet="abc019-_.' \"\\", min_size=1, max_size=12))
+def test_resume_commands_split_once_per_shape_as_shlex_does(shape, sid):
+    import shlex
+
+    from sync_ai_sessions.importer import split_resume
+
+    cache: dict[str, list[str]] = {}
+    for n in range(3):  # the second and third come from the cache
+        one = f"{sid}{n}" if n else sid
+        cmd = shape.replace("{}", one)
+        try:
+            want = shlex.split(cmd)
+        except ValueError:  # an unbalanced quote in the generated id: shlex refuses, and so must we
+            try:
+                split_resume(cmd, one, cache)
+            except ValueError:
+                continue
+            raise AssertionError(f"split {cmd!r} that shlex refuses") from None
+        assert split_resume(cmd, one, cache) == want, cmd
