@@ -13,6 +13,11 @@ fast-forwarded files are replaced atomically by a complete new file after checki
 did not change since it was compared.  Every change is journalled ahead of time; a failure rolls back what
 this run did, so the tool's home is left exactly as it was (no empty folders either).
 
+Shared files: lines for append-only files (`LineAppend`) are added once per file; a shared document
+(`FileEdit`, e.g. Gemini's projects.json) is edited at planning and, when applied, replaced atomically
+only if it still holds the bytes the edit was made from, journalled with those bytes for `undo`.  Both go
+before any transcript, so that a run killed half-way is completed by the next one.
+
 Store operations (tools that keep sessions in an SQLite database, e.g. OpenCode).  The adapter stages
 `StagedRows`: the rows a session needs and its ordered units (one per message).  The engine reads the
 local session's units (`Adapter.store_units`) and decides as for files: identical -> skip, local a strict
@@ -32,6 +37,7 @@ All rows of one database are written in ONE transaction (BEGIN IMMEDIATE), after
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import hashlib
@@ -42,6 +48,7 @@ import shlex
 import shutil
 import sqlite3
 import stat
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,6 +59,7 @@ from sync_ai_sessions.adapters.base import (
     ROW_LATEST,
     ROW_SHARED,
     Adapter,
+    FileEdit,
     ImportContext,
     LineAppend,
     Placement,
@@ -159,12 +167,60 @@ def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
 
 @dataclass
 class _Op:
-    kind: str  # "create" | "extend" | "append"
+    kind: str  # "create" | "extend" | "append" | "edit"
     dest: Path
     staged: Path | None = None
     old_size: int = 0
     old_mtime: int = 0
     lines: list[bytes] = field(default_factory=list)
+    old: bytes | None = None  # "edit": the bytes the edits were made from (None: no file) ...
+    new: bytes | None = None  # ... and the bytes it gets
+    busy: Path | None = None  # "edit": the tool's lock folder for the file (see FileEdit)
+
+
+BUSY_WAIT_S = 10.0  # how long to wait for a tool's lock folder (FileEdit.busy) to go
+BUSY_STALE_S = 10.0  # a lock folder older than this is a crashed holder's (proper-lockfile's default)
+
+
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
+def put_bytes(path: Path, data: bytes | None, *, mode: int = 0o644) -> None:
+    """Make `path` hold `data` (None: no file), atomically: a temporary beside it, then renamed over it."""
+    if data is None:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f".sais-{os.urandom(4).hex()}.partial")
+    try:
+        fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            osops.fsync(fh.fileno())
+        osops.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def wait_until_free(lock: Path, what: Path) -> None:
+    """Wait while another program holds `lock` (a lock folder it keeps fresh, as proper-lockfile does) for
+    `what`; refuse after BUSY_WAIT_S."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while True:
+        try:
+            age = time.time() - os.stat(lock).st_mtime
+        except FileNotFoundError:
+            return
+        if age > BUSY_STALE_S:
+            return
+        if time.monotonic() > deadline:
+            raise ConflictError(f"{what} is locked by a running program ({lock}): close it and try again",
+                                code="locked")
+        time.sleep(0.1)
 
 
 @dataclass
@@ -244,6 +300,7 @@ class Importer:
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
         self._appends: dict[Path, _Op] = {}  # dest as planned -> its one append op
+        self._edits: dict[Path, _Op] = {}  # dest as planned -> its one edit op
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self._store_ops: list[_StoreOp] = []
         self._planned_rows: dict[tuple[Path, str, str], str] = {}  # (db, table, key) -> digest, across sessions
@@ -306,6 +363,16 @@ class Importer:
                 self._add(op)
             op.lines.extend(la.lines)
 
+    def _plan_edits(self, edits: list[FileEdit]) -> None:
+        # One op per shared document for the whole handoff: every session's edit applied in turn.
+        for fe in edits:
+            op = self._edits.get(fe.dest)
+            if op is None:
+                op = self._edits[fe.dest] = _Op("edit", fe.dest, busy=fe.busy)
+                self._add(op)
+                op.old = op.new = _read_or_none(op.dest)
+            op.new = fe.edit(op.new)
+
     def plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
                      staged: StagedSession | None = None) -> SessionResult:
         """Decide what to do with one session; `staged` is given when it was staged while streaming."""
@@ -333,6 +400,7 @@ class Importer:
                 for sc in staged.sidecars:
                     self._plan_file(sc, primary_action=action)
                 self._plan_appends(staged.line_appends)
+                self._plan_edits(staged.edits)
                 # The transcript goes last: it is what the next run compares, so if this run is killed
                 # half-way the next one still sees the session as unfinished and places what is missing.
                 self._add(_Op("extend", existing, staged.transcript.staged, st.st_size, st.st_mtime_ns))
@@ -354,6 +422,7 @@ class Importer:
         for sc in staged.sidecars:
             self._plan_file(sc, primary_action=action)
         self._plan_appends(staged.line_appends)
+        self._plan_edits(staged.edits)
         self._add(_Op("create", staged.transcript.dest, staged.transcript.staged))  # last: see fast-forward
         reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
         return self._result(staged, action, self._inside(staged.transcript.dest), reason)
@@ -502,7 +571,9 @@ class Importer:
             for op in self._ops:
                 if op.kind == "append":
                     self._append(op, journal, done)
-            ops = [op for op in self._ops if op.kind != "append"]
+                elif op.kind == "edit":
+                    self._edit(op, journal, done)
+            ops = [op for op in self._ops if op.kind not in ("append", "edit")]
             i = 0
             while i < len(ops):
                 op = ops[i]
@@ -631,6 +702,40 @@ class Importer:
         finally:
             os.close(fd)
 
+    def _edit(self, op: _Op, journal: Journal, done: list[tuple[str, Any]]) -> None:
+        if op.new == op.old:
+            return
+        assert op.new is not None
+        if op.busy is not None:
+            wait_until_free(op.busy, op.dest)
+        if _read_or_none(op.dest) != op.old:
+            raise ConflictError(f"{op.dest} changed while importing (is the tool running?); try again")
+        tmp = op.dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
+        journal.record(op="temp", path=str(tmp))
+        journal.record(op="edit", path=str(op.dest), old=None if op.old is None else base64.b64encode(op.old).decode(),
+                       size=len(op.new), sha256=hashlib.sha256(op.new).hexdigest())
+        mode = stat.S_IMODE(os.stat(op.dest).st_mode) if op.old is not None else 0o644
+        fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        done.append(("temp", tmp))
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(op.new)
+            fh.flush()
+            osops.fsync(fh.fileno())
+        if op.old is None:  # a new file: take the name without replacing one that appeared meanwhile
+            try:
+                if osops.hardlink(tmp, op.dest):
+                    osops.remove(tmp)
+                else:
+                    osops.rename_noreplace(tmp, op.dest)
+            except FileExistsError:
+                raise ConflictError(f"{op.dest} appeared while importing; try again") from None
+        else:
+            if _read_or_none(op.dest) != op.old:
+                raise ConflictError(f"{op.dest} changed while importing (is the tool running?); try again")
+            osops.replace(tmp, op.dest)
+        done.append(("edit", (op.dest, op.old)))
+        osops.fsync_dir(op.dest.parent)
+
     @staticmethod
     def _rollback(done: list[tuple[str, Any]]) -> None:
         for kind, what in reversed(done):
@@ -643,12 +748,14 @@ class Importer:
                         Path(path).unlink(missing_ok=True)
                     else:
                         os.truncate(path, old_size)
+                elif kind == "edit":
+                    put_bytes(*what)
                 elif kind == "mkdir":
                     Path(what).rmdir()
 
     @property
     def has_changes(self) -> bool:
-        return bool(self._ops or self._store_ops)
+        return any(op.kind != "edit" or op.new != op.old for op in self._ops) or bool(self._store_ops)
 
 
 class _Compare:

@@ -8,6 +8,8 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
   {"op": "inode", "path", "ino"}                                       the placed file is a copy with this inode
   (journals written before 2026-11-25 hold "sha256" instead of "ino"; `undo` checks either)
   {"op": "append", "path", "old_size", "size"}                         lines added to a shared file
+  {"op": "edit", "path", "old", "size", "sha256"}                    a shared document we replaced: its old bytes
+                                                                       (base64; null: it did not exist), the new digest
   {"op": "temp", "path"}                                               a temporary we may leave if killed
   {"op": "db", "path"}                                                 a write transaction on this database began
   {"op": "row-insert", "path", "table", "key", "cols", "digest"}      a row we insert (the database is `path`)

@@ -303,15 +303,7 @@ SUBJECTS: list[Subject] = [
             derived=lambda p: [encode_project_dir(p)]),
     Subject("codex", _codex_plant, _codex_grow,
             frozenset({"sessions", "archived_sessions", "history", "session_index"})),
-    Subject("gemini", _gemini_plant, _gemini_grow, frozenset({"chats", "artifacts"}), derived=lambda p: [_sha(p)],
-            known_gaps={
-                "test_undo_restores_the_exact_bytes":
-                    "finalize registers the project (projects.json, tmp/ and history/ .project_root markers) "
-                    "outside the journal, so undo leaves them (issue 15 part 1: store operations)",
-                "test_a_killed_receive_leaves_nothing_partial":
-                    "a receive killed while it holds Gemini's projects.json.lock leaves that lock directory "
-                    "(Gemini and receive take it as stale after 10 s)",
-            }),
+    Subject("gemini", _gemini_plant, _gemini_grow, frozenset({"chats", "artifacts"}), derived=lambda p: [_sha(p)]),
     Subject("qwen", _qwen_plant, _qwen_grow, frozenset({"chats", "tool-results", "plans"}),
             derived=lambda p: [sanitize_cwd(p)]),
     Subject("copilot", _copilot_plant, _copilot_grow, frozenset({"session-state"})),

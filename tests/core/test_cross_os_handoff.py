@@ -177,22 +177,28 @@ def test_no_source_path_survives_any_direction(tool: str, source: str, target: s
 def test_gemini_on_a_windows_target_keys_and_marks_projects_as_gemini_does(tmp_path: Path) -> None:
     """Gemini on win32 keys `projects.json` and writes `.project_root` lower-cased (normalizePath) and
     compares that way: a real-case path must find the existing lower-cased entry, not claim `app-1`."""
-    from sync_ai_sessions.adapters.gemini import _Pending
+    from sync_ai_sessions.adapters.gemini import key_of, registration
 
+    win = pf.flavor("windows")
+    assert key_of("C:\\Work\\My App\\", win) == "c:\\work\\my app" and key_of("C:/Work/App", win) == "c:\\work\\app"
     g = GeminiAdapter({"HOME": str(tmp_path), "GEMINI_CLI_HOME": str(tmp_path)})
-    g._fl = pf.flavor("windows")
-    assert g._key("C:\\Work\\My App\\") == "c:\\work\\my app" and g._key("C:/Work/App") == "c:\\work\\app"
-    registry: dict[str, str] = {}
-    assert g._register(_Pending("C:\\Work\\App", "app", []), registry) == "app"
-    assert registry == {"c:\\work\\app": "app"}
-    for base in ("tmp", "history"):
-        assert (tmp_path / ".gemini" / base / "app" / ".project_root").read_text() == "c:\\work\\app"
-    (tmp_path / ".gemini" / "projects.json").write_text(json.dumps({"projects": registry}))
-    assert g.short_name("C:\\WORK\\app") == "app"  # the same project: not a new `app-1`
-    assert g.short_name("D:\\Other\\App") == "app-1"
-    posix = GeminiAdapter({"HOME": str(tmp_path / "p"), "GEMINI_CLI_HOME": str(tmp_path / "p")})
-    posix._fl = pf.Flavor("posix", "linux")
-    assert posix._key("/Work/App/") == "/Work/App"  # Linux: as given
+    gdir = tmp_path / ".gemini"
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    ctx = ImportContext(target=Repo(root=tmp_path), source=SourceInfo(os_flavor="windows", repo_root="C:\\Work"),
+                        staging=staging, env={}, target_flavor=win)
+    markers = g._registration("C:\\Work\\App", "app", staging, ctx)  # what the plan places
+    assert [(mk.dest, mk.staged.read_text()) for mk in markers] == [
+        (gdir / base / "app" / ".project_root", "c:\\work\\app") for base in ("tmp", "history")]
+    raw = registration(key_of("C:\\Work\\App", win), "app")(None)  # the projects.json edit
+    assert json.loads(raw) == {"projects": {"c:\\work\\app": "app"}}
+    for mk in markers:
+        mk.dest.parent.mkdir(parents=True)
+        shutil.copyfile(mk.staged, mk.dest)
+    (gdir / "projects.json").write_bytes(raw)
+    assert g.short_name("C:\\WORK\\app", fl=win) == "app"  # the same project: not a new `app-1`
+    assert g.short_name("D:\\Other\\App", fl=win) == "app-1"
+    assert key_of("/Work/App/", pf.Flavor("posix", "linux")) == "/Work/App"  # Linux: as given
 
 
 def test_qwen_on_a_windows_target_names_folders_from_the_lower_cased_path(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import (
+    Adapter,
     ImportContext,
     Session,
     SessionManifest,
@@ -17,6 +18,8 @@ from sync_ai_sessions.adapters.base import (
     StagedSession,
 )
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.importer import Importer
+from sync_ai_sessions.journal import Journal
 
 ALICE_ROOT = "/home/alice/src/myproj"
 ALICE_GEMINI = "/home/alice/.gemini"
@@ -85,6 +88,23 @@ def context(
         staging=staging,
         env=env,
     )
+
+
+def through_engine(adapter: Adapter, m: SessionManifest, files: dict[str, Path], ctx: ImportContext,
+                   *, apply: bool = True) -> tuple[SessionResult, Importer]:
+    """Plan one session with the import engine, as receive does, and (with `apply`) carry the plan out,
+    journalled; returns the engine's decision and the engine."""
+    imp = Importer(adapter, ctx)
+    ctx.lookups = {}
+    try:
+        result = imp.plan_session(m, files)
+    finally:
+        ctx.lookups = None
+    if apply and imp.has_changes:
+        journal = Journal.start(ctx.env, adapter.name, adapter.home())
+        imp.apply(journal)
+        journal.complete([])
+    return result, imp
 
 
 def place(staged: StagedSession, action: str = "new") -> SessionResult:

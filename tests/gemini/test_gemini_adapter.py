@@ -21,14 +21,16 @@ from gemini.helpers import (
     manifest_of,
     place,
     sha,
+    through_engine,
     tree,
 )
 
-from sync_ai_sessions.adapters import gemini as gem
-from sync_ai_sessions.adapters.base import SessionResult
+from sync_ai_sessions import importer
 from sync_ai_sessions.adapters.gemini import GeminiAdapter, read_chat, slugify
+from sync_ai_sessions.commands.undo import undo
 from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.journal import Journal
 
 
 def adapter_for(home: Path) -> GeminiAdapter:
@@ -168,12 +170,15 @@ def test_short_name_clashes(tmp_path: Path) -> None:
     write_registry(gdir, {"/a/app": "app", "/b/app": "app-1"})
     marker(gdir, "app-2", "/c/app", bases=("history",))  # on disk only, in history/
     a = adapter_for(tmp_path)
-    assert a.short_name("/x/My App") == "my-app"
-    assert a.short_name("/d/app") == "app-3"
-    assert a.short_name("/a/app") == "app"  # an existing verified mapping is reused
+    planned: dict[str, str] = {}  # the names planned in one receive
+    assert a.short_name("/x/My App", reserved=planned) == "my-app"
+    assert a.short_name("/d/app", reserved=planned) == "app-3"
+    assert a.short_name("/a/app", reserved=planned) == "app"  # an existing verified mapping is reused
     # two new projects with the same base name in one receive do not get the same name
-    assert a.short_name("/e/app") == "app-4"
-    assert a.short_name("/d/app") == "app-3"
+    assert a.short_name("/e/app", reserved=planned) == "app-4"
+    assert a.short_name("/d/app", reserved=planned) == "app-3"
+    assert planned == {"/x/My App": "my-app", "/d/app": "app-3", "/a/app": "app", "/e/app": "app-4"}
+    assert a.short_name("/e/app") == "app-3"  # another receive: nothing was planned, nothing is kept on `a`
     assert tree(gdir / "tmp") == {}  # read-only
 
 
@@ -199,7 +204,7 @@ def _send(tmp_path: Path) -> tuple:
     return manifest_of(s, store)
 
 
-def test_stage_writes_nothing_and_finalize_registers(tmp_path: Path) -> None:
+def test_stage_writes_nothing_and_the_engine_registers(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     home_b = tmp_path / "b"
     target = tmp_path / "work" / "Renamed Proj_2"
@@ -212,9 +217,15 @@ def test_stage_writes_nothing_and_finalize_registers(tmp_path: Path) -> None:
     assert staged.transcript.dest == gdir / "tmp" / "renamed-proj-2" / "chats" / CHAT_NAME
     assert staged.resume_cwd == target
     assert a.resume_command(SID) == f"gemini --resume {SID}"
+    # the registration is part of the plan: both markers, then the projects.json entry as an edit
+    assert [p.dest for p in staged.sidecars] == [gdir / b / "renamed-proj-2" / ".project_root"
+                                                 for b in ("tmp", "history")]
+    (edit,) = staged.edits
+    assert edit.dest == gdir / "projects.json" and edit.busy == Path(f"{gdir}/projects.json.lock")
 
-    result = place(staged)
-    assert a.finalize(ctx, [result]) == []
+    result, _ = through_engine(a, m, files, ctx)
+    assert result.action == "new"
+    assert a.finalize(ctx, [result]) == []  # nothing is left for finalize
     assert json.loads((gdir / "projects.json").read_text()) == {"projects": {str(target): "renamed-proj-2"}}
     for base in ("tmp", "history"):
         assert (gdir / base / "renamed-proj-2" / ".project_root").read_text() == str(target)
@@ -235,7 +246,7 @@ def test_stage_writes_nothing_and_finalize_registers(tmp_path: Path) -> None:
     assert out.count(b"\n") == orig.count(b"\n")
 
 
-def test_finalize_not_called_means_nothing_written_and_registry_kept(tmp_path: Path) -> None:
+def test_registration_keeps_the_registry_and_a_skip_writes_nothing(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     home_b = tmp_path / "b"
     gdir = home_b / ".gemini"
@@ -249,45 +260,78 @@ def test_finalize_not_called_means_nothing_written_and_registry_kept(tmp_path: P
     staged = a.stage(m, files, ctx)
     assert staged.transcript.dest.parent.parent.name == "renamed-2"
     assert tree(home_b) == before
-    # a skipped session is not registered either
-    a.finalize(ctx, [SessionResult(SID, SID, "skip", None)])
-    assert tree(home_b) == before
-    place(staged)
-    a.finalize(ctx, [SessionResult(SID, SID, "new", staged.transcript.dest)])
+    result, _ = through_engine(a, m, files, ctx)
+    assert result.action == "new"
     reg = json.loads((gdir / "projects.json").read_text())["projects"]
     assert reg == {"/other/renamed": "renamed", "/srv/Renamed": "renamed-1", str(target): "renamed-2"}
+    # the same session again is skipped, and its registration with it: not a byte changes
+    after = tree(home_b)
+    again, imp = through_engine(a, m, files, context(target, tmp_path / "staging2", dict(a.env)))
+    assert again.action == "skip" and not imp.has_changes
+    assert tree(home_b) == after
 
 
-def test_finalize_moves_when_the_name_was_taken_meanwhile(tmp_path: Path) -> None:
+def test_a_name_taken_between_plan_and_apply_refuses_and_leaves_nothing(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     home_b = tmp_path / "b"
     target = tmp_path / "proj"
     target.mkdir()
     a = adapter_for(home_b)
     ctx = context(target, tmp_path / "staging", dict(a.env))
-    staged = a.stage(m, files, ctx)
-    place(staged)
-    marker(home_b / ".gemini", "proj", "/someone/else/proj")  # a Gemini run claimed it in between
-    notes = a.finalize(ctx, [SessionResult(SID, SID, "new", staged.transcript.dest)])
-    assert notes and "proj-1" in notes[0]
-    assert (home_b / ".gemini" / "tmp" / "proj-1" / "chats" / CHAT_NAME).exists()
-    assert not staged.transcript.dest.exists()
+    _, imp = through_engine(a, m, files, ctx, apply=False)
+    marker(home_b / ".gemini", "proj", "/someone/else/proj", bases=("history",))  # a Gemini run claimed it
+    before = tree(home_b / ".gemini")
+    journal = Journal.start(ctx.env, a.name, a.home())
+    with pytest.raises(ConflictError):
+        imp.apply(journal)
+    journal.abandon()
+    assert tree(home_b / ".gemini") == before  # rolled back; receiving again plans `proj-1`
+    result, _ = through_engine(a, m, files, context(target, tmp_path / "st2", dict(a.env)))
+    assert result.path == home_b / ".gemini" / "tmp" / "proj-1" / "chats" / CHAT_NAME
 
 
-def test_registry_lock_waits_and_takes_over_stale(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reg = tmp_path / ".gemini" / "projects.json"
-    write_registry(tmp_path / ".gemini", {})
-    lock = Path(str(reg) + ".lock")
+def test_the_engine_waits_for_geminis_lock_and_never_takes_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                              ) -> None:
+    m, files = _send(tmp_path)
+    home_b = tmp_path / "b"
+    gdir = home_b / ".gemini"
+    write_registry(gdir, {})
+    lock = gdir / "projects.json.lock"
     lock.mkdir()
-    monkeypatch.setattr(gem, "LOCK_TIMEOUT_S", 0.3)
-    with pytest.raises(ConflictError), gem.registry_lock(reg, timeout=0.3):
-        pass
-    assert lock.is_dir()  # someone else's lock is left alone
+    target = tmp_path / "proj"
+    target.mkdir()
+    a = adapter_for(home_b)
+    monkeypatch.setattr(importer, "BUSY_WAIT_S", 0.3)
+    _, imp = through_engine(a, m, files, context(target, tmp_path / "st", dict(a.env)), apply=False)
+    journal = Journal.start(a.env, a.name, a.home())
+    started = time.monotonic()
+    with pytest.raises(ConflictError, match="locked"):
+        imp.apply(journal)
+    journal.abandon()
+    assert time.monotonic() - started >= 0.3
+    assert lock.is_dir() and json.loads((gdir / "projects.json").read_text()) == {"projects": {}}
     old = time.time() - 60
     os.utime(lock, (old, old))  # a crashed Gemini's lock goes stale after 10 s
-    with gem.registry_lock(reg):
-        assert lock.is_dir()
-    assert not lock.exists()
+    result, _ = through_engine(a, m, files, context(target, tmp_path / "st2", dict(a.env)))
+    assert result.action == "new"
+    assert json.loads((gdir / "projects.json").read_text()) == {"projects": {str(target): "proj"}}
+    assert lock.is_dir()  # someone else's lock is left alone
+
+
+def test_undo_gives_projects_json_its_old_bytes(tmp_path: Path) -> None:
+    m, files = _send(tmp_path)
+    home_b = tmp_path / "b"
+    gdir = home_b / ".gemini"
+    gdir.mkdir(parents=True)
+    (gdir / "projects.json").write_bytes(b'{ "projects": {"/w/x": "x"} }\r\n')  # not as we would write it
+    target = tmp_path / "proj"
+    target.mkdir()
+    a = adapter_for(home_b)
+    before = tree(gdir)
+    through_engine(a, m, files, context(target, tmp_path / "st", dict(a.env)))
+    assert json.loads((gdir / "projects.json").read_text())["projects"] == {"/w/x": "x", str(target): "proj"}
+    undo(env=a.env)
+    assert tree(gdir) == before
 
 
 def test_copy_under_new_id(tmp_path: Path) -> None:
@@ -307,8 +351,9 @@ def test_copy_under_new_id(tmp_path: Path) -> None:
     out = staged.transcript.staged.read_bytes()
     assert SID.encode() not in out
     assert out.count(f'"sessionId":"{new}"'.encode()) == 3  # two metadata lines and a $set
-    (side,) = staged.sidecars
+    *markers, side = staged.sidecars  # the project's markers first, then the session's own files
     gdir = home_b / ".gemini"
+    assert [mk.dest.name for mk in markers] == [".project_root"] * 2
     assert side.dest == gdir / "tmp" / "proj" / "tool-outputs" / f"session-{new}" / "out.txt"
     assert side.staged.read_text() == f"see {gdir}/tmp/proj/tool-outputs/session-{new}/out.txt\n"
     place(staged)
@@ -379,7 +424,7 @@ def test_directories_and_missing_subfolder(tmp_path: Path) -> None:
     assert last == {"$set": {"directories": [f"{target}/lib", str(target)]}}
 
 
-def test_finalize_does_geminis_legacy_migration_it_would_block(tmp_path: Path) -> None:
+def test_the_plan_does_geminis_legacy_migration_it_would_block(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     target = tmp_path / "proj"
     target.mkdir()
@@ -392,8 +437,7 @@ def test_finalize_does_geminis_legacy_migration_it_would_block(tmp_path: Path) -
     (gdir / "history" / sha(str(target)) / "HEAD").write_text("ref: refs/heads/main\n")
     a = adapter_for(tmp_path / "b")
     ctx = context(target, tmp_path / "st", dict(a.env))
-    staged = a.stage(m, files, ctx)
-    a.finalize(ctx, [place(staged)])
+    through_engine(a, m, files, ctx)
     chats = gdir / "tmp" / "proj" / "chats"
     assert sorted(p.name for p in chats.iterdir()) == sorted([CHAT_NAME, "session-2025-01-01T00-00-33333333.json"])
     assert (gdir / "history" / "proj" / "HEAD").read_text() == "ref: refs/heads/main\n"

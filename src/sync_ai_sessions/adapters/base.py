@@ -2,10 +2,13 @@
 
 Send side:   `find_sessions(repo)` -> the repo's sessions, each with the files that travel with it.
 Receive side: `stage(...)` writes the rewritten files for this machine into a staging folder and says
-where each must land; the shared import engine (`sync_ai_sessions.importer`) then decides, on bytes,
-new / skip / fast-forward / copy, and places files atomically without ever overwriting.  When a
-session must become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once
-after anything was imported (index resets, registrations); it is not called when nothing was.
+where each must land, which lines go to shared append-only files (`LineAppend`) and which shared
+documents change (`FileEdit`: an index such as Gemini's projects.json); the shared import engine
+(`sync_ai_sessions.importer`) then decides, on bytes, new / skip / fast-forward / copy, and places
+files atomically without ever overwriting, every change journalled for `undo`.  When a session must
+become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once after anything was
+imported, for what is not a file of the tool's home (e.g. a tool's own cache outside it); it is not
+called when nothing was.
 
 A tool that keeps sessions in an SQLite database (OpenCode) stages `StagedRows` instead: the rows the
 session needs, and the ordered "units" (one per message) that the engine compares the way it compares a
@@ -16,7 +19,10 @@ Rules every adapter keeps:
 - `arcname`s are POSIX, relative, without `..`, and start with a top folder the adapter owns
   (e.g. `projects/...`); they are names inside the payload, not paths on this machine.
 - Every `Placement.dest` lies inside `self.home()`; the engine re-checks and refuses anything else.
-- Nothing is written outside `ctx.staging` by `stage`; only `finalize` touches the tool's home directly.
+- Nothing is written outside `ctx.staging` by `stage`; every change to the tool's home is in the plan
+  it returns (placements, line appends, file edits, rows), so that `undo` and a killed import see it.
+- No per-import state on `self`: what an adapter remembers across the sessions of one import (names it
+  planned, indexes of local files) lives in `ctx.lookups` (or in the returned plan).
 """
 
 from __future__ import annotations
@@ -205,12 +211,31 @@ class LineAppend:
 
 
 @dataclass
+class FileEdit:
+    """A change to a small shared document the tool keeps whole (Gemini's projects.json).
+
+    `edit(current bytes, or None when the file is absent)` returns the bytes the file must hold (the
+    bytes it was given: nothing to do); it must be a pure function of them.  The engine applies the
+    edits of every session of one import to one file in order, at planning, to the bytes it reads then;
+    when applying it checks the file still holds those bytes (else "changed while importing") and
+    replaces it atomically, journalled with the old bytes so that `undo` restores them exactly.
+    `busy`: a lock folder the tool holds while it writes the file (proper-lockfile's `<file>.lock`):
+    the engine waits while it is there and fresh, and never takes it (a killed import would leave it).
+    """
+
+    dest: Path
+    edit: Callable[[bytes | None], bytes]
+    busy: Path | None = None
+
+
+@dataclass
 class StagedSession:
     session_id: str  # the id the tool will know it by (new id for a copy)
     original_id: str
     transcript: Placement
     sidecars: list[Placement] = field(default_factory=list)
     line_appends: list[LineAppend] = field(default_factory=list)
+    edits: list[FileEdit] = field(default_factory=list)
     resume_cwd: Path | None = None  # folder to run the resume command in
 
 
@@ -350,11 +375,12 @@ class Adapter(ABC):
 
     # -- receive side ------------------------------------------------------------------------
     @abstractmethod
-    def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
-        """The local transcript already holding `session_id`, if any.
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
+        """The local transcript (a database-backed tool: the database) already holding `session_id`.
 
-        While `ctx.lookups` is a dict (the engine is planning), the answer may come from an index of the
-        local transcripts built on the first call and kept there; otherwise look on disk."""
+        With `ctx`, the import's context: while `ctx.lookups` is a dict (the engine is planning), the answer
+        may come from an index of the local transcripts built on the first call and kept there, and an
+        adapter may prefer the places of `ctx.target`.  Without it (doctor, tests), look on disk."""
 
     @abstractmethod
     def stage(

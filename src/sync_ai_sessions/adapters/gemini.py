@@ -20,12 +20,18 @@ migration) are ones Gemini itself never shows.
 Import: the target project path is the repo root on this machine plus the session's cwd relative to the
 repo (the root itself when that folder does not exist here).  `stage` works out, read-only, the short name
 Gemini would give that path (same algorithm as Gemini: existing verified mapping, else a folder whose marker
-names the path, else `slugify(basename)` with `-1`, `-2`... on clashes) and writes nothing outside the
-staging folder; `finalize` (run only when something was imported) registers the path in `projects.json`
-under the same lock Gemini takes (`projects.json.lock` directory, as proper-lockfile makes it) and writes
-both `.project_root` markers.  Every string is rewritten from the old repo root / project path / project
-temp folder to the new ones, and `projectHash` becomes sha256 of the new project path.  A copy under a new
-id gets the new id in every `sessionId`, in the file name's id8, and in its sidecar folder names.
+names the path, else `slugify(basename)` with `-1`, `-2`... on clashes; the names planned in one import
+are kept in `ctx.lookups`) and plans the registration with the session, for the engine to carry out and
+journal like any other change: both `.project_root` markers as new files, the `projects.json` entry as
+a `FileEdit` (replaced atomically only if unchanged since it was read; `undo` gives back its old bytes).
+We never take Gemini's lock (`projects.json.lock`, a proper-lockfile directory): a receive killed while
+holding it would leave it behind; the engine waits while Gemini holds it instead, and should Gemini
+rewrite the file in the instant between our check and our rename, the markers we wrote still name the
+project, which is what Gemini's own lookup falls back on.
+
+Every string is rewritten from the old repo root / project path / project temp folder to the new ones,
+and `projectHash` becomes sha256 of the new project path.  A copy under a new id gets the new id in every
+`sessionId`, in the file name's id8, and in its sidecar folder names.
 
 Path forms per OS (all translated on import, both ways; see pathflavor / rewrite_cross):
 - Linux: `path.resolve(cwd)` everywhere (registry keys, markers, chat `directories`, tool args).
@@ -39,15 +45,12 @@ Path forms per OS (all translated on import, both ways; see pathflavor / rewrite
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
@@ -58,15 +61,15 @@ from sync_ai_sessions.adapters.base import (
     ROLE_TRANSCRIPT,
     Adapter,
     ExportFile,
+    FileEdit,
     ImportContext,
     Placement,
     Session,
     SessionManifest,
-    SessionResult,
     StagedSession,
     real_case,
 )
-from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
+from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
 
@@ -77,8 +80,6 @@ _ID8_TAIL = re.compile(r"^(session-.*-)([^-/]{1,8})(\.jsonl?)$")
 _PROJECT_HASH = re.compile(rb'"projectHash"\s*:\s*"([0-9a-fA-F]{64})"')
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 _TEXT_SUFFIXES = {".json", ".jsonl", ".md", ".txt", ".log", ".yaml", ".yml", ""}
-LOCK_TIMEOUT_S = 10.0
-LOCK_STALE_S = 10.0  # proper-lockfile's default `stale`
 _MAX_WALK_DIRS = 20000
 
 
@@ -268,61 +269,20 @@ def pick_transcript(chats: list[ChatInfo]) -> ChatInfo | None:
 # -- the registry ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def registry_lock(registry: Path, timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
-    """Hold the lock Gemini (proper-lockfile) takes on projects.json: a `<realpath>.lock` directory."""
-    if not registry.exists():
-        _atomic_write_json(registry, {"projects": {}}, exclusive=True)
-    lock = Path(os.path.realpath(registry) + ".lock")
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            os.mkdir(lock)
-            break
-        except FileExistsError:
-            try:
-                stale = time.time() - lock.stat().st_mtime > LOCK_STALE_S
-            except FileNotFoundError:
-                continue
-            if stale:
-                with contextlib.suppress(OSError):
-                    os.rmdir(lock)
-                continue
-            if time.monotonic() > deadline:
-                raise ConflictError(
-                    f"{registry} is locked by a running Gemini CLI: close it and run receive again",
-                    code="locked",
-                ) from None
-            time.sleep(0.1)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.rmdir(lock)
-
-
-def _atomic_write_json(path: Path, data: Any, *, exclusive: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{uuid.uuid4()}.tmp")
-    tmp.write_bytes(json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8"))  # LF, as Gemini writes
-    try:
-        if exclusive:
-            with contextlib.suppress(FileExistsError):
-                if not osops.hardlink(tmp, path):
-                    osops.rename_noreplace(tmp, path)
-        else:
-            osops.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def load_registry(registry: Path) -> dict[str, str]:
     try:
-        data = json.loads(registry.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        return parse_registry(registry.read_bytes())
+    except OSError:
         return {}
-    except (ValueError, OSError):
+
+
+def parse_registry(raw: bytes | None) -> dict[str, str]:
+    """The `projects` of a projects.json document (None: no file); {} for anything Gemini would reset."""
+    if raw is None:
+        return {}
+    try:
+        data = json.loads(raw)
+    except ValueError:
         return {}
     projects = data.get("projects") if isinstance(data, dict) else None
     if not isinstance(projects, dict) or not all(
@@ -332,33 +292,33 @@ def load_registry(registry: Path) -> dict[str, str]:
     return {str(k): v for k, v in projects.items()}
 
 
+def registration(key: str, slug: str) -> Callable[[bytes | None], bytes]:
+    """The edit of projects.json that maps the project `key` to `slug` (a `FileEdit.edit`)."""
+
+    def edit(raw: bytes | None) -> bytes:
+        registry = parse_registry(raw)
+        if raw is not None and registry.get(key) == slug:
+            return raw
+        registry[key] = slug
+        return json.dumps({"projects": registry}, indent=2, ensure_ascii=False).encode("utf-8")  # as Gemini
+
+    return edit
+
+
+def key_of(path: str, fl: pathflavor.Flavor) -> str:
+    """A project path as Gemini normalises it for `projects.json` keys and `.project_root` markers on a
+    machine of flavour `fl`: `path.resolve`, lower-cased on win32 (ProjectRegistry.normalizePath)."""
+    if fl.windows:
+        return pathflavor.native(path, fl).rstrip("\\").lower() if len(path) > 3 else path.lower()
+    return os.path.normpath(path)
+
+
 # -- the adapter ----------------------------------------------------------------------------------
-
-
-@dataclass
-class _Pending:
-    project: str
-    slug: str
-    dests: list[Path]
-    fresh: bool = False  # the project had no folder here before this import
 
 
 class GeminiAdapter(Adapter):
     name = "gemini"
     display_name = "Gemini CLI"
-
-    def __init__(self, env: Mapping[str, str] | None = None):
-        super().__init__(env)
-        self._reserved: dict[str, str] = {}  # project path -> short name planned in this receive
-        self._pending: dict[str, _Pending] = {}  # staged session id -> registration to do in finalize
-        self._fl = pathflavor.local()  # the receiving machine's flavour (set from the import context)
-
-    def _key(self, path: str) -> str:
-        """A project path as Gemini normalises it for `projects.json` keys and `.project_root` markers:
-        `path.resolve`, lower-cased on win32 (ProjectRegistry.normalizePath)."""
-        if self._fl.windows:
-            return pathflavor.native(path, self._fl).rstrip("\\").lower() if len(path) > 3 else path.lower()
-        return os.path.normpath(path)
 
     # -- locations ---------------------------------------------------------------------------
     def gemini_home(self) -> Path:
@@ -402,13 +362,15 @@ class GeminiAdapter(Adapter):
         except OSError:
             return ""  # unreadable: Gemini treats it as owned by someone else
 
-    def _projects(self) -> dict[Path, str]:
-        """Project temp folder -> project path, from projects.json and the ownership markers."""
+    def _projects(self, fl: pathflavor.Flavor | None = None) -> dict[Path, str]:
+        """Project temp folder -> project path, from projects.json and the ownership markers (paths compared
+        as a machine of flavour `fl` does, this one's by default)."""
+        fl = fl or pathflavor.local()
         out: dict[Path, str] = {}
         tmp = self.home() / "tmp"
         for path, slug in load_registry(self.registry_path).items():
             owner = self._marker_owner(tmp, slug)
-            if owner is None or self._key(owner) == self._key(path):
+            if owner is None or key_of(owner, fl) == key_of(path, fl):
                 out[tmp / slug] = path
         if tmp.is_dir():
             for d in tmp.iterdir():
@@ -523,49 +485,55 @@ class GeminiAdapter(Adapter):
         return len(ids)
 
     # -- short names (read-only) -------------------------------------------------------------
-    def _owner_ok(self, slug: str, project: str) -> bool:
+    def _owner_ok(self, slug: str, project: str, fl: pathflavor.Flavor) -> bool:
         for base in self.base_dirs:
             owner = self._marker_owner(base, slug)
-            if owner is not None and self._key(owner) != self._key(project):
+            if owner is not None and key_of(owner, fl) != key_of(project, fl):
                 return False
         return True
 
-    def _existing_slug(self, project: str, registry: dict[str, str]) -> str | None:
-        slug = registry.get(self._key(project))
-        if slug and self._owner_ok(slug, project):
+    def _existing_slug(self, project: str, registry: dict[str, str], fl: pathflavor.Flavor) -> str | None:
+        slug = registry.get(key_of(project, fl))
+        if slug and self._owner_ok(slug, project, fl):
             return slug
         for base in self.base_dirs:
             if not base.is_dir():
                 continue
             for d in sorted(base.iterdir()):
                 owner = self._marker_owner(base, d.name)
-                if owner and self._key(owner) == self._key(project):
+                if owner and key_of(owner, fl) == key_of(project, fl):
                     return d.name
         return None
 
-    def _claim_slug(self, project: str, registry: dict[str, str], taken: set[str]) -> str:
-        base = slugify(pathflavor.basename(project, self._fl) or "project")
+    def _claim_slug(self, project: str, registry: dict[str, str], taken: set[str], fl: pathflavor.Flavor) -> str:
+        base = slugify(pathflavor.basename(project, fl) or "project")
         used = set(registry.values()) | taken
         n = 0
         while True:
             cand = base if n == 0 else f"{base}-{n}"
             n += 1
-            if cand not in used and self._owner_ok(cand, project):
+            if cand not in used and self._owner_ok(cand, project, fl):
                 return cand
 
-    def short_name(self, project: str) -> str:
-        """The short name Gemini would give `project` now, without writing anything."""
-        if project in self._reserved:
-            return self._reserved[project]
+    def short_name(self, project: str, *, fl: pathflavor.Flavor | None = None,
+                   reserved: dict[str, str] | None = None) -> str:
+        """The short name Gemini would give `project` now, without writing anything.
+
+        `reserved`: the names already planned in this import (project -> name); the answer is added to it,
+        so that two new projects of one import with the same base name do not get the same name."""
+        fl = fl or pathflavor.local()
+        reserved = {} if reserved is None else reserved
+        if project in reserved:
+            return reserved[project]
         registry = load_registry(self.registry_path)
-        k = self._key(project)
-        if registry.get(k) and not self._owner_ok(registry[k], project):
+        k = key_of(project, fl)
+        if registry.get(k) and not self._owner_ok(registry[k], project, fl):
             del registry[k]
-        taken = {s for p, s in self._reserved.items() if p != project}
-        slug = self._existing_slug(project, registry)
+        taken = {s for p, s in reserved.items() if p != project}
+        slug = self._existing_slug(project, registry, fl)
         if slug is None or slug in taken:
-            slug = self._claim_slug(project, registry, taken)
-        self._reserved[project] = slug
+            slug = self._claim_slug(project, registry, taken, fl)
+        reserved[project] = slug
         return slug
 
     # -- receive side ------------------------------------------------------------------------
@@ -584,11 +552,20 @@ class GeminiAdapter(Adapter):
         best = pick_transcript(found)
         return best.path if best else None
 
-    def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
-        self._fl = ctx.target_flavor
-        root = Path(ctx.target.root)
-        dirs = [d for d, p in self._projects().items() if self._rel_to(root, p) is not None]
-        dirs += [self.home() / "tmp" / s for s in self._reserved.values()]
+    @staticmethod
+    def _reserved(ctx: ImportContext) -> dict[str, str]:
+        """The short names planned in this import (project -> name), kept in `ctx.lookups` while the engine
+        plans; a fresh dict outside it."""
+        return ctx.lookups.setdefault("gemini-short-names", {}) if ctx.lookups is not None else {}
+
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
+        """The chat file of `session_id` in a project of the clone `ctx.target` (without `ctx`: any)."""
+        if ctx is None:
+            dirs = list(self._projects())
+        else:
+            root = Path(ctx.target.root)
+            dirs = [d for d, p in self._projects(ctx.target_flavor).items() if self._rel_to(root, p) is not None]
+            dirs += [self.home() / "tmp" / s for s in self._reserved(ctx).values()]
         for d in dict.fromkeys(dirs):
             hit = self._find_in(d / "chats", session_id)
             if hit:
@@ -606,15 +583,15 @@ class GeminiAdapter(Adapter):
         out_id = new_id or sid
         if not _SAFE_ID.match(sid) or not _SAFE_ID.match(out_id):
             raise UnsafePayloadError(f"session id {sid!r} is not a Gemini session id")
-        self._fl = ctx.target_flavor
+        fl = ctx.target_flavor
         existing = None if new_id else self.find_existing(sid, ctx)
         if existing is not None:
             temp_dir = existing.parent.parent
-            project = self._projects().get(temp_dir) or self._target_project(session, ctx)
+            project = self._projects(fl).get(temp_dir) or self._target_project(session, ctx)
             slug = temp_dir.name
         else:
             project = self._target_project(session, ctx)
-            slug = self.short_name(project)
+            slug = self.short_name(project, fl=fl, reserved=self._reserved(ctx))
             temp_dir = self.home() / "tmp" / slug
 
         transcripts = [f for f in session.files if f.get("role") == ROLE_TRANSCRIPT]
@@ -635,7 +612,9 @@ class GeminiAdapter(Adapter):
         rewriter.rewrite_file(files[t_arc], staged_t)
         transcript = Placement(temp_dir / "chats" / t_name, staged_t)
 
-        sidecars: list[Placement] = []
+        # The project's registration goes first (a run killed half-way then leaves the project registered,
+        # and the next one places the rest into the same folder), then the session's own files.
+        sidecars = self._registration(project, slug, staging, ctx)
         for i, f in enumerate(session.files):
             arc = f["arcname"]
             if arc == t_arc:
@@ -656,15 +635,77 @@ class GeminiAdapter(Adapter):
                 staged.write_bytes(files[arc].read_bytes())
             sidecars.append(Placement(dest, staged))
 
-        fresh = not (self.home() / "tmp" / slug).exists() and not (self.home() / "history" / slug).exists()
-        self._pending[out_id] = _Pending(project, slug, [transcript.dest] + [p.dest for p in sidecars], fresh)
+        key = key_of(project, fl)
+        edit = FileEdit(self.registry_path, registration(key, slug),
+                        busy=Path(os.path.realpath(self.registry_path) + ".lock"))
         return StagedSession(
             session_id=out_id,
             original_id=sid,
             transcript=transcript,
             sidecars=sidecars,
+            edits=[edit],
             resume_cwd=Path(project),
         )
+
+    def _registration(self, project: str, slug: str, staging: Path, ctx: ImportContext) -> list[Placement]:
+        """The files that make `slug` the project's folder: Gemini's one-time copy of a pre-0.29 folder
+        (see `_legacy_copies`) and the two `.project_root` markers that are not there yet."""
+        out = self._legacy_copies(project, slug, staging, ctx)
+        key = key_of(project, ctx.target_flavor)
+        for base in self.base_dirs:
+            if self._marker_owner(base, slug) is None:
+                staged = staging / f"marker-{base.name}"
+                staged.write_bytes(key.encode("utf-8"))  # as Gemini writes it (lower-cased on win32)
+                out.append(Placement(base / slug / PROJECT_ROOT_FILE, staged))
+        return out
+
+    def _legacy_copies(self, project: str, slug: str, staging: Path, ctx: ImportContext) -> list[Placement]:
+        """Gemini's one-time copy of a pre-0.29 `<sha256(path)>` folder, which our import would block.
+
+        Gemini copies `tmp/<hash>` (and `history/<hash>`) into the new short-name folder only while that folder
+        holds nothing but `.project_root`; the chats we place there would hide this machine's older sessions
+        of the same project for good.  So while the short-name folders hold nothing else (files copied by a
+        run that was killed half-way aside), the copy is planned with the session; existing files are never
+        replaced.  Planned once per project and import."""
+        done = ctx.lookups.setdefault("gemini-legacy", set()) if ctx.lookups is not None else set()
+        h = project_hash(project)
+        pairs = [(base / h, base / slug) for base in self.base_dirs]
+        if slug in done or not all(self._holds_only_copies(target, legacy) for legacy, target in pairs):
+            return []
+        done.add(slug)
+        out: list[Placement] = []
+        for legacy, target in pairs:
+            if not legacy.is_dir() or legacy.is_symlink():
+                continue
+            for dirpath, dirnames, filenames in os.walk(legacy):
+                dirnames.sort()
+                rel = Path(dirpath).relative_to(legacy)
+                for fn in sorted(filenames):
+                    src, dst = Path(dirpath) / fn, target / rel / fn
+                    if src.is_symlink() or dst.exists():
+                        continue
+                    staged = staging / f"legacy-{len(out)}"
+                    shutil.copy2(src, staged)
+                    out.append(Placement(dst, staged))
+        return out
+
+    @staticmethod
+    def _holds_only_copies(target: Path, legacy: Path) -> bool:
+        """`target` holds no file but `.project_root` and files equal to those at the same place in `legacy`."""
+        if not target.is_dir():
+            return True
+        for dirpath, _dirnames, filenames in os.walk(target):
+            rel = Path(dirpath).relative_to(target)
+            for fn in filenames:
+                if rel == Path(".") and fn == PROJECT_ROOT_FILE:
+                    continue
+                twin = legacy / rel / fn
+                try:
+                    if not twin.is_file() or twin.read_bytes() != (Path(dirpath) / fn).read_bytes():
+                        return False
+                except OSError:
+                    return False
+        return True
 
     @staticmethod
     def _check_arc(arc: str, sid: str) -> tuple[str, str]:
@@ -716,104 +757,6 @@ class GeminiAdapter(Adapter):
             rules.append(Rule(f"session-{sid}", f"session-{out_id}", kind="token"))
             rules.append(Rule(sid, out_id, kind="token"))
         return PathRewriter(rules, source_flavor=src.os_flavor or "posix", target_flavor=ctx.target_flavor)
-
-    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
-        todo = [
-            self._pending[r.id]
-            for r in results
-            if r.action in ("new", "fast-forward", "copy") and r.id in self._pending
-        ]
-        if not todo:
-            return []
-        notes: list[str] = []
-        with registry_lock(self.registry_path):
-            registry = load_registry(self.registry_path)
-            before = dict(registry)
-            for p in todo:
-                final = self._register(p, registry)
-                if final != p.slug:
-                    self._move(p, final)
-                    notes.append(f"Gemini project {p.project} uses short name {final!r} (not {p.slug!r})")
-                if p.fresh:
-                    self._migrate_legacy(p.project, final)
-            if registry != before:
-                _atomic_write_json(self.registry_path, {"projects": registry})
-        return notes
-
-    def _register(self, p: _Pending, registry: dict[str, str]) -> str:
-        """Claim `p.slug` for `p.project` (or whatever is free now), writing both markers."""
-        key = self._key(p.project)
-        current = registry.get(key)
-        if current and not self._owner_ok(current, p.project):
-            del registry[key]
-            current = None
-        slug = current or p.slug
-        taken = {s for path, s in registry.items() if path != key}
-        for _attempt in range(100):
-            if slug not in taken and self._owner_ok(slug, p.project):
-                try:
-                    self._write_markers(slug, p.project)
-                except FileExistsError:
-                    pass
-                else:
-                    registry[key] = slug
-                    return slug
-            taken.add(slug)
-            slug = self._claim_slug(p.project, registry, taken)
-        raise ConflictError(f"could not register {p.project} with Gemini CLI", code="conflict")
-
-    def _migrate_legacy(self, project: str, slug: str) -> None:
-        """Do Gemini's one-time copy of a pre-0.29 `<sha256(path)>` folder, which our import would block.
-
-        Gemini copies `tmp/<hash>` (and `history/<hash>`) into the new short-name folder only while that folder
-        holds nothing but `.project_root`; the chats we just placed there would hide this machine's older
-        sessions of the same project for good.  Existing files are never replaced.
-        """
-        h = project_hash(project)
-        for base in self.base_dirs:
-            legacy, target = base / h, base / slug
-            if not legacy.is_dir() or legacy.is_symlink():
-                continue
-            for dirpath, _dirnames, filenames in os.walk(legacy):
-                rel = Path(dirpath).relative_to(legacy)
-                for fn in filenames:
-                    src, dst = Path(dirpath) / fn, target / rel / fn
-                    if src.is_symlink() or dst.exists():
-                        continue
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, dst)
-
-    def _write_markers(self, slug: str, project: str) -> None:
-        for base in self.base_dirs:
-            d = base / slug
-            d.mkdir(parents=True, exist_ok=True)
-            marker = d / PROJECT_ROOT_FILE
-            try:
-                fd = osops.open_fd(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            except FileExistsError:
-                owner = self._marker_owner(base, slug)
-                if owner is None or self._key(owner) != self._key(project):
-                    raise
-                continue
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self._key(project).encode("utf-8"))  # as Gemini writes it (lower-cased on win32)
-
-    def _move(self, p: _Pending, final: str) -> None:
-        """A Gemini started meanwhile took the planned short name: move what we placed to the final one."""
-        old_dir = self.home() / "tmp" / p.slug
-        new_dir = self.home() / "tmp" / final
-        for dest in p.dests:
-            if not dest.exists():
-                continue
-            target = new_dir / dest.relative_to(old_dir)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                if osops.hardlink(dest, target):
-                    osops.remove(dest)
-                else:
-                    osops.rename_noreplace(dest, target)
-            except FileExistsError:
-                continue
 
     def resume_command(self, session_id: str) -> str:
         return f"gemini --resume {session_id}"

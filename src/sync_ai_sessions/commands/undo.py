@@ -3,16 +3,19 @@
 What `receive --with-changes` did to git (journal records `{"op": "git"}`) is checked and reverted by
 `sync_ai_sessions.gitwork` first: branches it created or moved, the switch, the changes it applied.
 
-Files are truncated or removed; database rows (store operations, see `sync_ai_sessions.importer`) are
+Files are truncated or removed, a shared document an import edited (`FileEdit`) gets its old bytes back;
+database rows (store operations, see `sync_ai_sessions.importer`) are
 deleted or given back their old values in one transaction per database, after checking every row's
 digest, so either the whole import is reverted or nothing is.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,7 +24,7 @@ from typing import Any
 from sync_ai_sessions import gitwork, osops
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.errors import ConflictError
-from sync_ai_sessions.importer import delete_row, open_store, quote_ident, update_row
+from sync_ai_sessions.importer import delete_row, open_store, put_bytes, quote_ident, update_row
 from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
 from sync_ai_sessions.ui import UI
 
@@ -69,9 +72,15 @@ def _changed(op: dict[str, Any], inodes: dict[str, int]) -> str | None:
         if (st.st_size != op["size"] or ("sha256" in op and sha256_file(p) != op["sha256"])
                 or (ino is not None and st.st_ino != ino)):
             return f"{p} changed since it was imported (was the session resumed?)"
-    elif kind == "append" and (not p.is_file() or p.stat().st_size != op["size"]):
+    elif kind in ("append", "edit") and (
+            not p.is_file() or p.stat().st_size != op["size"] or (kind == "edit" and sha256_file(p) != op["sha256"])):
         return f"{p} changed since the import"
     return None
+
+
+def _old_bytes(op: dict[str, Any]) -> bytes | None:
+    """What an edited file held before the import (None: it did not exist)."""
+    return None if op["old"] is None else base64.b64decode(op["old"])
 
 
 def _never_done(op: dict[str, Any]) -> bool:
@@ -80,6 +89,9 @@ def _never_done(op: dict[str, Any]) -> bool:
         return not p.exists()
     if op["op"] in ("extend", "append"):
         return not p.exists() or p.stat().st_size == op["old_size"]
+    if op["op"] == "edit":
+        old = _old_bytes(op)
+        return (not p.exists()) if old is None else (p.is_file() and p.read_bytes() == old)
     return False
 
 
@@ -132,6 +144,8 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
                     osops.remove(p)
                 else:
                     os.truncate(p, op["old_size"])
+            elif kind == "edit":
+                put_bytes(p, _old_bytes(op), mode=stat.S_IMODE(p.stat().st_mode))
             elif kind == "temp":
                 p.unlink(missing_ok=True)
                 continue
