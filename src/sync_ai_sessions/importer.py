@@ -544,7 +544,10 @@ class Importer:
 
     def _result(self, staged: StagedSession | StagedRows, action: str, path: Path | None, reason: str | None = None
                 ) -> SessionResult:
-        argv = split_resume(self.adapter.resume_command(staged.session_id), staged.session_id, self._argv_shapes)
+        argv = split_resume(staged.resume or self.adapter.resume_command(staged.session_id), staged.session_id,
+                            self._argv_shapes)
+        if action != "skip":
+            self.notes.extend(staged.notes)
         if self._shell is None:
             self._shell = shells.user_shell(self.ctx.env)
         shell = self._shell

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters import codex as codex_mod
-from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SessionResult, SourceInfo
+from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.codex import HEAD_BYTES, TAIL_MAX_BYTES, CodexAdapter
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.importer import import_sessions
@@ -259,9 +259,9 @@ def test_stage_rewrites_every_path_and_provider(tmp_path: Path, kind: str) -> No
                 and r["payload"]["item"].get("type") == "CommandExecution"]
         assert cmds and all(c["cwd"] == "file://" + urllib.parse.quote(new_root) for c in cmds)
         assert all(c["aggregated_output"] == new_root + "\n" for c in cmds)
-    notes = w.dst.finalize(w.ctx(), [SessionResult(s.id, s.id, "new", staged.transcript.dest)])
-    assert any("'fake' rewritten to this machine's 'local'" in n for n in notes)
-    assert w.dst.resume_command(s.id) == f"codex resume {s.id}"
+    # the note travels with the plan (the engine tells it when the session is imported), not on the adapter
+    assert any("'fake' rewritten to this machine's 'local'" in n for n in staged.notes)
+    assert staged.resume is None and w.dst.resume_command(s.id) == f"codex resume {s.id}"
 
 
 def test_stage_is_byte_identical_when_nothing_differs(tmp_path: Path) -> None:
@@ -323,10 +323,10 @@ def test_keep_provider_prints_the_command(tmp_path: Path) -> None:
     data = staged.transcript.staged.read_bytes()
     assert b'"model_provider":"fake"' in data and b'"model_provider_id":"fake"' in data
     assert b'"model_provider":"local"' not in data and b'"model_provider_id":"local"' not in data
-    cmd = w.dst.resume_command(s.id)
+    cmd = staged.resume
     assert cmd == f"codex resume -c 'model_provider=\"fake\"' {s.id}"
-    notes = w.dst.finalize(w.ctx(), [SessionResult(s.id, s.id, "new", staged.transcript.dest)])
-    assert any("kept its model provider 'fake'" in n and cmd in n for n in notes)
+    assert w.dst.resume_command(s.id) == f"codex resume {s.id}"  # nothing of this import kept on the adapter
+    assert any("kept its model provider 'fake'" in n and cmd in n for n in staged.notes)
 
 
 def test_default_provider_is_openai(tmp_path: Path) -> None:
@@ -543,7 +543,7 @@ def test_rollouts_are_rewritten_while_they_are_decrypted(tmp_path: Path, monkeyp
     assert [json.loads(x) for x in hist] == [
         {"session_id": sid, "ts": 1, "text": f"look at {w.target_root}/src/app.py"}
     ]
-    assert ("model_provider" in w.dst.resume_command(sid)) == keep
+    assert ("model_provider" in rep.results[0].resume) == keep
 
 
 def _summarise_line_by_line(path: Path) -> dict[str, Any]:

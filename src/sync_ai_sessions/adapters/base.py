@@ -237,6 +237,10 @@ class StagedSession:
     line_appends: list[LineAppend] = field(default_factory=list)
     edits: list[FileEdit] = field(default_factory=list)
     resume_cwd: Path | None = None  # folder to run the resume command in
+    resume: str | None = None  # the resume command when not `Adapter.resume_command(session_id)`
+    notes: list[str] = field(default_factory=list)  # told to the user when the session is imported
+    # The adapter's own, from a streamed `stage` to its `complete` (e.g. the rewriter it planned with).
+    carry: Any = None
 
 
 # How the engine treats a staged row that is already in the database (same primary key):
@@ -270,6 +274,8 @@ class StagedRows:
     units: list[str]
     rows: list[Row]
     resume_cwd: Path | None = None
+    resume: str | None = None  # as in StagedSession
+    notes: list[str] = field(default_factory=list)
 
 
 _SEQ = itertools.count()

@@ -325,9 +325,6 @@ class CodexAdapter(Adapter):
             include_archived = self.env.get("SAIS_CODEX_INCLUDE_ARCHIVED", "") in ("1", "true", "yes")
         self.include_archived = include_archived
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        self._provider_notes: dict[str, str] = {}
-        self._kept_provider: dict[str, str] = {}
-        self._planned: dict[str, tuple[PathRewriter, _ProviderFix]] = {}  # staged before the bytes came
 
     # -- locations ---------------------------------------------------------------------------
     def home(self) -> Path:
@@ -701,7 +698,7 @@ class CodexAdapter(Adapter):
         recipe = Recipe(staged_t, rw, post=provider)
         if ctx.plan is not None:  # rewritten while it is decrypted; the rest in complete()
             ctx.plan[files[t_arc]] = recipe
-            self._planned[out_id] = (rw, provider)
+            staged.carry = (rw, provider)
             return staged
         with open(staged_t, "wb") as out:  # the same recipe, over the staged (maybe compressed) rollout
             recipe.write(_read_blocks(files[t_arc]), out)
@@ -721,28 +718,29 @@ class CodexAdapter(Adapter):
 
     def complete(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
                  ctx: ImportContext) -> StagedSession:
-        rw, provider = self._planned.pop(staged.session_id)
+        rw, provider = staged.carry
+        staged.carry = None
         return self._finish(staged, session, files, rw, provider)
 
     def _finish(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
                 rw: PathRewriter, provider: _ProviderFix) -> StagedSession:
-        """Once the transcript is staged: the note about its model provider, and its lines for the shared
-        history and session index."""
+        """Once the transcript is staged: the note about its model provider (and, when it is kept, the resume
+        command that names it), and its lines for the shared history and session index."""
         sid, out_id = session.id, staged.session_id
         recorded = [p for p in provider.seen if p != provider.target]
-        self._provider_notes.pop(out_id, None)
-        self._kept_provider.pop(out_id, None)
+        staged.notes = []
+        staged.resume = None
         if recorded:
             old = recorded[-1]
             if provider.keep:
-                self._kept_provider[out_id] = old
-                self._provider_notes[out_id] = (
+                staged.resume = self.resume_command(out_id, provider=old)
+                staged.notes.append(
                     f"session {out_id}: kept its model provider {old!r} (this machine's default is "
-                    f"{provider.target!r}); resume with: {self.resume_command(out_id)} "
+                    f"{provider.target!r}); resume with: {staged.resume} "
                     f"(the provider {old!r} must be defined in {self.home() / 'config.toml'})"
                 )
             else:
-                self._provider_notes[out_id] = (
+                staged.notes.append(
                     f"session {out_id}: model provider {old!r} rewritten to this machine's {provider.target!r} "
                     "so Codex can resume it (receive with --keep-provider to keep it)"
                 )
@@ -768,7 +766,7 @@ class CodexAdapter(Adapter):
         return staged
 
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
-        notes = [self._provider_notes[r.id] for r in results if r.id in self._provider_notes]
+        notes: list[str] = []
         reset: list[Path] = []
         for h in self.sqlite_homes():
             try:
@@ -802,8 +800,9 @@ class CodexAdapter(Adapter):
         finally:
             conn.close()
 
-    def resume_command(self, session_id: str) -> str:
-        kept = self._kept_provider.get(session_id)
-        if kept:
-            return f"codex resume -c {shlex.quote('model_provider=' + json.dumps(kept))} {session_id}"
+    def resume_command(self, session_id: str, provider: str | None = None) -> str:
+        """`codex resume <id>`; with `provider` (a session that kept its own model provider), the option
+        that makes Codex use it."""
+        if provider:
+            return f"codex resume -c {shlex.quote('model_provider=' + json.dumps(provider))} {session_id}"
         return f"codex resume {session_id}"
