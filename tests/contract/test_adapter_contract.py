@@ -16,6 +16,8 @@ tests/contract/subjects.py with
 recorded debt, a reason in `PENDING`).
 
 The rules (the model is restic's internal/backend/test: one suite, each backend joins in a few lines):
+  find_existing     one signature (session id, optional import context), the same answer with or without
+                    the context and while the engine plans (from an index)
   arcnames          every payload name is safe (POSIX, relative, no `..`), starts with a folder the
                     adapter owns, names its session, and belongs to one session only
   destinations      receive writes nothing outside the tool's home and our own config folder
@@ -36,6 +38,7 @@ machine's environment and nothing else.
 
 from __future__ import annotations
 
+import inspect
 import os
 import shutil
 import signal
@@ -49,7 +52,7 @@ from support.machines import Machine, git_repo, make_machine
 from support.machines import in_process as ours
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
-from sync_ai_sessions.adapters.base import ROLE_TRANSCRIPT, arc_parts, is_inside
+from sync_ai_sessions.adapters.base import ROLE_TRANSCRIPT, ImportContext, SourceInfo, arc_parts, is_inside
 from sync_ai_sessions.gitrepo import Repo
 
 
@@ -159,6 +162,23 @@ def test_arcnames_are_valid_and_owned(world: World) -> None:
             if world.subject.session_bytes is None:  # a store's files are an export made for send
                 assert is_inside(str(f.source), str(adapter.home())), f.source
             assert f.size == f.source.stat().st_size
+
+
+@each("test_find_existing_has_one_signature_and_one_answer")
+def test_find_existing_has_one_signature_and_one_answer(world: World) -> None:
+    adapter = world.adapter(world.a)
+    params = list(inspect.signature(type(adapter).find_existing).parameters.values())[1:]
+    assert [(p.name, p.default) for p in params] == [("session_id", inspect.Parameter.empty), ("ctx", None)]
+    ctx = ImportContext(target=Repo(root=world.ra), source=SourceInfo(os_flavor="posix", repo_root=str(world.ra)),
+                        staging=world.base / "staging", env=world.a.env)
+    for sid in world.ids:
+        want = world.transcript(world.a, world.ra, sid)
+        assert adapter.find_existing(sid) == want, sid  # without a context: on disk
+        assert adapter.find_existing(sid, ctx) == want, sid  # an import's context, not planning
+        ctx.lookups = {}  # planning: the answer may come from an index, and must be the same
+        assert adapter.find_existing(sid, ctx) == want, sid
+        ctx.lookups = None
+    assert adapter.find_existing("0" * 8 + world.ids[0][8:].replace("a", "b").replace("1", "2")) is None
 
 
 @each("test_receive_writes_only_inside_the_tool_home")

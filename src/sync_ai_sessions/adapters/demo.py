@@ -69,7 +69,7 @@ class DemoAdapter(Adapter):
                                last_activity=None, lines=None))
         return out
 
-    def find_existing(self, session_id: str, ctx: ImportContext) -> Path | None:
+    def find_existing(self, session_id: str, ctx: ImportContext | None = None) -> Path | None:
         hits = sorted((self.home() / "sessions").glob(f"*/{session_id}.jsonl"))
         return hits[0] if hits else None
 
