@@ -17,50 +17,43 @@ After an error, further writes are dropped and the next `write`, `open` or the e
 from __future__ import annotations
 
 import contextlib
-import queue
-import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from sync_ai_sessions.lookahead import Behind
 
 _DEPTH = 16  # blocks in flight (about 16 MiB with 1 MiB blocks)
 
 
+def _write_all(ops: Iterable[tuple[str, Any]]) -> None:
+    """The writing thread: open, write and close files in the order the caller asked."""
+    fh: BinaryIO | None = None
+    try:
+        for op, arg in ops:
+            if op == "open":
+                fh = open(arg, "wb")  # noqa: SIM115 - closed by the "close" op
+            elif op == "write":
+                assert fh is not None
+                fh.write(arg)
+            elif op == "close" and fh is not None:
+                fh.close()
+                fh = None
+    except BaseException:
+        if fh is not None:
+            with contextlib.suppress(OSError):  # the first error is the one to report
+                fh.close()
+        raise
+    if fh is not None:
+        fh.close()
+
+
 class BackgroundWriter:
     def __init__(self, depth: int = _DEPTH):
-        self._q: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="sais-write", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        fh: BinaryIO | None = None
-        while True:
-            op, arg = self._q.get()
-            if op == "stop":
-                break
-            if self._error is not None:
-                continue  # drain: the caller will raise the error
-            try:
-                if op == "open":
-                    fh = open(arg, "wb")  # noqa: SIM115 - closed by the "close" op
-                elif op == "write":
-                    assert fh is not None
-                    fh.write(arg)
-                elif op == "close" and fh is not None:
-                    fh.close()
-                    fh = None
-            except BaseException as exc:  # handed to the caller's thread
-                self._error = exc
-        if fh is not None:
-            try:
-                fh.close()
-            except OSError as exc:
-                self._error = self._error or exc
+        self._behind: Behind[tuple[str, Any]] = Behind(_write_all, depth=depth, name="sais-write")
 
     def _put(self, op: str, arg: Any = None) -> None:
-        if self._error is not None:
-            raise self._error
-        self._q.put((op, arg))
+        self._behind.put((op, arg))
 
     def open(self, path: Path) -> _File:
         self._put("open", path)
@@ -68,22 +61,13 @@ class BackgroundWriter:
 
     def close(self) -> None:
         """Wait for every queued write; raise the first error met."""
-        if self._thread.is_alive():
-            self._q.put(("stop", None))
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self._behind.close()
 
     def __enter__(self) -> BackgroundWriter:
         return self
 
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            self.close()
-            return
-        # Already failing: stop the thread, keep the original exception (the one to report).
-        with contextlib.suppress(BaseException):
-            self.close()
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._behind.__exit__(exc_type, *rest)
 
 
 class _File:

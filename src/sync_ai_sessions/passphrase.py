@@ -14,12 +14,12 @@ import hmac
 import os
 import secrets
 import sys
-import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions.errors import AuthError, CryptoError, UsageError
+from sync_ai_sessions.lookahead import Job
 
 ENV = "SYNC_AI_SESSIONS_PASSPHRASE"
 MIN_LENGTH = 16
@@ -191,20 +191,10 @@ class VerifierCheck:
     checked while the sessions are found and packed; `result()` waits and raises what it found."""
 
     def __init__(self, p: str, v: dict[str, Any], source: str):
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(p, v, source), daemon=True)
-        self._thread.start()
-
-    def _run(self, p: str, v: dict[str, Any], source: str) -> None:
-        try:
-            check_verifier(p, v, source)
-        except BaseException as exc:
-            self._error = exc
+        self._job: Job[None] = Job(lambda: check_verifier(p, v, source), name="sais-verifier")
 
     def result(self) -> None:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
+        self._job.result()
 
 
 def env_without_secret(env: Mapping[str, str]) -> dict[str, str]:

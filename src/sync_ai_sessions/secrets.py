@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
 import re
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import BinaryIO
 
 from sync_ai_sessions import osops
 from sync_ai_sessions.literals import LiteralFinder
+from sync_ai_sessions.lookahead import Behind
 
 __all__ = ["Finding", "backend", "redact_file", "scan_bytes", "scan_file", "scan_files", "summarize"]
 
@@ -357,51 +356,40 @@ class BackgroundScan:
 
     def __init__(self, queued: int = 16) -> None:
         self.findings: list[Finding] = []
-        self._q: queue.Queue[tuple[str, str, Path] | bytes | None] = queue.Queue(maxsize=queued)
         self._done: list[tuple[str, str, Path, list[Match]]] = []
-        self._error: BaseException | None = None
-        self._worker = threading.Thread(target=self._run, name="secret-scan", daemon=True)
-        self._worker.start()
+        self._worker: Behind[tuple[str, str, Path] | bytes] = Behind(self._run, depth=queued, name="secret-scan")
 
     def begin(self, session_id: str, arcname: str, path: Path) -> None:
-        self._q.put((session_id, arcname, Path(path)))
+        self._worker.put((session_id, arcname, Path(path)))
 
     def feed(self, block: bytes) -> None:
         if block:
-            self._q.put(block)
+            self._worker.put(block)
 
     def end(self) -> None:
-        self._q.put(b"")
+        self._worker.put(b"")
 
     def __enter__(self) -> BackgroundScan:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._q.put(None)
-        self._worker.join()
+        self._worker.__exit__(exc_type, exc, tb)  # raises the worker's error, unless already failing
         if exc_type is None:
-            if self._error is not None:
-                raise self._error
             for sid, arcname, path, matches in self._done:
                 self.findings.extend(findings(path, matches, sid, arcname))
 
-    def _run(self) -> None:
+    def _run(self, items: Iterable[tuple[str, str, Path] | bytes]) -> None:
         sc = Scanner()
         current: tuple[str, str, Path] | None = None
-        try:
-            while (item := self._q.get()) is not None:
-                if isinstance(item, tuple):
-                    sc.reset()
-                    current = item
-                elif item:
-                    sc.feed(item)
-                elif current is not None:
-                    self._done.append((*current, sc.close()))
-                    current = None
-        except BaseException as exc:  # reported by __exit__; keep taking blocks so no producer blocks
-            self._error = exc
-            while self._q.get() is not None:
-                pass
+        for item in items:
+            if isinstance(item, tuple):
+                sc.reset()
+                current = item
+            elif item:
+                sc.feed(item)
+            elif current is not None:
+                self._done.append((*current, sc.close()))
+                current = None
 
 
 def scan_files(files: Iterable[tuple[str, str, Path]]) -> list[Finding]:

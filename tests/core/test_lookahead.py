@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from sync_ai_sessions.lookahead import Ahead
+from sync_ai_sessions.lookahead import Ahead, Behind, Job, Stopped
 
 
 def _threads(name: str) -> list[threading.Thread]:
@@ -66,3 +66,112 @@ def test_error_raised_while_starting_the_producer_is_forwarded() -> None:
     with Ahead(produce, name="t-start") as ahead, pytest.raises(ValueError, match="bad start"):
         next(ahead)
     assert _threads("t-start") == []
+
+
+def test_closing_from_another_thread_releases_a_waiting_consumer() -> None:
+    """The decrypting reader's shape: the consumer is a thread of its own, and close() comes from elsewhere
+    while it waits for an item that will never come."""
+    release = threading.Event()
+
+    def produce():
+        yield 1
+        release.wait(5)  # a producer slow to deliver the next item
+        yield 2
+
+    ahead = Ahead(produce, name="t-stop")
+    assert next(ahead) == 1
+    seen: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            next(ahead)
+        except BaseException as exc:
+            seen.append(exc)
+
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    time.sleep(0.2)  # the consumer is now waiting
+    closer = threading.Thread(target=ahead.close)
+    closer.start()
+    consumer.join(2)
+    assert not consumer.is_alive() and isinstance(seen[0], Stopped)
+    release.set()
+    closer.join(2)
+    assert _threads("t-stop") == []
+
+
+def test_job_returns_or_raises_the_same_every_time() -> None:
+    assert Job(lambda: 42, name="t-job").result() == 42
+    calls = []
+
+    def fail() -> int:
+        calls.append(1)
+        raise ValueError("no key")
+
+    job = Job(fail, name="t-job")
+    for _ in range(2):
+        with pytest.raises(ValueError, match="no key"):
+            job.result()
+    assert calls == [1]
+    assert _threads("t-job") == []
+
+
+def test_behind_consumes_in_order_and_close_waits_for_it() -> None:
+    got: list[int] = []
+    with Behind(lambda items: got.extend(items), depth=2, name="t-behind") as behind:
+        for i in range(50):
+            behind.put(i)
+    assert got == list(range(50))
+    assert _threads("t-behind") == []
+
+
+def test_behind_error_reaches_the_caller_and_no_put_blocks_after_it() -> None:
+    def consume(items):
+        for item in items:
+            if item == 3:
+                raise OSError(28, "No space left on device")
+
+    behind = Behind(consume, depth=1, name="t-behind-err")
+    with pytest.raises(OSError, match="No space left"):
+        for i in range(10_000):  # far more than the queue holds: the caller must not hang after the error
+            behind.put(i)
+    with pytest.raises(OSError, match="No space left"):
+        behind.close()
+    assert _threads("t-behind-err") == []
+
+
+def test_behind_leaving_on_an_error_keeps_that_error() -> None:
+    def consume(items):
+        for _ in items:
+            raise OSError("consumer failed too")
+
+    with pytest.raises(KeyboardInterrupt), Behind(consume, name="t-behind-kbd") as behind:
+        behind.put(1)
+        raise KeyboardInterrupt
+    assert _threads("t-behind-kbd") == []
+
+
+def test_background_writer_reports_the_disk_error_and_closes_the_file(tmp_path, monkeypatch) -> None:
+    from sync_ai_sessions import bgwrite
+
+    closed: list[bool] = []
+    real_open = open
+
+    class Full:
+        def __init__(self, path):
+            self._fh = real_open(path, "wb")
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+        def close(self):
+            closed.append(True)
+            self._fh.close()
+
+    monkeypatch.setattr(bgwrite, "open", lambda path, mode: Full(path), raising=False)
+    with pytest.raises(OSError, match="No space left"), bgwrite.BackgroundWriter(depth=1) as bw, \
+            bw.open(tmp_path / "f") as out:
+        for _ in range(1000):
+            out.write(b"x")
+    assert closed == [True]
+    assert _threads("sais-write") == []

@@ -21,8 +21,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-import queue
-import threading
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import zstandard
@@ -49,6 +48,7 @@ from sync_ai_sessions.format.header import (  # noqa: F401 - re-exported: the co
     new_key,
 )
 from sync_ai_sessions.format.stream import TAG_LEN, StreamReader, StreamWriter  # noqa: F401 - TAG_LEN re-exported
+from sync_ai_sessions.lookahead import Ahead
 
 MAX_WINDOW = 1 << 27  # zstd window the decompressor accepts (memory)
 WINDOW_LOG = 23  # zstd window the compressor uses: 8 MiB
@@ -137,64 +137,33 @@ class EncryptWriter:
             self.close()
 
 
-class _AheadChunks:
-    """`StreamReader` on a thread of its own, up to `ahead` chunks ahead of the reader: AES-GCM
-    releases the GIL, so authenticating and decrypting overlap decompression (0.2 s per GB here, off the
-    decompressing thread's path).  Errors reach the reader in order; `stop` ends the thread."""
+def _chunks_of(stream: StreamReader) -> Iterator[bytes]:
+    """Every chunk's plaintext, the last one included (it may be empty)."""
+    while True:
+        chunk = stream.read_chunk()
+        yield chunk
+        if not chunk or stream.done:
+            return
 
-    def __init__(self, chunks: StreamReader, stop: threading.Event, ahead: int = 4):
-        self._chunks = chunks
-        self._stop = stop
-        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=ahead)
-        self._ended = False
-        self.thread = threading.Thread(target=self._run, name="sais-aead", daemon=True)
-        self.thread.start()
+
+class _AheadChunks:
+    """`StreamReader` on a thread of its own, up to `depth` chunks ahead of the reader: AES-GCM releases
+    the GIL, so authenticating and decrypting overlap decompression (0.2 s per GB here, off the
+    decompressing thread's path).  Errors reach the reader in order; `close` ends the thread."""
+
+    def __init__(self, stream: StreamReader, depth: int = 4):
+        self._stream = stream
+        self._ahead = Ahead(lambda: _chunks_of(stream), depth=depth, name="sais-aead")
 
     @property
     def cipher_bytes(self) -> int:
-        return self._chunks.cipher_bytes
-
-    def _put(self, item: bytes | BaseException) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self) -> None:
-        try:
-            while True:
-                chunk = self._chunks.read_chunk()
-                if not self._put(chunk):
-                    return
-                if not chunk or self._chunks.done:
-                    self._put(b"")
-                    return
-        except BaseException as exc:  # raised in the reader's thread, in order
-            self._put(exc)
+        return self._stream.cipher_bytes
 
     def read_chunk(self) -> bytes:
-        if self._ended:
-            return b""
-        while True:
-            try:
-                item = self._queue.get(timeout=0.2)
-                break
-            except queue.Empty:
-                if self._stop.is_set():
-                    raise _Stopped() from None
-        if isinstance(item, BaseException):
-            self._ended = True
-            raise item
-        if not item:
-            self._ended = True
-        return item
+        return next(self._ahead, b"")  # raises Stopped when closed while waiting
 
-
-class _Stopped(Exception):
-    """The reader was closed while a read was waiting for a chunk."""
+    def close(self) -> None:
+        self._ahead.close()
 
 
 class _ChunkStream:
@@ -247,10 +216,9 @@ class DecryptReader:
                 "wrong passphrase (or the handoff header was altered): the header does not authenticate",
                 code="wrong_passphrase",
             )
-        self._stop = threading.Event()
         self._chunks: StreamReader | _AheadChunks = StreamReader(src, keys.aead, body + mac, self.header.chunk_size)
         if threaded:
-            self._chunks = _AheadChunks(self._chunks, self._stop)
+            self._chunks = _AheadChunks(self._chunks)
         dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
         # Each read() returns at most _OUT_BLOCK bytes whatever the input, so a "zstd bomb" costs one
         # block of memory before the limit check refuses it.  Frames after the first are decoded as more
@@ -262,12 +230,9 @@ class DecryptReader:
         self._pending = b""
         self._pos = 0
         self._eof = False
-        self._queue: queue.Queue[bytes | BaseException] | None = None
-        self._thread: threading.Thread | None = None
+        self._ahead: Ahead[bytes] | None = None
         if threaded:
-            self._queue = queue.Queue(maxsize=_QUEUE_BLOCKS)
-            self._thread = threading.Thread(target=self._run, name="sais-decrypt", daemon=True)
-            self._thread.start()
+            self._ahead = Ahead(self._blocks, depth=_QUEUE_BLOCKS, name="sais-decrypt")
 
     @property
     def cipher_bytes(self) -> int:
@@ -287,33 +252,23 @@ class DecryptReader:
             )
         return block
 
-    def _run(self) -> None:
-        assert self._queue is not None
-        while not self._stop.is_set():
-            try:
-                item: bytes | BaseException = self._produce()
-            except BaseException as exc:  # handed to the reader's thread, raised there
-                item = exc
-            while not self._stop.is_set():
-                try:
-                    self._queue.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if not isinstance(item, bytes) or not item:
-                return
+    def _blocks(self) -> Iterator[bytes]:
+        """The decompressed blocks, the empty one at the end included (the background thread's loop)."""
+        while block := self._produce():
+            yield block
+        yield b""
 
     def _next_block(self) -> bytes:
         if self._eof:
             return b""
-        if self._queue is None:
+        if self._ahead is None:
             block = self._produce()
         else:
-            item = self._queue.get()
-            if isinstance(item, BaseException):
+            try:
+                block = next(self._ahead, b"")
+            except BaseException:
                 self._eof = True
-                raise item
-            block = item
+                raise
         if not block:
             self._eof = True
         return block
@@ -365,12 +320,12 @@ class DecryptReader:
 
     def close(self) -> None:
         """Stop the background thread (if any); the reader is unusable afterwards."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        # The chunks first: a decompressing thread waiting for a chunk then stops (Stopped), and the
+        # decompressing thread can be joined.
         if isinstance(self._chunks, _AheadChunks):
-            self._chunks.thread.join()
+            self._chunks.close()
+        if self._ahead is not None:
+            self._ahead.close()
 
     def __enter__(self) -> DecryptReader:
         return self

@@ -20,7 +20,7 @@ import threading
 from typing import NamedTuple
 
 from sync_ai_sessions.errors import FormatError
-from sync_ai_sessions.lookahead import Ahead
+from sync_ai_sessions.lookahead import Job
 
 MAGIC = b"\x89SAIS\r\n\x1a"
 VERSION = 1
@@ -130,22 +130,10 @@ class Derivation:
     def __init__(self, passphrase: str, header: Header):
         self.header = header
         self.passphrase = passphrase
-        self._kek: bytes | None = None
-        self._error: BaseException | None = None
-        self._job: Ahead[bytes] = Ahead(lambda: iter((header.kdf.derive(passphrase, header.salt),)),
-                                        name="sais-kdf")
+        self._job: Job[bytes] = Job(lambda: header.kdf.derive(passphrase, header.salt), name="sais-kdf")
 
     def result(self) -> bytes:
-        if self._kek is None and self._error is None:
-            try:
-                self._kek = next(self._job)
-            except BaseException as exc:  # kept: every result() raises it
-                self._error = exc
-            self._job.close()
-        if self._error is not None:
-            raise self._error
-        assert self._kek is not None
-        return self._kek
+        return self._job.result()
 
 
 _early: list[tuple[Derivation, bool]] = []  # (derivation, for a new handoff)
