@@ -176,3 +176,30 @@ def test_resume_commands_split_once_per_shape_as_shlex_does(shape, sid):
                 continue
             raise AssertionError(f"split {cmd!r} that shlex refuses") from None
         assert split_resume(cmd, one, cache) == want, cmd
+
+
+def test_rewriters_kept_per_import_rewrite_each_session_as_its_own_would(tmp_path):
+    """Claude and Codex keep one rewriter per distinct input while planning; sessions of other working
+    directories, project folders or copy ids still get their own rules."""
+    from sync_ai_sessions.adapters.base import SessionManifest
+
+    claude = ClaudeAdapter({"HOME": str(tmp_path / "home")})
+    codex = CodexAdapter({"HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "codex")})
+    sid = "01a20ae9-7e9b-7f80-aab9-acfbe801e5b0"
+    sessions = [
+        SessionManifest(id=sid, files=[], cwd_rel="", meta={}),
+        SessionManifest(id=sid, files=[], cwd_rel="sub", meta={}),
+        SessionManifest(id=sid, files=[], cwd_rel="", meta={"cwd": "/x/other", "recorded_root": "/x/../x"}),
+        SessionManifest(id=sid, files=[], cwd_rel="", meta={"project_dir": "-old-proj"}),
+    ]
+    data = (b'{"cwd":"/x","a":"/x/sub/f","b":"/x/other/g","p":"-x-sub","q":"-old-proj","r":"/x/../x/h",'
+            b'"id":"' + sid.encode() + b'"}\n')
+    shared = _ctx(tmp_path, {})
+    for sm in sessions * 2:  # the second round comes from the cache
+        cwd = tmp_path / sm.cwd_rel if sm.cwd_rel else tmp_path
+        alone = claude._rewriter(sm, _ctx(tmp_path, None), cwd).rewrite(data)
+        assert claude._rewriter(sm, shared, cwd).rewrite(data) == alone
+        for out_id in (sid, "01a20ae9-7e9b-7f80-aab9-acfbe801e5b1"):
+            alone = codex.rewriter(sm, _ctx(tmp_path, None), sid, out_id).rewrite(data)
+            assert codex.rewriter(sm, shared, sid, out_id).rewrite(data) == alone, (sm, out_id)
+    assert len(shared.lookups["claude-rewriters"]) == 4 and len(shared.lookups["codex-rewriters"]) == 4

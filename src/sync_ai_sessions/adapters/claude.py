@@ -680,6 +680,21 @@ class ClaudeAdapter(Adapter):
                     index[name[:-6]] = Path(e.path)
         return index
 
+    def _rewriter(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> PathRewriter:
+        """The rewriter of `_rules`; while the engine plans (`ctx.lookups`), once per distinct input of
+        `_rules` (the sessions of a handoff share a few working directories), not once per session."""
+        meta = session.meta
+        key = (str(target_cwd), session.cwd_rel, meta.get("cwd") if isinstance(meta.get("cwd"), str) else None,
+               meta.get("project_dir") if isinstance(meta.get("project_dir"), str) else None)
+        cache = ctx.lookups.setdefault("claude-rewriters", {}) if ctx.lookups is not None else None
+        rw = cache.get(key) if cache is not None else None
+        if rw is None:
+            rw = PathRewriter(self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor,
+                              target_flavor=ctx.target_flavor)
+            if cache is not None:
+                cache[key] = rw
+        return rw
+
     def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
         src = ctx.source
         meta = src.adapter_meta or {}
@@ -750,8 +765,7 @@ class ClaudeAdapter(Adapter):
             project = existing.parent
         memory = projects / self.project_dir_name(str(target_root)) / "memory"
         history = self.config_dir() / "file-history" / out_id
-        rules = self._rules(session, ctx, target_cwd)
-        rewriter = PathRewriter(rules, source_flavor=ctx.source.os_flavor, target_flavor=ctx.target_flavor)
+        rewriter = self._rewriter(session, ctx, target_cwd)
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
         out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids, plan=ctx.plan)
         for entry in session.files:

@@ -630,6 +630,18 @@ class CodexAdapter(Adapter):
         return m
 
     def rewriter(self, session: SessionManifest, ctx: ImportContext, sid: str, out_id: str) -> PathRewriter:
+        # While the engine plans (`ctx.lookups`), once per distinct input (a handoff's sessions share them).
+        recorded = session.meta.get("recorded_root")
+        key = (recorded if isinstance(recorded, str) else None, (sid, out_id) if out_id != sid else None)
+        cache = ctx.lookups.setdefault("codex-rewriters", {}) if ctx.lookups is not None else None
+        rw = cache.get(key) if cache is not None else None
+        if rw is None:
+            rw = self._rewriter(session, ctx, sid, out_id)
+            if cache is not None:
+                cache[key] = rw
+        return rw
+
+    def _rewriter(self, session: SessionManifest, ctx: ImportContext, sid: str, out_id: str) -> PathRewriter:
         src = ctx.source
         target_root = str(ctx.target.root)
         pairs: list[tuple[str, str]] = []
@@ -687,7 +699,7 @@ class CodexAdapter(Adapter):
             if f.get("role") != ROLE_TRANSCRIPT:
                 self._shared_file(f["arcname"], sid)  # refused before any byte is written
         rw = self.rewriter(session, ctx, sid, out_id)
-        provider = _ProviderFix(self.configured_provider(), keep=bool(ctx.options.get("keep_provider")))
+        provider = _ProviderFix(self._provider(ctx), keep=bool(ctx.options.get("keep_provider")))
         staging = ctx.staging / "codex"  # one folder for all sessions: the name holds the id
         if not staging.is_dir():
             staging.mkdir(parents=True, exist_ok=True)
@@ -703,6 +715,14 @@ class CodexAdapter(Adapter):
         with open(staged_t, "wb") as out:  # the same recipe, over the staged (maybe compressed) rollout
             recipe.write(_read_blocks(files[t_arc]), out)
         return self._finish(staged, session, files, rw, provider)
+
+    def _provider(self, ctx: ImportContext) -> str:
+        """`configured_provider()`, read once per import while the engine plans (not once per session)."""
+        if ctx.lookups is None:
+            return self.configured_provider()
+        if "codex-provider" not in ctx.lookups:
+            ctx.lookups["codex-provider"] = self.configured_provider()
+        return ctx.lookups["codex-provider"]
 
     def _shared_file(self, arc: str, sid: str) -> tuple[Path, str]:
         """The shared file a sidecar's lines go to, and the key naming their session."""
