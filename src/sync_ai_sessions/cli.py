@@ -18,7 +18,8 @@ from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import REGISTRY, tool_names
 from sync_ai_sessions.clicommon import INTERRUPTED, common
 from sync_ai_sessions.errors import NotFoundError, UsageError
-from sync_ai_sessions.ui import UI, emit_json, human_size, local_time, one_line, shown_command, utf8_output
+from sync_ai_sessions.results import Result
+from sync_ai_sessions.ui import UI, emit_json, utf8_output
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # The order commands are listed in: the order a person meets them.
@@ -141,27 +142,11 @@ def main(ctx: click.Context) -> None:
 @click.option("--all-tools", is_flag=True, help="Every tool's sessions (the default).")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Use the repo at this path (default: here).")
 @common
-def sessions(tool: str | None, all_tools: bool, cwd: str | None, ui: UI) -> dict[str, Any]:
+def sessions(tool: str | None, all_tools: bool, cwd: str | None, ui: UI) -> Result:
     """List this repo's local sessions: short id, title, last activity, size (nothing is sent)."""
     from sync_ai_sessions.commands.sessions import list_sessions
 
-    doc = list_sessions(tool=tool, all_tools=all_tools, cwd=cwd, ui=ui)
-    if not ui.json_mode:
-        if not doc["sessions"]:
-            click.echo(f"No sessions for the repo at {doc['repo_root']}.", err=True)
-        rows = [("TOOL", "ID", "LAST ACTIVITY", "LINES", "SIZE", "TITLE")]
-        for s in doc["sessions"]:
-            title = one_line(s["title"], 50)
-            if s["imported_from"]:
-                title += f"  (imported from {s['imported_from']})"
-            rows.append((s["tool"], s["short_id"], local_time(s["last_activity"]),
-                         "" if s["lines"] is None else str(s["lines"]), human_size(s["bytes"]), title))
-        if len(rows) > 1:
-            widths = [max(len(r[i]) for r in rows) for i in range(5)]
-            for r in rows:
-                click.echo("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
-                                      r[3].rjust(widths[3]), r[4].rjust(widths[4]), r[5]]).rstrip())
-    return doc
+    return list_sessions(tool=tool, all_tools=all_tools, cwd=cwd, ui=ui)
 
 
 @main.command(context_settings=CONTEXT, epilog=examples(
@@ -195,74 +180,20 @@ def sessions(tool: str | None, all_tools: bool, cwd: str | None, ui: UI) -> dict
 def send(tool: str | None, cwd: str | None, to: str | None, force: bool, session_ids: tuple[str, ...],
          latest: bool, archived: bool, redact: bool, no_scan: bool, dry_run: bool, yes: bool, copy_cmd: bool,
          with_changes: bool, passphrase_file: str | None,
-         max_gist_mb: float | None, resume: bool, ui: UI) -> dict[str, Any]:
+         max_gist_mb: float | None, resume: bool, ui: UI) -> Result:
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions import pickers
-    from sync_ai_sessions.commands.send import send as do_send
+    from sync_ai_sessions.commands.send import send_command
 
     tool = pick_tool(tool, cwd)
-    transport = None
-    if to is None and not dry_run:
-        transport = _gist_transport(max_gist_mb)
     ask = pickers.can_ask() and not yes
-    doc = do_send(tool=tool, cwd=cwd, to=os.path.abspath(to) if to else None, transport=transport,
-                  session_ids=list(session_ids) or None, latest=latest, passphrase_file=passphrase_file, ui=ui,
-                  include_archived=archived, scan=not no_scan, redact=redact, resume=resume, dry_run=dry_run,
-                  overwrite=force, with_changes=with_changes,
-                  choose=pickers.pick_sessions if ask else None,
-                  confirm_secrets=(lambda _report: pickers.confirm("Send anyway?")) if ask else None)
-    if dry_run:
-        total = sum(s["bytes"] for s in doc["sessions"])
-        ui.say(f"Dry run: {len(doc['sessions'])} session(s), {human_size(total)} before compression; "
-               "nothing was sent or written.")
-        return doc
-    where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
-    ui.say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")
-    if doc.get("git"):
-        from sync_ai_sessions.gitwork import describe_state
+    return send_command(tool=tool, cwd=cwd, to=os.path.abspath(to) if to else None, max_gist_mb=max_gist_mb,
+                        copy=copy_cmd, session_ids=list(session_ids) or None, latest=latest,
+                        passphrase_file=passphrase_file, ui=ui, include_archived=archived, scan=not no_scan,
+                        redact=redact, resume=resume, dry_run=dry_run, overwrite=force, with_changes=with_changes,
+                        choose=pickers.pick_sessions if ask else None,
+                        confirm_secrets=(lambda _report: pickers.confirm("Send anyway?")) if ask else None)
 
-        ui.info(f"Code: {describe_state(doc['git']['sender'])}")
-    ui.say(f"On the other machine, in your clone of the repo, run:\n  [bold]{shown_command(doc['receive'])}[/bold]")
-    if copy_cmd:
-        doc["copied"] = _copy_to_clipboard(doc["receive"])
-        ui.info("Copied to the clipboard." if doc["copied"] else "Could not reach a clipboard; copy it by hand.")
-    return doc
-
-
-def _handoff_line(doc: dict[str, Any]) -> str:
-    h = doc.get("handoff") or {}
-    name = REGISTRY.get(doc["tool"], ("", "", doc["tool"]))[2]
-    at = f", branch {h['branch']}" if h.get("branch") else ""
-    if h.get("commit"):
-        at += f" @ {str(h['commit'])[:10]}"
-    return (f"Handoff from {h.get('host') or '?'}, made {local_time(h.get('created')) or '?'}: {name} sessions of "
-            f"{h.get('repo') or '(no remote)'}{at}")
-
-
-LABELS = {"new": "import", "fast-forward": "fast-forward", "copy": "import as a copy"}
-DONE = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}
-
-
-def render_plan(doc: dict[str, Any], ui: UI, *, dry_run: bool) -> None:
-    """What receive did (or, in a dry run, would do) with each session, by title and date, then the command
-    that resumes every session of the handoff that is on this machine, those already here included."""
-    for item in doc["imported"]:
-        label = (LABELS if dry_run else DONE)[item["action"]]
-        extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
-        ui.say(f"  [green]{label}[/green] {one_line(item['title'], 50)}  [dim]{local_time(item['last_activity'])}"
-               f"  {item['id']}{extra}[/dim]")
-    for item in doc["skipped"]:
-        ui.say(f"  [yellow]{'would skip' if dry_run else 'skipped'}[/yellow] {one_line(item['title'], 50)}  "
-               f"[dim]{local_time(item['last_activity'])}  {item['id']}[/dim]: {item['reason']}")
-    for note in doc["notes"]:
-        ui.info(note)
-    here = [i for i in doc["imported"] + doc["skipped"] if i.get("resume")]
-    if here and not dry_run:
-        ui.say("Continue with:")
-        for item in here:
-            ui.say(f"  [bold]{shown_command(item['resume'])}[/bold]  [dim]# {one_line(item['title'], 40)}[/dim]")
-    if dry_run:
-        ui.say("Dry run: nothing was written.")
 
 
 @main.command(context_settings=CONTEXT, epilog=examples(
@@ -274,26 +205,12 @@ def render_plan(doc: dict[str, Any], ui: UI, *, dry_run: bool) -> None:
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
 def inspect(gist: str | None, from_file: str | None, cwd: str | None, passphrase_file: str | None,
-            ui: UI) -> dict[str, Any]:
+            ui: UI) -> Result:
     """Decrypt a handoff and show what it holds and what receive would do here (writes nothing)."""
-    from sync_ai_sessions.commands.receive import receive as do_receive
+    from sync_ai_sessions.commands.receive import receive_command
 
-    transport = _gist_transport() if gist else None
-    doc = do_receive(from_file=from_file, gist=gist, transport=transport, cwd=cwd, passphrase_file=passphrase_file,
-                     ui=ui, inspect=True)
-    ui.say(_handoff_line(doc))
-    plan = {i["original_id"]: i for i in (doc["imported"] or []) + (doc["skipped"] or [])}
-    for s in doc["sessions"]:
-        sub = f"  [{s['cwd']}]" if s["cwd"] else ""
-        ui.say(f"  {one_line(s['title'], 50)}  [dim]{local_time(s['last_activity'])}  {human_size(s['bytes'])}"
-               f"{sub}  {s['id']}[/dim]")
-        p = plan.get(s["id"])
-        if p is not None:
-            what = f"would {LABELS[p['action']]}" if "action" in p else f"would skip: {p['reason']}"
-            ui.say(f"      → {what}")
-    for note in doc["notes"]:
-        ui.info(note)
-    return doc
+    return receive_command(from_file=from_file, gist=gist, cwd=cwd, passphrase_file=passphrase_file, ui=ui,
+                           inspect=True)
 
 
 @main.command(context_settings=CONTEXT, epilog=examples(
@@ -307,33 +224,21 @@ def inspect(gist: str | None, from_file: str | None, cwd: str | None, passphrase
 @tool_option("Optional: must match the handoff's tool")
 @click.option("--cwd", type=click.Path(file_okay=False), help="Your clone of the repo (default: here).")
 @click.option("--dry-run", is_flag=True, help="Print what receive would do (same document), write nothing.")
-@click.option("--delete", "delete_after", is_flag=True, help="Delete the gist once imported.")
+@click.option("--delete", "delete_after", is_flag=True,
+              help="Delete the handoff once imported (the gist, or the --from FILE).")
 @click.option("--keep-provider", is_flag=True, help="Codex: keep the session's model provider as recorded.")
 @click.option("--with-changes", is_flag=True, help="Bring in the commits and changes sent with --with-changes.")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Read the passphrase from FILE.")
 @common
 def receive(gist: str | None, from_file: str | None, session_ids: tuple[str, ...], tool: str | None, cwd: str | None,
             dry_run: bool, delete_after: bool, keep_provider: bool, with_changes: bool, passphrase_file: str | None,
-            ui: UI) -> dict[str, Any]:
+            ui: UI) -> Result:
     """Download a handoff, decrypt and verify it, and import its sessions into your local clone."""
-    from sync_ai_sessions.commands.receive import receive as do_receive
+    from sync_ai_sessions.commands.receive import receive_command
 
-    transport = _gist_transport() if gist else None
-    doc = do_receive(from_file=from_file, gist=gist, transport=transport, tool=tool, cwd=cwd,
-                     passphrase_file=passphrase_file, sessions=list(session_ids) or None, dry_run=dry_run,
-                     options={"keep_provider": keep_provider, "durable": delete_after}, ui=ui,
-                     with_changes=with_changes)
-    ui.say(_handoff_line(doc))
-    render_plan(doc, ui, dry_run=dry_run)
-    if doc.get("git"):
-        from sync_ai_sessions.gitwork import say_where
-
-        say_where(doc["git"], ui.say, with_changes=with_changes)
-    if gist and delete_after and transport is not None and not dry_run:
-        transport.delete(gist)
-        doc["deleted"] = True
-        ui.info(f"Deleted gist {gist}.")
-    return doc
+    return receive_command(from_file=from_file, gist=gist, tool=tool, cwd=cwd, passphrase_file=passphrase_file,
+                           sessions=list(session_ids) or None, dry_run=dry_run, delete_after=delete_after,
+                           options={"keep_provider": keep_provider}, ui=ui, with_changes=with_changes)
 
 
 @main.command(context_settings=CONTEXT, epilog=examples(
@@ -349,7 +254,7 @@ def receive(gist: str | None, from_file: str | None, session_ids: tuple[str, ...
 @click.option("--no-passphrase", is_flag=True, help="Do not set a passphrase check on this device.")
 @common
 def install(generate: bool, force: bool, transport: str | None, passphrase_file: str | None, no_passphrase: bool,
-            ui: UI) -> dict[str, Any]:
+            ui: UI) -> Result:
     """Prepare this device: config folder, gh check, and an optional passphrase check."""
     from sync_ai_sessions.commands.install import install as do_install
 
@@ -359,7 +264,7 @@ def install(generate: bool, force: bool, transport: str | None, passphrase_file:
 
 @main.command(context_settings=CONTEXT, epilog=examples("sync-ai-sessions undo", "sync-ai-sessions undo --json"))
 @common
-def undo(ui: UI) -> dict[str, Any]:
+def undo(ui: UI) -> Result:
     """Revert the last import exactly (refuses if those files changed since)."""
     from sync_ai_sessions.commands.undo import undo as do_undo
 
@@ -370,47 +275,22 @@ def undo(ui: UI) -> dict[str, Any]:
                                                          "sync-ai-sessions doctor --cwd ~/src/app --json"))
 @click.option("--cwd", type=click.Path(file_okay=False), help="Check the repo at this path (default: here).")
 @common
-def doctor(cwd: str | None, ui: UI) -> dict[str, Any]:
+def doctor(cwd: str | None, ui: UI) -> Result:
     """Check the setup and say what to fix (gh only fails it when gists are this device's transport)."""
     from sync_ai_sessions.commands.doctor import doctor as do_doctor
 
-    doc = do_doctor(cwd=cwd, ui=ui)
-    if not doc["ok"]:
-        if ui.json_mode:
-            emit_json(doc)
-        sys.exit(3)
-    return doc
+    return do_doctor(cwd=cwd, ui=ui)
 
 
 @main.command(context_settings=CONTEXT, epilog=examples("sync-ai-sessions demo", "sync-ai-sessions demo --keep"))
 @click.option("--tool", type=click.Choice(["claude", "demo"]), default="claude", show_default=True)
 @click.option("--keep", is_flag=True, help="Keep the temporary machines to look at.")
 @common
-def demo(tool: str, keep: bool, ui: UI) -> dict[str, Any]:
+def demo(tool: str, keep: bool, ui: UI) -> Result:
     """Show the whole send -> file -> receive path between two temporary machines (touches nothing of yours)."""
     from sync_ai_sessions.commands.demo import demo as do_demo
 
     return do_demo(tool=tool, keep=keep, ui=ui)
-
-
-def _gist_transport(max_gist_mb: float | None = None) -> Any:
-    from sync_ai_sessions.transports import for_send
-
-    return for_send(max_mb=max_gist_mb)
-
-
-def _copy_to_clipboard(text: str) -> bool:
-    import shutil
-    import subprocess
-
-    for cmd in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"], ["xsel", "-b", "-i"], ["clip"]):
-        if shutil.which(cmd[0]):
-            try:
-                subprocess.run(cmd, input=text.encode(), check=True, timeout=5)
-                return True
-            except (OSError, subprocess.SubprocessError):
-                continue
-    return False
 
 
 def _register_handoff_commands() -> None:

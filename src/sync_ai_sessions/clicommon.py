@@ -1,10 +1,11 @@
 """What every command of the CLI shares: `--json`, `--debug`, one-line failures with documented exit
 codes, and interruption at a prompt.
 
-`common` wraps a command function that returns its JSON document: with `--json` that document (or
-`{"ok": false, "error": {...}}`) is the only thing on stdout.  A SyncError becomes "error: <message>" on
-stderr (plus a hint line when it has one) and its exit code; Ctrl-C or Ctrl-D anywhere, a prompt
-included, becomes "interrupted; nothing was changed" and exit 130; anything else is an internal error
+`common` wraps a command function that returns a typed result (`sync_ai_sessions.results`) and renders it
+once (`results.render`): with `--json` its document (or `{"ok": false, "error": {...}}`) is the only thing
+on stdout, else its messages; the process exits with the result's exit code.  A SyncError becomes
+"error: <message>" on stderr (plus a hint line when it has one) and its exit code; Ctrl-C or Ctrl-D
+anywhere, a prompt included, becomes "interrupted; nothing was changed" and exit 130; anything else is an internal error
 (exit 1) whose traceback `--debug` shows.  Usage errors found by click itself are turned into the same
 JSON document by `cli.Main`.
 """
@@ -21,6 +22,7 @@ import click
 
 from sync_ai_sessions.errors import SyncError
 from sync_ai_sessions.memtune import reuse_freed_blocks
+from sync_ai_sessions.results import render
 from sync_ai_sessions.ui import UI, emit_json, utf8_output
 
 INTERRUPTED = "interrupted; nothing was changed"
@@ -38,7 +40,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         _route_gh_notices(ui)
         reuse_freed_blocks()
         try:
-            doc = fn(*args, ui=ui, **kwargs)
+            code = render(fn(*args, ui=ui, **kwargs), ui)
         except SyncError as exc:
             fail(ui, exc.code, exc.message, exc.exit_code, exc.hint)
         except (KeyboardInterrupt, EOFError, click.exceptions.Abort):
@@ -53,9 +55,8 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
             if ui.debug:
                 traceback.print_exc()
             fail(ui, "internal", f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)", 1)
-        else:
-            if doc is not None and json_mode:
-                emit_json(doc)
+        if code:
+            sys.exit(code)
 
     return wrapper
 

@@ -137,3 +137,18 @@ def shown_command(cmd: str) -> str:
     """A command as printed for the user to run (resume and receive commands): the one place where it is
     rendered for the user's shell."""
     return cmd
+
+
+def copy_to_clipboard(text: str) -> bool:
+    """Put `text` on the clipboard with the first clipboard program found; False when there is none."""
+    import shutil
+    import subprocess
+
+    for cmd in (["pbcopy"], ["wl-copy"], ["xclip", "-selection", "clipboard"], ["xsel", "-b", "-i"], ["clip"]):
+        if shutil.which(cmd[0]):
+            try:
+                subprocess.run(cmd, input=text.encode(), check=True, timeout=5)
+                return True
+            except (OSError, subprocess.SubprocessError):
+                continue
+    return False

@@ -82,6 +82,6 @@ def test_undo_of_an_interrupted_import(tmp_path):
     # as if killed right after journalling a third file, before placing it
     ghost = {"op": "create", "path": str(placed[0].with_name("never.jsonl")), "size": 1, "sha256": "x"}
     j.write_text("\n".join([*lines[:-1], json.dumps(ghost)]) + "\n")
-    doc = undo(env=env)
+    doc = undo(env=env).to_json()
     assert doc["ok"] and not doc["complete"]
     assert not any(p.exists() for p in placed)

@@ -21,6 +21,7 @@ from typing import Any
 from sync_ai_sessions.commands.receive import receive
 from sync_ai_sessions.commands.send import send
 from sync_ai_sessions.passphrase import generate
+from sync_ai_sessions.results import DemoResult, Message, info, say
 from sync_ai_sessions.ui import UI
 
 
@@ -55,7 +56,7 @@ def _claude_session(home: Path, cwd: Path, sid: str) -> Path:
     return path
 
 
-def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> dict[str, Any]:
+def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> DemoResult:
     ui = ui or UI()
     base = Path(tempfile.mkdtemp(prefix="sync-ai-sessions-demo-"))
     passphrase = generate()
@@ -68,6 +69,7 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
     env_b = {**path_env, "HOME": str(base / "B" / "home"), "SYNC_AI_SESSIONS_PASSPHRASE": passphrase}
     for e in (env_a, env_b):
         e["USERPROFILE"] = e["HOME"]
+    story: list[Message] = []
     try:
         for e in (env_a, env_b):
             Path(e["HOME"]).mkdir(parents=True)
@@ -83,29 +85,34 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> d
             d.mkdir(parents=True)
             src = d / f"{sid}.jsonl"
             src.write_bytes(json.dumps({"cwd": str(repo_a), "sessionId": sid, "text": "hello"}).encode() + b"\n")
-        ui.say(f"[bold]1.[/bold] Machine A: a {tool} session in {repo_a}\n   {src}")
+        story.append(say(f"[bold]1.[/bold] Machine A: a {tool} session in {repo_a}\n   {src}"))
         handoff = base / "handoff.sais"
         quiet = UI(json_mode=True)
         sent = _in_env(env_a, lambda: send(tool=tool, cwd=str(repo_a), to=str(handoff), env=env_a, ui=quiet))
-        ui.say(f"[bold]2.[/bold] send: {len(sent['sessions'])} session(s) -> {handoff} "
-               f"({sent['bytes']:,} bytes, AES-256-GCM, scrypt; throwaway passphrase)")
+        story.append(say(f"[bold]2.[/bold] send: {len(sent['sessions'])} session(s) -> {handoff} "
+               f"({sent['bytes']:,} bytes, AES-256-GCM, scrypt; throwaway passphrase)"))
         got = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
         item = got["imported"][0]
-        ui.say(f"[bold]3.[/bold] Machine B: receive matched github.com/acme/my-app at {repo_b}\n"
-               f"   {item['action']}: {item['path']}")
+        story.append(say(f"[bold]3.[/bold] Machine B: receive matched github.com/acme/my-app at {repo_b}\n"
+               f"   {item['action']}: {item['path']}"))
         text = Path(item["path"]).read_text("utf-8")
         ok = json.dumps(str(repo_b))[1:-1] in text and json.dumps(str(repo_a))[1:-1] not in text
-        ui.say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if ok else 'NO'}; resume there with:\n"
-               f"   [bold]{item['resume']}[/bold]")
+        story.append(say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if ok else 'NO'}; resume there with:\n"
+               f"   [bold]{item['resume']}[/bold]"))
         again = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
-        ui.say(f"[bold]5.[/bold] Receiving the same handoff again: {again['skipped'][0]['reason']}")
-        return {"ok": ok, "tool": tool, "workdir": str(base) if keep else None, "sent": sent, "received": got,
-                "again": again}
+        story.append(say(f"[bold]5.[/bold] Receiving the same handoff again: {again['skipped'][0]['reason']}"))
+        result = DemoResult(doc={"ok": ok, "tool": tool, "workdir": str(base) if keep else None, "sent": sent,
+                                 "received": got, "again": again}, story=story)
+    except BaseException:
+        if keep:
+            ui.info(f"Kept the demo machines in {base}")
+        raise
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
-        else:
-            ui.info(f"Kept the demo machines in {base}")
+    if keep:
+        story.append(info(f"Kept the demo machines in {base}"))
+    return result
 
 
 _WINDOWS_ENV = ("SYSTEMROOT", "SYSTEMDRIVE", "WINDIR", "COMSPEC", "PATHEXT", "TEMP", "TMP")

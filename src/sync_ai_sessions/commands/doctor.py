@@ -13,6 +13,7 @@ from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
 from sync_ai_sessions.config import config_dir, load_config
 from sync_ai_sessions.errors import SyncError
 from sync_ai_sessions.gitrepo import Repo, find_repo
+from sync_ai_sessions.results import DoctorResult
 from sync_ai_sessions.ui import UI
 
 
@@ -21,7 +22,7 @@ def _check(name: str, status: str, detail: str, fix: str | None = None) -> dict[
 
 
 def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: UI | None = None
-           ) -> dict[str, Any]:
+           ) -> DoctorResult:
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     checks: list[dict[str, Any]] = []
@@ -96,16 +97,11 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
     else:
         checks.append(_check("config", "warn", f"{d} missing", "sync-ai-sessions install"))
     ok = all(c["status"] != "fail" for c in checks)
-    marks = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
-             "info": "[dim]info[/dim]"}
-    for c in checks:
-        line = f"{marks[c['status']]} {c['name']}: {c['detail']}"
-        if c["fix"] and c["status"] != "ok":
-            line += f"  → [bold]{c['fix']}[/bold]"
-        ui.say(line)
-    return {"ok": ok, "checks": checks, "tools": tools, "repo": repo_info["remotes"][0] if repo_info and
-            repo_info["remotes"] else None, "repo_root": repo_info["root"] if repo_info else None,
-            "transport": cfg.get("transport"), "config_dir": str(d)}
+    return DoctorResult(doc={
+        "ok": ok, "checks": checks, "tools": tools,
+        "repo": repo_info["remotes"][0] if repo_info and repo_info["remotes"] else None,
+        "repo_root": repo_info["root"] if repo_info else None, "transport": cfg.get("transport"),
+        "config_dir": str(d)})
 
 
 def gh_fix(code: str | None, fix: str | None, platform: str | None = None) -> str | None:

@@ -10,12 +10,13 @@ from sync_ai_sessions.commands.doctor import gh_fix
 from sync_ai_sessions.config import config_dir, load_config, private_dir, save_config
 from sync_ai_sessions.errors import AuthError, ConflictError, CryptoError
 from sync_ai_sessions.passphrase import check_strength, check_verifier, generate, get_passphrase, make_verifier
+from sync_ai_sessions.results import InstallResult
 from sync_ai_sessions.ui import UI
 
 
 def install(*, generate: bool = False, passphrase_file: str | None = None, no_passphrase: bool = False,
             force: bool = False, transport: str | None = None,
-            env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
+            env: Mapping[str, str] | None = None, ui: UI | None = None) -> InstallResult:
     """Prepare this device.  A passphrase check that exists is replaced only with `force` (a second
     `--generate` on another device would otherwise make a second, different passphrase); `transport`
     ("gist" | "file") records how this device sends, so that `doctor` knows whether gh is required."""
@@ -26,11 +27,7 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
     doc: dict[str, Any] = {"ok": True, "config_dir": str(d)}
     gh = _gh_status(env)
     doc["gh"] = gh
-    if gh.get("problem"):
-        fix = gh_fix(gh.get("code"), gh.get("fix"))
-        ui.say(f"[yellow]gh:[/yellow] {gh['problem']} — fix: [bold]{fix}[/bold] (only needed for gists)")
-    else:
-        ui.say(f"gh: logged in as {gh.get('user') or '?'} on {gh.get('host') or 'github.com'}, gist scope ok")
+    fix = gh_fix(gh.get("code"), gh.get("fix")) if gh.get("problem") else None
     generated = None
     if transport is not None:
         cfg["transport"] = transport
@@ -69,11 +66,7 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
     save_config(cfg, env)
     if generated:
         doc["passphrase"] = generated
-        ui.say("Your new passphrase (write it down; it is shown once and never stored):")
-        ui.say(f"  [bold]{generated}[/bold]")
-        ui.say("On your other devices run `sync-ai-sessions install` and type this passphrase (not --generate).")
-    ui.say(f"Ready. Config in {d}")
-    return doc
+    return InstallResult(doc=doc, gh_fix=fix)
 
 
 def _gen() -> str:

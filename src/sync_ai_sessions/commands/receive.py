@@ -22,6 +22,7 @@ from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.importer import ImportReport, import_sessions
 from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
+from sync_ai_sessions.results import InspectResult, ReceiveResult
 from sync_ai_sessions.transports import for_receive
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.ui import UI, absolute, human_size
@@ -305,3 +306,25 @@ def _receive_work(carry: dict[str, Any], bundle: Path | None, target: Repo, stag
 
 def receive_error_is_safe(exc: BaseException) -> bool:
     return isinstance(exc, SyncError)
+
+
+def receive_command(*, from_file: str | None = None, gist: str | None = None, delete_after: bool = False,
+                    with_changes: bool = False, inspect: bool = False, options: dict[str, Any] | None = None,
+                    **kw: Any) -> ReceiveResult | InspectResult:
+    """The `receive` (or with `inspect`, `inspect`) command: `receive`, then with `delete_after` (and not
+    a dry run) the handoff removed through its transport's delete capability.  With `delete_after` the
+    import is durable (its files reach the disk) before the only other copy goes."""
+    options = {**(options or {}), "durable": delete_after}
+    if inspect:
+        return InspectResult(doc=receive(from_file=from_file, gist=gist, inspect=True, **kw))
+    doc = receive(from_file=from_file, gist=gist, with_changes=with_changes, options=options, **kw)
+    deleted: list[str] = []
+    if delete_after and not doc.get("dry_run"):
+        transport, ref = for_receive(from_file=from_file, gist=gist)
+        try:
+            deleted = transport.delete(ref)
+        except NotImplementedError:
+            raise UsageError(f"--delete: this handoff's transport ({transport.kind}) cannot delete; the import "
+                             "itself succeeded", code="cannot_delete") from None
+        doc["deleted"] = True
+    return ReceiveResult(doc=doc, with_changes=with_changes, deleted=deleted)

@@ -27,6 +27,7 @@ from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV
 from sync_ai_sessions.passphrase import VerifierCheck, get_passphrase
+from sync_ai_sessions.results import SendResult
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.ui import UI, absolute, human_size, local_time, one_line
 
@@ -395,3 +396,17 @@ def _result(summary: dict[str, Any], stored: Any) -> dict[str, Any]:
         result["receive"] = f"sync-ai-sessions receive --gist {stored.ref}"
         result.update({k: v for k, v in stored.extra.items() if k not in result})
     return result
+
+
+def send_command(*, to: str | None = None, dry_run: bool = False, max_gist_mb: float | None = None,
+                 copy: bool = False, **options: Any) -> SendResult:
+    """The `send` command: the registry's transport (`--to FILE`, else the default one, at most
+    `max_gist_mb` MB per gist), `send`, then with `copy` the receive command onto the clipboard."""
+    from sync_ai_sessions.transports import for_send
+    from sync_ai_sessions.ui import copy_to_clipboard
+
+    transport = None if to is not None or dry_run else for_send(max_mb=max_gist_mb)
+    doc = send(to=to, dry_run=dry_run, transport=transport, **options)
+    if copy and not dry_run:
+        doc["copied"] = copy_to_clipboard(doc["receive"])
+    return SendResult(doc=doc)

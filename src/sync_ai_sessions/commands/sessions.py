@@ -18,6 +18,7 @@ from sync_ai_sessions.errors import SyncError, UsageError
 from sync_ai_sessions.gitrepo import find_repo
 from sync_ai_sessions.ids import short_ids
 from sync_ai_sessions.journal import journals, read_journal
+from sync_ai_sessions.results import SessionsResult
 from sync_ai_sessions.ui import UI
 
 
@@ -51,7 +52,7 @@ def repo_sessions(tool: str, repo: Any, env: Mapping[str, str]) -> list[Session]
 
 
 def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str | None = None,
-                  env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
+                  env: Mapping[str, str] | None = None, ui: UI | None = None) -> SessionsResult:
     env = dict(os.environ if env is None else env)
     if tool and all_tools:
         raise UsageError("give --tool or --all-tools, not both")
@@ -77,5 +78,5 @@ def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str 
     shorts = short_ids(d["id"] for d in out)
     for d in out:
         d["short_id"] = shorts[d["id"]]
-    return {"ok": True, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-            "repo_root": str(Path(repo.root)), "tools": counts, "sessions": out}
+    return SessionsResult(doc={"ok": True, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
+                               "repo_root": str(Path(repo.root)), "tools": counts, "sessions": out})

@@ -26,6 +26,7 @@ from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.errors import ConflictError
 from sync_ai_sessions.importer import delete_row, open_store, put_bytes, quote_ident, update_row
 from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
+from sync_ai_sessions.results import UndoResult
 from sync_ai_sessions.ui import UI
 
 _ROW_OPS = ("row-insert", "row-update")
@@ -95,7 +96,7 @@ def _never_done(op: dict[str, Any]) -> bool:
     return False
 
 
-def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[str, Any]:
+def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoResult:
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
     jpath = latest_journal(env)
@@ -129,7 +130,6 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
             for op in reversed(git_ops):
                 if what := gitwork.undo_op(op, scratch):
                     reverted.append({"op": "git", "path": op["repo"], "what": what})
-                    ui.say(f"reverted git: {what} ({op['repo']})")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             with contextlib.suppress(OSError):
@@ -161,10 +161,8 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> dict[
                 reverted.append({"op": kind, "path": str(p), "table": op["table"]})
                 continue
             reverted.append({"op": kind, "path": str(p)})
-            if kind != "mkdir":
-                ui.say(f"reverted {kind}: {p}")
         for con in cons.values():
             con.execute("COMMIT")
         jpath.rename(jpath.with_suffix(".undone"))
-    return {"ok": True, "journal": str(jpath), "complete": done is not None, "reverted": reverted,
-            "sessions": (done or {}).get("sessions", [])}
+    return UndoResult(doc={"ok": True, "journal": str(jpath), "complete": done is not None, "reverted": reverted,
+                           "sessions": (done or {}).get("sessions", [])})

@@ -10,7 +10,7 @@ import os
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,24 @@ class Stored:
     kind: str  # "gist" | "file"
     size: int  # ciphertext bytes
     extra: dict[str, Any] = field(default_factory=dict)  # e.g. {"url": ..., "gists": [...]}
+
+
+@dataclass
+class Handoff:
+    """One handoff stored by a transport that can enumerate them, as `list` shows it: nothing decrypted
+    (for the gist transport `gists` are the part gists and `kind` may be "orphan-part")."""
+
+    id: str
+    created_at: str
+    age_seconds: int
+    size: int | None  # ciphertext bytes, from the index (None if unreadable)
+    parts: int | None
+    gists: list[str] = field(default_factory=list)  # part gists
+    url: str | None = None
+    kind: str = "handoff"  # "handoff" | "orphan-part"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class Transport(ABC):
@@ -78,10 +96,10 @@ class Transport(ABC):
         """Remove what `ref` names (all its parts); return the references removed; NotFoundError if gone."""
         raise NotImplementedError
 
-    def list_handoffs(self) -> list[Any]:  # optional
+    def list_handoffs(self) -> list[Handoff]:  # optional
         """Our handoffs stored here, newest first; a transport that cannot enumerate raises NotImplementedError."""
         raise NotImplementedError
 
-    def prune(self, older_than_days: float, *, dry_run: bool = False) -> list[Any]:  # optional
+    def prune(self, older_than_days: float, *, dry_run: bool = False) -> list[Handoff]:  # optional
         """Delete (or with dry_run only list) our handoffs older than `older_than_days`; return them."""
         raise NotImplementedError

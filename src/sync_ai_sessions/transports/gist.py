@@ -48,7 +48,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -65,7 +65,7 @@ from sync_ai_sessions.errors import (
     UsageError,
 )
 from sync_ai_sessions.gh import PACE, PER_MINUTE, Gh, GhResponse, OutcomeUnknown, require_gh_for_gists
-from sync_ai_sessions.transports.base import Progress, Stored, Transport
+from sync_ai_sessions.transports.base import Handoff, Progress, Stored, Transport
 
 MARKER = "sync-ai-sessions handoff"
 PART_MARKER = "sync-ai-sessions handoff part"
@@ -121,23 +121,6 @@ def parse_gist_ref(ref: str) -> str:
             f"{ref!r} is not a gist id (expected the hex id that send printed)", code="bad_gist_id"
         )
     return candidate.lower()
-
-
-@dataclass
-class Handoff:
-    """One of our gists as `list` shows it: nothing decrypted."""
-
-    id: str
-    created_at: str
-    age_seconds: int
-    size: int | None  # ciphertext bytes, from the index (None if unreadable)
-    parts: int | None
-    gists: list[str] = field(default_factory=list)  # part gists
-    url: str | None = None
-    kind: str = "handoff"  # "handoff" | "orphan-part"
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _parse_iso(text: str) -> float | None:

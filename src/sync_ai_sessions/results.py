@@ -1,0 +1,336 @@
+"""What each command returns: a typed result that carries its data and the human messages it says.
+
+A command function (`commands/*.py`) does the work and returns one of these; `render` is the one place
+that turns a result into output: with `--json` its `to_json()` document on stdout (the keys scripts rely
+on, pinned by tests/core/snapshots), otherwise its `messages()` (human lines on stderr, tables on stdout).
+Progress and warnings said *during* long work (bars, "Sending 3 sessions", secrets found) are not results
+and still go through `ui.UI` as the work happens.  The exit code of a result that is not a failure but
+still says "not fine" (doctor) is the result's `exit_code`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from sync_ai_sessions.transports.base import Handoff
+from sync_ai_sessions.ui import UI, console, emit_json, human_size, local_time, one_line, shown_command
+
+
+class Stream(enum.Enum):
+    SAY = "say"    # stderr, Rich markup
+    INFO = "info"  # stderr, dimmed
+    ERR = "err"    # stderr, plain text
+    OUT = "out"    # stdout, plain text (tables a script may cut)
+
+
+@dataclass(frozen=True)
+class Message:
+    text: str
+    stream: Stream = Stream.SAY
+
+
+def say(text: str) -> Message:
+    return Message(text)
+
+
+def info(text: str) -> Message:
+    return Message(text, Stream.INFO)
+
+
+@dataclass(kw_only=True)
+class Result:
+    """The base: a JSON document and the messages for people; `exit_code` 0 unless the result says otherwise."""
+
+    exit_code: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def messages(self) -> list[Message]:
+        return []
+
+
+@dataclass(kw_only=True)
+class DocResult(Result):
+    """A result whose data is the command's document as it has always been (its keys are a contract)."""
+
+    doc: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.doc
+
+
+def render(result: Result, ui: UI) -> int:
+    """Print `result` once, as JSON or as its messages; return its exit code."""
+    if ui.json_mode:
+        emit_json(result.to_json())
+        return result.exit_code
+    import click
+
+    for m in result.messages():
+        if m.stream is Stream.SAY:
+            console().print(m.text)
+        elif m.stream is Stream.INFO:
+            console().print(f"[dim]{m.text}[/dim]")
+        else:
+            click.echo(m.text, err=m.stream is Stream.ERR)
+    return result.exit_code
+
+
+# -- sessions ---------------------------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class SessionsResult(DocResult):
+    def messages(self) -> list[Message]:
+        doc = self.doc
+        out: list[Message] = []
+        if not doc["sessions"]:
+            out.append(Message(f"No sessions for the repo at {doc['repo_root']}.", Stream.ERR))
+        rows = [("TOOL", "ID", "LAST ACTIVITY", "LINES", "SIZE", "TITLE")]
+        for s in doc["sessions"]:
+            title = one_line(s["title"], 50)
+            if s["imported_from"]:
+                title += f"  (imported from {s['imported_from']})"
+            rows.append((s["tool"], s["short_id"], local_time(s["last_activity"]),
+                         "" if s["lines"] is None else str(s["lines"]), human_size(s["bytes"]), title))
+        if len(rows) > 1:
+            widths = [max(len(r[i]) for r in rows) for i in range(5)]
+            for r in rows:
+                out.append(Message("  ".join([r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].ljust(widths[2]),
+                                              r[3].rjust(widths[3]), r[4].rjust(widths[4]), r[5]]).rstrip(),
+                                   Stream.OUT))
+        return out
+
+
+# -- send -------------------------------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class SendResult(DocResult):
+    """`doc["copied"]` is there when the receive command was to be copied to the clipboard."""
+
+    def messages(self) -> list[Message]:
+        doc = self.doc
+        if doc.get("dry_run"):
+            total = sum(s["bytes"] for s in doc["sessions"])
+            return [say(f"Dry run: {len(doc['sessions'])} session(s), {human_size(total)} before compression; "
+                        "nothing was sent or written.")]
+        where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
+        out = [say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")]
+        if doc.get("git"):
+            from sync_ai_sessions.gitwork import describe_state
+
+            out.append(info(f"Code: {describe_state(doc['git']['sender'])}"))
+        out.append(say("On the other machine, in your clone of the repo, run:\n"
+                       f"  [bold]{shown_command(doc['receive'])}[/bold]"))
+        if "copied" in doc:
+            out.append(info("Copied to the clipboard." if doc["copied"]
+                            else "Could not reach a clipboard; copy it by hand."))
+        return out
+
+
+# -- inspect, receive -------------------------------------------------------------------------------------
+
+LABELS = {"new": "import", "fast-forward": "fast-forward", "copy": "import as a copy"}
+DONE = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}
+
+
+def _handoff_line(doc: dict[str, Any]) -> Message:
+    from sync_ai_sessions.adapters import REGISTRY
+
+    h = doc.get("handoff") or {}
+    name = REGISTRY.get(doc["tool"], ("", "", doc["tool"]))[2]
+    at = f", branch {h['branch']}" if h.get("branch") else ""
+    if h.get("commit"):
+        at += f" @ {str(h['commit'])[:10]}"
+    return say(f"Handoff from {h.get('host') or '?'}, made {local_time(h.get('created')) or '?'}: {name} sessions "
+               f"of {h.get('repo') or '(no remote)'}{at}")
+
+
+@dataclass(kw_only=True)
+class InspectResult(DocResult):
+    def messages(self) -> list[Message]:
+        doc = self.doc
+        out = [_handoff_line(doc)]
+        plan = {i["original_id"]: i for i in (doc["imported"] or []) + (doc["skipped"] or [])}
+        for s in doc["sessions"]:
+            sub = f"  [{s['cwd']}]" if s["cwd"] else ""
+            out.append(say(f"  {one_line(s['title'], 50)}  [dim]{local_time(s['last_activity'])}  "
+                           f"{human_size(s['bytes'])}{sub}  {s['id']}[/dim]"))
+            p = plan.get(s["id"])
+            if p is not None:
+                what = f"would {LABELS[p['action']]}" if "action" in p else f"would skip: {p['reason']}"
+                out.append(say(f"      → {what}"))
+        out += [info(n) for n in doc["notes"]]
+        return out
+
+
+@dataclass(kw_only=True)
+class ReceiveResult(DocResult):
+    """What receive did (or, in a dry run, would do) with each session, by title and date, then the command
+    that resumes every session of the handoff that is on this machine, those already here included.
+    `deleted`: the references the transport removed after the import (`receive --delete`)."""
+
+    with_changes: bool = False
+    deleted: list[str] = field(default_factory=list)
+
+    def messages(self) -> list[Message]:
+        doc = self.doc
+        dry_run = bool(doc.get("dry_run"))
+        out = [_handoff_line(doc)]
+        for item in doc["imported"]:
+            label = (LABELS if dry_run else DONE)[item["action"]]
+            extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
+            out.append(say(f"  [green]{label}[/green] {one_line(item['title'], 50)}  "
+                           f"[dim]{local_time(item['last_activity'])}  {item['id']}{extra}[/dim]"))
+        for item in doc["skipped"]:
+            out.append(say(f"  [yellow]{'would skip' if dry_run else 'skipped'}[/yellow] "
+                           f"{one_line(item['title'], 50)}  [dim]{local_time(item['last_activity'])}  "
+                           f"{item['id']}[/dim]: {item['reason']}"))
+        out += [info(n) for n in doc["notes"]]
+        here = [i for i in doc["imported"] + doc["skipped"] if i.get("resume")]
+        if here and not dry_run:
+            out.append(say("Continue with:"))
+            for item in here:
+                out.append(say(f"  [bold]{shown_command(item['resume'])}[/bold]  "
+                               f"[dim]# {one_line(item['title'], 40)}[/dim]"))
+        if dry_run:
+            out.append(say("Dry run: nothing was written."))
+        if doc.get("git"):
+            from sync_ai_sessions.gitwork import say_where
+
+            lines: list[str] = []
+            say_where(doc["git"], lines.append, with_changes=self.with_changes)
+            out += [say(line) for line in lines]
+        if self.deleted:
+            out.append(info(f"Deleted {' '.join(self.deleted)}."))
+        return out
+
+
+# -- install, undo, doctor, demo --------------------------------------------------------------------------
+
+@dataclass(kw_only=True)
+class InstallResult(DocResult):
+    """`gh_fix`: the command that fixes gh here, when gh has a problem."""
+
+    gh_fix: str | None = None
+
+    def messages(self) -> list[Message]:
+        doc, gh = self.doc, self.doc["gh"]
+        if gh.get("problem"):
+            out = [say(f"[yellow]gh:[/yellow] {gh['problem']} — fix: [bold]{self.gh_fix}[/bold] "
+                       "(only needed for gists)")]
+        else:
+            out = [say(f"gh: logged in as {gh.get('user') or '?'} on {gh.get('host') or 'github.com'}, "
+                       "gist scope ok")]
+        if doc.get("passphrase"):
+            out += [say("Your new passphrase (write it down; it is shown once and never stored):"),
+                    say(f"  [bold]{doc['passphrase']}[/bold]"),
+                    say("On your other devices run `sync-ai-sessions install` and type this passphrase "
+                        "(not --generate).")]
+        out.append(say(f"Ready. Config in {doc['config_dir']}"))
+        return out
+
+
+@dataclass(kw_only=True)
+class UndoResult(DocResult):
+    def messages(self) -> list[Message]:
+        out = []
+        for r in self.doc["reverted"]:
+            if r["op"] == "git":
+                out.append(say(f"reverted git: {r['what']} ({r['path']})"))
+            elif r["op"] != "mkdir" and "table" not in r:
+                out.append(say(f"reverted {r['op']}: {r['path']}"))
+        return out
+
+
+MARKS = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
+         "info": "[dim]info[/dim]"}
+
+
+@dataclass(kw_only=True)
+class DoctorResult(DocResult):
+    """Exit code 3 when a check failed (the document is still printed)."""
+
+    def __post_init__(self) -> None:
+        self.exit_code = 0 if self.doc["ok"] else 3
+
+    def messages(self) -> list[Message]:
+        out = []
+        for c in self.doc["checks"]:
+            line = f"{MARKS[c['status']]} {c['name']}: {c['detail']}"
+            if c["fix"] and c["status"] != "ok":
+                line += f"  → [bold]{c['fix']}[/bold]"
+            out.append(say(line))
+        return out
+
+
+@dataclass(kw_only=True)
+class DemoResult(DocResult):
+    """The demo's story, step by step, is its messages (each line is made from what the step returned)."""
+
+    story: list[Message] = field(default_factory=list)
+
+    def messages(self) -> list[Message]:
+        return list(self.story)
+
+
+# -- list, delete, prune (handoffs of a transport that can enumerate them) ----------------------------------
+
+def human_age(seconds: int) -> str:
+    if seconds < 90:
+        return f"{seconds}s ago"
+    if seconds < 5400:
+        return f"{seconds // 60}m ago"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600}h ago"
+    return f"{seconds // 86400}d ago"
+
+
+def _row(h: Handoff) -> Message:
+    label = "" if h.kind == "handoff" else "  (leftover part of a failed or deleted handoff)"
+    return Message(f"{h.id}  {h.created_at:20}  {human_age(h.age_seconds):>8}  {human_size(h.size):>9}{label}",
+                   Stream.OUT)
+
+
+@dataclass(kw_only=True)
+class ListResult(Result):
+    handoffs: list[Handoff]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "handoffs": [h.to_json() for h in self.handoffs]}
+
+    def messages(self) -> list[Message]:
+        if not self.handoffs:
+            return [Message("No handoff gists.", Stream.ERR)]
+        return [Message(f"{'GIST ID':32}  {'CREATED':20}  {'AGE':>8}  {'SIZE':>9}", Stream.OUT),
+                *(_row(h) for h in self.handoffs)]
+
+
+@dataclass(kw_only=True)
+class DeleteResult(Result):
+    deleted: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "deleted": list(self.deleted)}
+
+    def messages(self) -> list[Message]:
+        return [Message(f"Deleted {len(self.deleted)} gist(s): {' '.join(self.deleted)}", Stream.ERR)]
+
+
+@dataclass(kw_only=True)
+class PruneResult(Result):
+    """`handoffs`: those deleted, or with `dry_run` those that would be."""
+
+    dry_run: bool
+    handoffs: list[Handoff]
+
+    def to_json(self) -> dict[str, Any]:
+        items = [h.to_json() for h in self.handoffs]
+        return {"ok": True, "dry_run": self.dry_run, "deleted": [] if self.dry_run else items,
+                "would_delete": items if self.dry_run else []}
+
+    def messages(self) -> list[Message]:
+        verb = "Would delete" if self.dry_run else "Deleted"
+        return [Message(f"{verb} {len(self.handoffs)} handoff gist(s).", Stream.ERR), *(_row(h) for h in self.handoffs)]
