@@ -26,7 +26,7 @@ with atheris.instrument_imports():
 
 PW = "correct horse battery staple 42"
 HDR = c.Header(kdf=c.KdfParams(10), chunk_size=4096, salt=b"s" * 16, nonce=b"n" * 16)
-KEK = c.derive_key(PW, HDR)
+KEK = c.Key(PW, HDR).get()
 
 
 def seal(plain: bytes) -> bytes:

@@ -4,8 +4,8 @@ scrypt costs about a second of one core, and importing the program (Click, Rich,
 adapters) about 0.15 s more before a command even begins.  The command line is read here first, with the
 standard library only: when it is `send` (not `--dry-run`), `receive --from FILE` or `inspect --from FILE`
 and the passphrase is given without a prompt (`--passphrase-file` or the environment), scrypt starts on a
-thread right away (`format.header.derive_early`), and the import runs meanwhile on the other core.  The command
-later asks for the key as usual and gets this one when the passphrase and header are the same.
+thread right away (`format.header.Key.start_early`), and the import runs meanwhile on the other core.  The command
+later makes its `Key` as usual, which adopts this derivation when the passphrase and header are the same.
 
 This is only a head start.  Anything unexpected (an option spelt another way, an unreadable file, a header
 that is not ours) means nothing is started, and the command reports problems itself, in the usual place.
@@ -18,7 +18,7 @@ import stat
 from collections.abc import Mapping, Sequence
 
 from sync_ai_sessions import osops
-from sync_ai_sessions.format.header import HEADER_LEN, Header, derive_early
+from sync_ai_sessions.format.header import HEADER_LEN, Header, Key
 from sync_ai_sessions.passphrase import given_passphrase
 
 
@@ -48,7 +48,7 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
             return False
         passphrase = given[0]
         if argv[0] == "send":
-            derive_early(passphrase, Header.new(), new=True)
+            Key.start_early(passphrase, Header.new(), new=True)
             return True
         src = _option(args, "--from")
         if not src:
@@ -64,7 +64,7 @@ def start(argv: Sequence[str], env: Mapping[str, str] | None = None) -> bool:
         finally:
             os.close(fd)
         header, _mac = Header.parse(raw)
-        derive_early(passphrase, header)
+        Key.start_early(passphrase, header)
         return True
     except Exception:  # the command finds and reports the problem itself
         return False

@@ -116,6 +116,8 @@ class Job(Generic[T]):
         if not self._done:
             try:
                 self._value = next(self._ahead)
+            except KeyboardInterrupt:  # Ctrl-C while waiting: not the call's result (it may go on)
+                raise
             except BaseException as exc:  # kept: every result() raises it
                 self._error = exc
             self._done = True

@@ -192,10 +192,10 @@ def test_header_layout_is_as_documented():
 def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
     """send derives the key on a thread while it finds the sessions: the handoff it writes with that key
     opens with the passphrase alone, and a failure of the derivation reaches the caller."""
-    ahead = c.KeyAhead("correct horse battery staple")
-    header, kek = ahead.result()
+    key = c.Key("correct horse battery staple")
     buf = io.BytesIO()
-    w = c.EncryptWriter(buf, kek=kek, header=header)
+    w = c.EncryptWriter(buf, key)
+    assert w.header is key.header
     w.write(b"hello " * 1000)
     w.close()
     assert c.DecryptReader(io.BytesIO(buf.getvalue()), "correct horse battery staple").read() == b"hello " * 1000
@@ -207,7 +207,7 @@ def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
 
     monkeypatch.setattr(c.KdfParams, "derive", boom)
     with pytest.raises(MemoryError):
-        c.KeyAhead("x").result()
+        c.Key("x").get()
 
 
 def test_repeats_further_back_than_zstd_level_3_looks_are_found():

@@ -108,16 +108,16 @@ def test_send_takes_the_new_header_and_key_started_early(counted):
     counted.clear()
     assert early.start(["send", "--tool", "demo", "--to", "out.sais"], {"SYNC_AI_SESSIONS_PASSPHRASE": PW})
     (job,) = [j for j, _ in header._early]
-    ahead = c.KeyAhead(PW)
-    hdr, kek = ahead.result()
-    assert hdr is job.header and kek == job.result()
+    key = c.Key(PW)
+    hdr, kek = key.header, key.get()
+    assert key.early and hdr is job.header and kek == job.result()
     assert counted == [PW] and header._early == []
     out = io.BytesIO()
     with c.EncryptWriter(out, kek=kek, header=hdr, threads=0) as w:
         w.write(b"x" * 100)
     assert c.DecryptReader(io.BytesIO(out.getvalue()), PW).read() == b"x" * 100
     # A receive never takes a new handoff's key, and a send never takes a received one's.
-    assert c.KeyAhead(PW).header is not hdr
+    assert c.Key(PW).header is not hdr
 
 
 @pytest.mark.parametrize(

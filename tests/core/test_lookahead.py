@@ -175,3 +175,20 @@ def test_background_writer_reports_the_disk_error_and_closes_the_file(tmp_path, 
             out.write(b"x")
     assert closed == [True]
     assert _threads("sais-write") == []
+
+
+def test_ctrl_c_while_waiting_is_not_taken_for_the_jobs_result(monkeypatch) -> None:
+    job = Job(lambda: 7, name="t-job-kbd")
+    real = Ahead.__next__
+    interrupts = [KeyboardInterrupt()]
+
+    def interrupted(self):
+        if interrupts:
+            raise interrupts.pop()
+        return real(self)
+
+    monkeypatch.setattr(Ahead, "__next__", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        job.result()
+    assert job.result() == 7  # asked again (the command's cleanup may): the key, not the old Ctrl-C
+    assert _threads("t-job-kbd") == []

@@ -22,7 +22,8 @@ from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
 from sync_ai_sessions.errors import Declined, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.format.archive import FORMAT, ArchiveWriter
-from sync_ai_sessions.format.container import EncryptWriter, KeyAhead
+from sync_ai_sessions.format.container import EncryptWriter
+from sync_ai_sessions.format.header import Key
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import ENV as PASSPHRASE_ENV
@@ -144,7 +145,7 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
     return manifest
 
 
-def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: Any, repo: Repo,
+def write_payload(path: Path, key: Key, tool: str, adapter: Any, repo: Repo,
                   sessions: list[Session], ui: UI, scan: BackgroundScan | None = None,
                   git: dict[str, Any] | None = None, carried: gitwork.Carried | None = None) -> int:
     """Write the encrypted handoff to `path`; returns the plaintext byte count.  With `scan`, every file's
@@ -156,11 +157,7 @@ def write_payload(path: Path, passphrase: str | KeyAhead, tool: str, adapter: An
     total = sum(f.size for s in sessions for f in s.files)
     # The ciphertext is written from a background thread (see bgwrite), overlapping compression.
     with BackgroundWriter() as bw, bw.open(path) as out:
-        if isinstance(passphrase, KeyAhead):
-            header, kek = passphrase.result()
-            enc = EncryptWriter(out, kek=kek, header=header)  # type: ignore[arg-type]
-        else:
-            enc = EncryptWriter(out, passphrase)  # type: ignore[arg-type]
+        enc = EncryptWriter(out, key)  # type: ignore[arg-type]
         arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions, git))
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
@@ -215,7 +212,7 @@ def send(
     if not dry_run and (passphrase_file or env.get(PASSPHRASE_ENV)):
         with contextlib.suppress(SyncError):
             early = get_passphrase(env, passphrase_file=passphrase_file, confirm=False, check_weak=True)
-    key = KeyAhead(early[0]) if early else None
+    key = Key(early[0]) if early else None  # derived while the sessions are found
     verifier = load_config(env).get("verifier")
     checking = VerifierCheck(early[0], verifier, early[1]) if early and verifier else None
     repo = find_repo(cwd)
@@ -272,7 +269,7 @@ def send(
                                                  check_weak=True)
     if verifier and checking is None:
         checking = VerifierCheck(passphrase, verifier, source)
-    secret: str | KeyAhead = key or passphrase
+    secret = key or Key(passphrase)
     staging = config_dir(env) / "staging"
     tmp = transport.scratch(private_dir(staging))
     redacted_dir: Path | None = None

@@ -44,8 +44,7 @@ from sync_ai_sessions.format.header import (  # noqa: F401 - re-exported: the co
     VERSION,
     Header,
     KdfParams,
-    derive_key,
-    new_key,
+    Key,
 )
 from sync_ai_sessions.format.stream import TAG_LEN, StreamReader, StreamWriter  # noqa: F401 - TAG_LEN re-exported
 from sync_ai_sessions.lookahead import Ahead
@@ -72,37 +71,29 @@ class _Keys:
         self.mac_key = _hkdf(kek, header.nonce, b"sync-ai-sessions v1 header")
 
 
-class KeyAhead:
-    """A new handoff's header and key, the key derived on a thread of its own (scrypt releases the GIL), so
-    `send` can find and describe the sessions meanwhile: scrypt's second is then mostly hidden.  When the
-    entry point already started one for this passphrase (`sync_ai_sessions.early`), that one is used."""
-
-    def __init__(self, passphrase: str):
-        self._job = new_key(passphrase)
-        self.header = self._job.header
-
-    def result(self) -> tuple[Header, bytes]:
-        return self.header, self._job.result()
-
-
 class EncryptWriter:
-    """A writable binary stream: bytes written are zstd-compressed, chunked and encrypted into `out`."""
+    """A writable binary stream: bytes written are zstd-compressed, chunked and encrypted into `out`.
+
+    `key` is the new handoff's `Key` (its header is the one written), or a passphrase to make one from
+    (for `header`, if given).  `kek` with `header` skips the derivation: test vectors."""
 
     def __init__(
         self,
         out: BinaryIO,
-        passphrase: str | None = None,
+        key: Key | str | None = None,
         *,
         kek: bytes | None = None,
         header: Header | None = None,
         level: int = 3,
         threads: int = -1,
     ):
-        self.header = header or Header.new()
         if kek is None:
-            if passphrase is None:
-                raise ValueError("passphrase or kek required")
-            kek = derive_key(passphrase, self.header)
+            if key is None:
+                raise ValueError("key, passphrase or kek required")
+            if isinstance(key, str):
+                key = Key(key, header)
+            header, kek = key.header, key.get()
+        self.header = header or Header.new()
         keys = _Keys(kek, self.header)
         body = self.header.body()
         header = body + hmac.new(keys.mac_key, body, hashlib.sha256).digest()
@@ -208,7 +199,7 @@ class DecryptReader:
         if kek is None:
             if passphrase is None:
                 raise ValueError("passphrase or kek required")
-            kek = derive_key(passphrase, self.header)
+            kek = Key(passphrase, self.header).get()
         keys = _Keys(kek, self.header)
         body = self.header.body()
         if not hmac.compare_digest(hmac.new(keys.mac_key, body, hashlib.sha256).digest(), mac):

@@ -7,8 +7,8 @@
 docs/FORMAT.md is the normative description; `sync_ai_sessions.format.container` does the rest (HKDF, the header
 MAC, the chunks).  This module imports nothing heavy so that the entry point (`sync_ai_sessions.early`)
 can start scrypt, about a second of one core, before the rest of the program is even imported:
-`derive_early()` runs a derivation on a thread, and `derive_key()` with the same passphrase and header
-then waits for that one instead of starting over.
+`Key.start_early()` runs a derivation on a thread, and the `Key` made later for the same passphrase and
+header waits for that one instead of starting over.
 """
 
 from __future__ import annotations
@@ -124,8 +124,7 @@ class Header(NamedTuple):
 
 
 class Derivation:
-    """One scrypt derivation on a thread of its own (scrypt releases the GIL): the caller goes on with
-    other work and collects the key with `result()`, which raises what the derivation raised."""
+    """One scrypt derivation on a thread of its own (scrypt releases the GIL)."""
 
     def __init__(self, passphrase: str, header: Header):
         self.header = header
@@ -136,17 +135,8 @@ class Derivation:
         return self._job.result()
 
 
-_early: list[tuple[Derivation, bool]] = []  # (derivation, for a new handoff)
+_early: list[tuple[Derivation, bool]] = []  # (derivation, for a new handoff), started by Key.start_early
 _early_lock = threading.Lock()
-
-
-def derive_early(passphrase: str, header: Header, *, new: bool = False) -> Derivation:
-    """Start deriving the key for (passphrase, header) now: `derive_key` (or, for the header of a new
-    handoff, `new_key`) collects it later instead of deriving again."""
-    job = Derivation(passphrase, header)
-    with _early_lock:
-        _early.append((job, new))
-    return job
 
 
 def _take_early(passphrase: str, header: Header | None) -> Derivation | None:
@@ -163,18 +153,40 @@ def _take_early(passphrase: str, header: Header | None) -> Derivation | None:
     return None
 
 
-def derive_key(passphrase: str, header: Header) -> bytes:
-    """scrypt(passphrase, header.salt): the one started early for them if there is one, else now."""
-    job = _take_early(passphrase, header)
-    if job is not None:
+class Key:
+    """The key of one handoff, kek = scrypt(passphrase, header.salt): the one route to it, early or not.
+
+    `Key(passphrase)` is the key of a new handoff, with a fresh header (`key.header`); `Key(passphrase,
+    header)` the key of the handoff that header was read from.  The derivation runs on a thread from the
+    moment the Key exists, so the caller goes on meanwhile (finding and packing sessions); `get()` waits
+    for it and returns the kek or raises what the derivation raised.  When the entry point already started
+    that very derivation (`Key.start_early`, from `sync_ai_sessions.early`), the Key adopts it: scrypt
+    runs once.  A receive never adopts a new handoff's derivation, nor a send a received one's.
+    """
+
+    def __init__(self, passphrase: str, header: Header | None = None):
+        job = _take_early(passphrase, header)
+        self.early = job is not None
+        self._job = job or Derivation(passphrase, header or Header.new())
+        self.header = self._job.header
+        self.passphrase = passphrase
+
+    def get(self) -> bytes:
         try:
-            return job.result()
-        except Exception:  # derive again below: that error is the one to report, where it belongs
-            pass
-    return header.kdf.derive(passphrase, header.salt)
+            return self._job.result()
+        except Exception:
+            if not self.early:
+                raise
+            # Started early and failed (memory, ...): derive again, so that an error is met and reported
+            # here, where the command expects it.
+            self.early = False
+            self._job = Derivation(self.passphrase, self.header)
+            return self._job.result()
 
-
-def new_key(passphrase: str) -> Derivation:
-    """The header and key of a new handoff, derived on a thread: the one started early for this
-    passphrase if there is one, else one started now."""
-    return _take_early(passphrase, None) or Derivation(passphrase, Header.new())
+    @staticmethod
+    def start_early(passphrase: str, header: Header, *, new: bool = False) -> None:
+        """Start deriving the key for (passphrase, header) now; the `Key` made later for them (for
+        `new=True`: the next `Key(passphrase)`, whose header this becomes) adopts it."""
+        job = Derivation(passphrase, header)
+        with _early_lock:
+            _early.append((job, new))
