@@ -308,6 +308,12 @@ class StagedFiles:
         self.transcript: Placement | None = None
         self.sidecars: list[Placement] = []
 
+    @classmethod
+    def of(cls, ctx: ImportContext, tool: str, sid: str, out_id: str, rewriter: PathRewriter) -> StagedFiles:
+        """The staged files of the session `sid`, to be known as `out_id` (a copy renames the id in them)."""
+        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
+        return cls(ctx.staging, f"{tool}-{out_id}-", rewriter, ids, plan=ctx.plan)
+
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
         refuse_unportable(dest)
         n = len(self.sidecars) + (self.transcript is not None)

@@ -44,10 +44,18 @@ from sync_ai_sessions.adapters.base import (
     SessionResult,
     StagedFiles,
     StagedSession,
-    arc_parts,
     is_inside,
 )
-from sync_ai_sessions.adapters.jsonl import complete_size, iso_time, load_object
+from sync_ai_sessions.adapters.jsonl import (
+    check_ids,
+    complete_size,
+    described,
+    home_rule,
+    load_object,
+    moved,
+    newest,
+    payload_files,
+)
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
@@ -364,19 +372,10 @@ def _prompt_text(d: dict[str, Any]) -> str | None:
     return " ".join(text.split())[:200]
 
 
-def _check_id(session_id: str) -> str:
-    if not _ID_RE.match(session_id or ""):
-        raise UnsafePayloadError(f"refusing unsafe session id in the payload: {session_id!r}")
-    return session_id
-
-
 class ClaudeAdapter(Adapter):
     name = "claude"
     display_name = "Claude Code"
     streams = True
-
-    def __init__(self, env: Mapping[str, str] | None = None):
-        super().__init__(env)
 
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
@@ -516,8 +515,6 @@ class ClaudeAdapter(Adapter):
         st = path.stat()
         size = complete_size(path, st.st_size)
         info = self._scan(path, size)
-        rel = os.path.relpath(cwd, root) if cwd != root else ""
-        rel = "" if rel == "." else rel.replace(os.sep, "/")
         files = [ExportFile(f"projects/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
         sibling = path.parent / sid
         if sibling.is_dir() and not sibling.is_symlink():
@@ -531,16 +528,7 @@ class ClaudeAdapter(Adapter):
             for p in _walk_files(history):
                 rel_p = p.relative_to(history).as_posix()
                 files.append(ExportFile(f"file-history/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
-        return Session(
-            id=sid,
-            files=files,
-            cwd_rel=rel,
-            title=info["title"],
-            last_activity=iso_time(info["timestamp"], st.st_mtime),
-            lines=info["lines"],
-            tool_version=info["version"],
-            meta={"cwd": cwd, "project_dir": path.parent.name},
-        )
+        return described(sid, files, cwd, root, info, st.st_mtime, {"cwd": cwd, "project_dir": path.parent.name})
 
     def _old_agent_files(self, folder: Path, sid: str, cache: dict[Path, dict[str, list[Path]]] | None = None
                          ) -> list[Path]:
@@ -612,18 +600,11 @@ class ClaudeAdapter(Adapter):
         }
 
     def tool_version(self) -> str | None:
-        newest: tuple[float, Path] | None = None
-        for p in self._transcripts():
-            try:
-                m = p.stat().st_mtime
-            except OSError:
-                continue
-            if newest is None or m > newest[0]:
-                newest = (m, p)
-        if newest is None:
+        last = newest(self._transcripts())
+        if last is None:
             return None
         try:
-            with _Mapped(newest[1]) as mm:
+            with _Mapped(last) as mm:
                 if mm is None:
                     return None
                 pos = mm.rfind(b'"version":"')
@@ -699,19 +680,13 @@ class ClaudeAdapter(Adapter):
         src = ctx.source
         meta = src.adapter_meta or {}
         win = src.os_flavor == "windows"
-        sep = "\\" if win else "/"
-        target_root = str(Path(ctx.realpath(ctx.target.root)))
-        new_cwd = str(target_cwd)
-        old_root = src.repo_root.rstrip("/\\") or src.repo_root
-        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
-        if not old_cwd:
-            rel = session.cwd_rel or ""
-            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
+        mv = moved(session, ctx, target_cwd)
+        sep, old_root, old_cwd, target_root, new_cwd = mv.sep, mv.old_root, mv.old_cwd, mv.new_root, mv.new_cwd
         enc_old_root, enc_new_root = encode_project_dir(old_root), self.project_dir_name(target_root)
         enc_old_cwd, enc_new_cwd = encode_project_dir(old_cwd), self.project_dir_name(new_cwd)
         new_projects, new_tmp = str(self.projects_dir()), self.tmp_dir(ctx.target_flavor)
         new_sep = ctx.target_flavor.sep
-        rules = [Rule(old_root, target_root), Rule(old_cwd, new_cwd)]
+        rules = mv.rules()
         old_projects = meta.get("projects_dir")
         old_cfg = meta.get("config_dir")
         old_tmp = meta.get("tmp_dir")
@@ -733,10 +708,7 @@ class ClaudeAdapter(Adapter):
                 Rule(old_t + sep + enc_old_root, new_tmp + new_sep + enc_new_root),
                 Rule(old_t, new_tmp),
             ]
-        old_home = src.home or meta.get("home")
-        new_home = str(self.user_home())
-        if old_home and len(old_home.strip("/\\")) > 2:
-            rules.append(Rule(old_home, new_home))
+        rules += home_rule(src.home or meta.get("home"), str(self.user_home()))
         # Bare folder names (e.g. inside text that names them without the parent path).
         tokens = {enc_old_root: enc_new_root, enc_old_cwd: enc_new_cwd}
         if isinstance(session.meta.get("project_dir"), str):
@@ -753,8 +725,7 @@ class ClaudeAdapter(Adapter):
         ctx: ImportContext,
         new_id: str | None = None,
     ) -> StagedSession:
-        sid = _check_id(session.id)
-        out_id = _check_id(new_id) if new_id else sid
+        sid, out_id = check_ids(session, new_id, _ID_RE)
         target_cwd = self.target_cwd(session, ctx)
         target_root = Path(ctx.realpath(ctx.target.root))
         projects = self.projects_dir()
@@ -766,16 +737,10 @@ class ClaudeAdapter(Adapter):
         memory = projects / self.project_dir_name(str(target_root)) / "memory"
         history = self.config_dir() / "file-history" / out_id
         rewriter = self._rewriter(session, ctx, target_cwd)
-        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        out = StagedFiles(ctx.staging, f"claude-{out_id}-", rewriter, ids, plan=ctx.plan)
-        for entry in session.files:
-            arcname = str(entry.get("arcname", ""))
-            parts = arc_parts(arcname)
-            src = files.get(arcname)
-            if src is None:
-                continue
+        ids = out_id != sid
+        out = StagedFiles.of(ctx, "claude", sid, out_id, rewriter)
+        for arcname, parts, src, role in payload_files(session, files):
             rewrite = True
-            role = entry.get("role")
             if role == ROLE_TRANSCRIPT:
                 if parts != ["projects", f"{sid}.jsonl"]:
                     raise UnsafePayloadError(f"unexpected transcript name in the payload: {arcname!r}")
@@ -796,7 +761,7 @@ class ClaudeAdapter(Adapter):
                 raise UnsafePayloadError(f"unexpected file in a Claude Code session: {arcname!r}")
             if parts[-1] in _NEVER:
                 continue
-            out.add(Path(src), dest, role=role, rewrite=rewrite)
+            out.add(src, dest, role=role, rewrite=rewrite)
         return out.result(out_id, sid, target_cwd)
 
 

@@ -34,10 +34,18 @@ from sync_ai_sessions.adapters.base import (
     SessionManifest,
     StagedFiles,
     StagedSession,
-    arc_parts,
     is_inside,
 )
-from sync_ai_sessions.adapters.jsonl import complete_size, iso_time, load_object
+from sync_ai_sessions.adapters.jsonl import (
+    check_ids,
+    complete_size,
+    described,
+    home_rule,
+    load_object,
+    moved,
+    newest,
+    payload_files,
+)
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
@@ -47,12 +55,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
 _TS_RE = re.compile(rb'"timestamp":"([0-9T:.+Z-]{10,40})"')
 _MAX_DEPTH = 4  # session folders are shallow; deeper trees are not Copilot's
 _MAX_FILES = 10_000
-
-
-def _check_id(session_id: str) -> str:
-    if not _ID_RE.match(session_id or ""):
-        raise UnsafePayloadError(f"refusing unsafe session id in the payload: {session_id!r}")
-    return session_id
 
 
 def _carried(name: str) -> bool:
@@ -165,33 +167,19 @@ class CopilotAdapter(Adapter):
         cwd = info["cwd"]
         if not isinstance(cwd, str) or not is_inside(cwd, root):
             return None
-        rel = os.path.relpath(cwd, root) if cwd != root else ""
-        rel = "" if rel == "." else rel.replace(os.sep, "/")
         files = [ExportFile(f"session-state/{sid}/events.jsonl", events, size, ROLE_TRANSCRIPT),
                  *self._files(d, sid)]
         for f in files[1:]:
             f.role = ROLE_SIDECAR
-        return Session(
-            id=sid, files=files, cwd_rel=rel, title=info["title"],
-            last_activity=iso_time(info["timestamp"], st.st_mtime), lines=info["lines"],
-            tool_version=info["version"], meta={"cwd": cwd, "git_root": info["git_root"]},
-        )
+        return described(sid, files, cwd, root, info, st.st_mtime, {"cwd": cwd, "git_root": info["git_root"]})
 
     def export_meta(self) -> dict[str, Any]:
         return {"copilot_home": str(self.home()), "home": str(self.user_home())}
 
     def tool_version(self) -> str | None:
-        newest: tuple[float, Path] | None = None
-        for d in self._session_dirs():
-            try:
-                m = (d / "events.jsonl").stat().st_mtime
-            except OSError:
-                continue
-            if newest is None or m > newest[0]:
-                newest = (m, d)
-        if newest is None:
+        p = newest(d / "events.jsonl" for d in self._session_dirs())
+        if p is None:
             return None
-        p = newest[1] / "events.jsonl"
         try:
             v = self._scan(p, p.stat().st_size)["version"]
         except OSError:
@@ -211,20 +199,11 @@ class CopilotAdapter(Adapter):
     def _rules(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> list[Rule]:
         src = ctx.source
         meta = src.adapter_meta or {}
-        sep = "\\" if src.os_flavor == "windows" else "/"
-        old_root = src.repo_root.rstrip("/\\") or src.repo_root
-        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
-        if not old_cwd:
-            rel = session.cwd_rel or ""
-            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
-        rules = [Rule(old_root, str(Path(os.path.realpath(ctx.target.root)))), Rule(old_cwd, str(target_cwd))]
+        rules = moved(session, ctx, target_cwd).rules()
         old_home = src.tool_home or meta.get("copilot_home")
         if isinstance(old_home, str) and old_home:
             rules.append(Rule(old_home, str(self.home())))
-        old_user = src.home or meta.get("home")
-        if isinstance(old_user, str) and len(old_user.strip("/\\")) > 2:
-            rules.append(Rule(old_user, str(self.user_home())))
-        return rules
+        return rules + home_rule(src.home or meta.get("home"), str(self.user_home()))
 
     def stage(
         self,
@@ -233,30 +212,22 @@ class CopilotAdapter(Adapter):
         ctx: ImportContext,
         new_id: str | None = None,
     ) -> StagedSession:
-        sid = _check_id(session.id)
-        out_id = _check_id(new_id) if new_id else sid
+        sid, out_id = check_ids(session, new_id, _ID_RE)
         target_cwd = self.target_cwd(session, ctx)
         rewriter = PathRewriter(
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor,
             target_flavor=ctx.target_flavor,
         )
-        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        out = StagedFiles(ctx.staging, f"copilot-{out_id}-", rewriter, ids, plan=ctx.plan)
+        out = StagedFiles.of(ctx, "copilot", sid, out_id, rewriter)
         folder = self.state_dir() / out_id
-        for entry in session.files:
-            arcname = str(entry.get("arcname", ""))
-            parts = arc_parts(arcname)
-            src = files.get(arcname)
-            if src is None:
-                continue
-            role = entry.get("role")
+        for arcname, parts, src, role in payload_files(session, files):
             if len(parts) < 3 or parts[:2] != ["session-state", sid] or len(parts) > 3 + _MAX_DEPTH or not all(
                 _carried(p) for p in parts[2:]
             ):
                 raise UnsafePayloadError(f"unexpected file in a Copilot CLI session: {arcname!r}")
             if (role == ROLE_TRANSCRIPT) != (parts[2:] == ["events.jsonl"]):
                 raise UnsafePayloadError(f"unexpected transcript name in the payload: {arcname!r}")
-            out.add(Path(src), folder.joinpath(*parts[2:]), role=role)
+            out.add(src, folder.joinpath(*parts[2:]), role=role)
         return out.result(out_id, sid, target_cwd)
 
     def resume_command(self, session_id: str) -> str:

@@ -53,7 +53,7 @@ from sync_ai_sessions.adapters.base import (
     arc_parts,
     is_inside,
 )
-from sync_ai_sessions.adapters.jsonl import iso_time, load_object
+from sync_ai_sessions.adapters.jsonl import home_rule, iso_time, load_object, moved
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
@@ -250,19 +250,11 @@ class OpenCodeAdapter(Adapter):
     def _rewriter(self, session: SessionManifest, ctx: ImportContext, target_cwd: Path) -> PathRewriter:
         src = ctx.source
         meta = src.adapter_meta or {}
-        sep = "\\" if src.os_flavor == "windows" else "/"
-        old_root = src.repo_root.rstrip("/\\") or src.repo_root
-        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
-        if not old_cwd:
-            rel = session.cwd_rel or ""
-            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
-        rules = [Rule(old_root, str(Path(os.path.realpath(ctx.target.root)))), Rule(old_cwd, str(target_cwd))]
+        rules = moved(session, ctx, target_cwd).rules()
         old_data = src.tool_home or meta.get("data_dir")
         if isinstance(old_data, str) and old_data:
             rules.append(Rule(old_data, str(self.home())))
-        old_user = src.home or meta.get("home")
-        if isinstance(old_user, str) and len(old_user.strip("/\\")) > 2:
-            rules.append(Rule(old_user, str(self.user_home())))
+        rules += home_rule(src.home or meta.get("home"), str(self.user_home()))
         return PathRewriter(rules, source_flavor=src.os_flavor,
                             target_flavor=ctx.target_flavor)
 

@@ -40,10 +40,18 @@ from sync_ai_sessions.adapters.base import (
     SessionManifest,
     StagedFiles,
     StagedSession,
-    arc_parts,
     is_inside,
 )
-from sync_ai_sessions.adapters.jsonl import complete_size, iso_time, load_object
+from sync_ai_sessions.adapters.jsonl import (
+    check_ids,
+    complete_size,
+    described,
+    home_rule,
+    load_object,
+    moved,
+    newest,
+    payload_files,
+)
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
@@ -94,12 +102,6 @@ def _prompt_text(d: dict[str, Any]) -> str | None:
     return None
 
 
-def _check_id(session_id: str) -> str:
-    if not _ID_RE.match(session_id or ""):
-        raise UnsafePayloadError(f"refusing unsafe session id in the payload: {session_id!r}")
-    return session_id
-
-
 def _json_inner(s: str) -> bytes:
     return json.dumps(s, ensure_ascii=False)[1:-1].encode("utf-8")
 
@@ -108,9 +110,6 @@ class QwenAdapter(Adapter):
     name = "qwen"
     display_name = "Qwen Code"
     streams = True
-
-    def __init__(self, env: Mapping[str, str] | None = None):
-        super().__init__(env)
 
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
@@ -204,8 +203,6 @@ class QwenAdapter(Adapter):
         tmp_hash = project_hash(cwd, windows=os.name == "nt")
         tool_dir = self.runtime_dir() / "tmp" / tmp_hash / "tool-results"
         info = self._scan(path, size, tool_dir)
-        rel = os.path.relpath(cwd, root) if cwd != root else ""
-        rel = "" if rel == "." else rel.replace(os.sep, "/")
         files = [ExportFile(f"chats/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
         for suffix in SIDECAR_SUFFIXES:
             p = path.parent / f"{sid}{suffix}"
@@ -218,16 +215,8 @@ class QwenAdapter(Adapter):
         plan = self.global_dir() / "plans" / f"{sid}.md"
         if plan.is_file() and not plan.is_symlink():
             files.append(ExportFile(f"plans/{sid}.md", plan, plan.stat().st_size, ROLE_SIDECAR))
-        return Session(
-            id=sid,
-            files=files,
-            cwd_rel=rel,
-            title=info["title"],
-            last_activity=iso_time(info["timestamp"], st.st_mtime),
-            lines=info["lines"],
-            tool_version=info["version"],
-            meta={"cwd": cwd, "project_dir": path.parent.parent.name, "tmp_hash": tmp_hash},
-        )
+        return described(sid, files, cwd, root, info, st.st_mtime,
+                         {"cwd": cwd, "project_dir": path.parent.parent.name, "tmp_hash": tmp_hash})
 
     def _scan(self, path: Path, size: int, tool_dir: Path) -> dict[str, Any]:
         """One pass over a matched transcript: lines, title, last timestamp, version, tool-result files."""
@@ -284,19 +273,12 @@ class QwenAdapter(Adapter):
         }
 
     def tool_version(self) -> str | None:
-        newest: tuple[float, Path] | None = None
-        for p in self._transcripts():
-            try:
-                m = p.stat().st_mtime
-            except OSError:
-                continue
-            if newest is None or m > newest[0]:
-                newest = (m, p)
-        if newest is None:
+        last = newest(self._transcripts())
+        if last is None:
             return None
         # The last record names the version that wrote last (a session may outlive an upgrade).
         try:
-            with open(newest[1], "rb") as f:
+            with open(last, "rb") as f:
                 size = f.seek(0, os.SEEK_END)
                 f.seek(max(0, size - (1 << 16)))
                 tail = f.read()
@@ -306,7 +288,7 @@ class QwenAdapter(Adapter):
             d = load_object(line) if b'"version":"' in line else None
             if d and isinstance(d.get("version"), str):
                 return d["version"]
-        first = _first_record(newest[1])
+        first = _first_record(last)
         v = first.get("version") if first else None
         return v if isinstance(v, str) else None
 
@@ -343,16 +325,10 @@ class QwenAdapter(Adapter):
         src = ctx.source
         meta = src.adapter_meta or {}
         win = src.os_flavor == "windows"
-        sep = "\\" if win else "/"
         here_win = ctx.target_flavor.windows
         new_sep = ctx.target_flavor.sep
-        target_root = str(Path(ctx.realpath(ctx.target.root)))
-        new_cwd = str(target_cwd)
-        old_root = src.repo_root.rstrip("/\\") or src.repo_root
-        old_cwd = session.meta.get("cwd") if isinstance(session.meta.get("cwd"), str) else None
-        if not old_cwd:
-            rel = session.cwd_rel or ""
-            old_cwd = old_root + (sep + rel.replace("/", sep) if rel else "")
+        mv = moved(session, ctx, target_cwd)
+        sep, old_cwd, new_cwd = mv.sep, mv.old_cwd, mv.new_cwd
         old_dir = session.meta.get("project_dir")
         if not isinstance(old_dir, str) or not old_dir:
             old_dir = sanitize_cwd(old_cwd, windows=win)
@@ -362,7 +338,7 @@ class QwenAdapter(Adapter):
         new_dir = sanitize_cwd(new_cwd, windows=here_win)
         new_hash = project_hash(new_cwd, windows=here_win)
         new_rt = str(self.runtime_dir())
-        rules = [Rule(old_root, target_root), Rule(old_cwd, new_cwd)]
+        rules = mv.rules()
         old_rt = meta.get("runtime_dir")
         if isinstance(old_rt, str) and old_rt:
             rules += [
@@ -373,9 +349,7 @@ class QwenAdapter(Adapter):
         old_global = meta.get("global_dir")
         if isinstance(old_global, str) and old_global:
             rules.append(Rule(old_global, str(self.global_dir())))
-        old_home = src.home or meta.get("home")
-        if isinstance(old_home, str) and len(old_home.strip("/\\")) > 2:
-            rules.append(Rule(old_home, str(self.user_home())))
+        rules += home_rule(src.home or meta.get("home"), str(self.user_home()))
         # Bare folder names: the project folder and the temp hash, when text names them alone.
         if len(old_dir) >= 4 and old_dir.strip("-"):
             rules.append(Rule(old_dir, new_dir, kind="token"))
@@ -389,8 +363,7 @@ class QwenAdapter(Adapter):
         ctx: ImportContext,
         new_id: str | None = None,
     ) -> StagedSession:
-        sid = _check_id(session.id)
-        out_id = _check_id(new_id) if new_id else sid
+        sid, out_id = check_ids(session, new_id, _ID_RE)
         target_cwd = self.target_cwd(session, ctx)
         chats = self.chats_dir(str(target_cwd))
         tool_dir = self.tool_results_dir(str(target_cwd))
@@ -399,15 +372,8 @@ class QwenAdapter(Adapter):
         rewriter = PathRewriter(
             self._rules(session, ctx, target_cwd), source_flavor=ctx.source.os_flavor, target_flavor=ctx.target_flavor
         )
-        ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        out = StagedFiles(ctx.staging, f"qwen-{out_id}-", rewriter, ids, plan=ctx.plan)
-        for entry in session.files:
-            arcname = str(entry.get("arcname", ""))
-            parts = arc_parts(arcname)
-            src = files.get(arcname)
-            if src is None:
-                continue
-            role = entry.get("role")
+        out = StagedFiles.of(ctx, "qwen", sid, out_id, rewriter)
+        for arcname, parts, src, role in payload_files(session, files):
             rewrite = True
             replace_id = True  # a copy renames the session id in this file
             if role == ROLE_TRANSCRIPT:
@@ -431,7 +397,7 @@ class QwenAdapter(Adapter):
                 dest = plans / f"{out_id}.md"
             else:
                 raise UnsafePayloadError(f"unexpected file in a Qwen Code session: {arcname!r}")
-            out.add(Path(src), dest, role=role, rewrite=rewrite, replace_id=replace_id)
+            out.add(src, dest, role=role, rewrite=rewrite, replace_id=replace_id)
         return out.result(out_id, sid, target_cwd)
 
 
