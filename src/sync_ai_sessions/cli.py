@@ -17,7 +17,6 @@ from click.shell_completion import CompletionItem
 from sync_ai_sessions import __version__
 from sync_ai_sessions.adapters import REGISTRY, tool_names
 from sync_ai_sessions.clicommon import INTERRUPTED, common
-from sync_ai_sessions.errors import NotFoundError, UsageError
 from sync_ai_sessions.results import Result
 from sync_ai_sessions.ui import UI, emit_json, utf8_output
 
@@ -72,43 +71,6 @@ def tool_option(help_text: str) -> Any:
 def examples(*lines: str) -> str:
     """A help epilog of examples, kept as written."""
     return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def _check_tool(tool: str) -> str:
-    if tool not in REGISTRY:
-        raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
-    return tool
-
-
-def pick_tool(tool: str | None, cwd: str | None = None, env: Any = None) -> str:
-    """--tool, else a picker among the tools that have sessions for this repo (a terminal only)."""
-    from sync_ai_sessions import pickers
-
-    if tool:
-        return _check_tool(tool)
-    if not pickers.can_ask():
-        raise UsageError(f"which tool? pass --tool ({'|'.join(tool_names())})", code="no_tool")
-    from sync_ai_sessions.commands.sessions import repo_sessions
-    from sync_ai_sessions.gitrepo import find_repo
-
-    repo = find_repo(cwd)
-    env = dict(os.environ if env is None else env)
-    choices = []
-    for name in tool_names():
-        try:
-            found = repo_sessions(name, repo, env)
-        except Exception:  # a tool whose sessions cannot be read is not offered
-            continue
-        if found:
-            choices.append(pickers.ToolChoice(name, REGISTRY[name][2], len(found),
-                                              sum(f.size for s in found for f in s.files)))
-    if not choices:
-        raise NotFoundError(f"no sessions of any tool ({', '.join(tool_names())}) for the repo at {repo.root}: "
-                            "open your AI tool once inside the repo, then send again", code="no_sessions")
-    if len(choices) == 1:
-        click.echo(f"Only {choices[0].display} has sessions for this repo.", err=True)
-        return choices[0].name
-    return pickers.pick_tool(choices)
 
 
 @click.group(cls=Main, context_settings=CONTEXT, invoke_without_command=True,
@@ -184,6 +146,7 @@ def send(tool: str | None, cwd: str | None, to: str | None, force: bool, session
     """Pack this repo's sessions, encrypt them locally and store them (secret gist, or --to FILE)."""
     from sync_ai_sessions import pickers
     from sync_ai_sessions.commands.send import send_command
+    from sync_ai_sessions.commands.sessions import pick_tool
 
     tool = pick_tool(tool, cwd)
     ask = pickers.can_ask() and not yes

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 from support.machines import git_repo, make_machine, write_demo_session
 
-from sync_ai_sessions import cli, pickers
+from sync_ai_sessions import pickers
 from sync_ai_sessions.adapters.base import ExportFile, Session
+from sync_ai_sessions.commands import sessions
 from sync_ai_sessions.errors import NotFoundError, UsageError
 
 
@@ -53,17 +54,17 @@ def test_tool_picker_offers_only_tools_with_sessions_here(tmp_path, monkeypatch)
     monkeypatch.setattr(pickers, "can_ask", lambda: True)
     offered = []
     monkeypatch.setattr(pickers, "pick_tool", lambda choices: offered.extend(choices) or choices[0].name)
-    monkeypatch.setattr(cli, "tool_names", lambda: ["claude", "codex", "demo"])
+    monkeypatch.setattr(sessions, "tool_names", lambda: ["claude", "codex", "demo"])
     # only the demo tool has sessions for this repo: chosen without a question
-    assert cli.pick_tool(None, str(repo)) == "demo" and offered == []
+    assert sessions.pick_tool(None, str(repo)) == "demo" and offered == []
     other = git_repo(m.root / "other", "git@github.com:o/other.git")
     with pytest.raises(NotFoundError) as e:
-        cli.pick_tool(None, str(other))
+        sessions.pick_tool(None, str(other))
     assert e.value.code == "no_sessions"
 
 
 def test_tool_picker_without_terminal_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(pickers, "can_ask", lambda: False)
     with pytest.raises(UsageError) as e:
-        cli.pick_tool(None)
+        sessions.pick_tool(None)
     assert "--tool" in e.value.message

@@ -14,7 +14,7 @@ from typing import Any
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
 from sync_ai_sessions.adapters.base import Session
-from sync_ai_sessions.errors import SyncError, UsageError
+from sync_ai_sessions.errors import NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import find_repo
 from sync_ai_sessions.ids import short_ids
 from sync_ai_sessions.journal import journals, read_journal
@@ -80,3 +80,40 @@ def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str 
         d["short_id"] = shorts[d["id"]]
     return SessionsResult(doc={"ok": True, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
                                "repo_root": str(Path(repo.root)), "tools": counts, "sessions": out})
+
+
+def _check_tool(tool: str) -> str:
+    if tool not in REGISTRY:
+        raise UsageError(f"unknown tool {tool!r}: choose one of {', '.join(tool_names())}", code="unknown_tool")
+    return tool
+
+
+def pick_tool(tool: str | None, cwd: str | None = None, env: Any = None) -> str:
+    """`send`'s tool: --tool, else a picker among the tools that have sessions for this repo (a terminal
+    only; "Only X has sessions" is said at once, as the picker's question would be)."""
+    import click
+
+    from sync_ai_sessions import pickers
+
+    if tool:
+        return _check_tool(tool)
+    if not pickers.can_ask():
+        raise UsageError(f"which tool? pass --tool ({'|'.join(tool_names())})", code="no_tool")
+    repo = find_repo(cwd)
+    env = dict(os.environ if env is None else env)
+    choices = []
+    for name in tool_names():
+        try:
+            found = repo_sessions(name, repo, env)
+        except Exception:  # a tool whose sessions cannot be read is not offered
+            continue
+        if found:
+            choices.append(pickers.ToolChoice(name, REGISTRY[name][2], len(found),
+                                              sum(f.size for s in found for f in s.files)))
+    if not choices:
+        raise NotFoundError(f"no sessions of any tool ({', '.join(tool_names())}) for the repo at {repo.root}: "
+                            "open your AI tool once inside the repo, then send again", code="no_sessions")
+    if len(choices) == 1:
+        click.echo(f"Only {choices[0].display} has sessions for this repo.", err=True)
+        return choices[0].name
+    return pickers.pick_tool(choices)

@@ -1,0 +1,253 @@
+"""Each command's human output and its --json document come from one result (`sync_ai_sessions.results`).
+
+For every command the same scenario is run twice through the real CLI, once with --json and once without;
+the human output must be exactly what `results.render` makes of the result class rebuilt from the JSON
+document (stdout and stderr equal; for send, stderr ends with it: what send says while it works comes
+first).  A message
+printed anywhere else, or data shown to people but missing from the document, fails these tests.  Then
+list/delete/prune take the same error path as every other command, and `receive --delete` deletes
+through the transport.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from click.testing import CliRunner
+from support.machines import git_repo, in_process, two_machines, write_demo_session
+
+from sync_ai_sessions import results
+from sync_ai_sessions.cli import main
+from sync_ai_sessions.commands import handoffs
+from sync_ai_sessions.transports.base import Handoff
+from sync_ai_sessions.ui import UI
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch):
+    """Local times are rendered in this process and in the CLI's: one zone for both."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def world(tmp_path):
+    a, b, ra, rb = two_machines(tmp_path, "dev/proj", "https://github.com/o/r")
+    for m in (a, b):
+        m.env["TZ"] = "UTC"
+    write_demo_session(a, ra, "s1")
+    write_demo_session(a, ra, "s2", lines=[{"type": "user", "text": "second"}])
+    return a, b, ra, rb
+
+
+def rendered(result: results.Result, capsys) -> tuple[str, str]:
+    capsys.readouterr()
+    assert results.render(result, UI()) == result.exit_code
+    out = capsys.readouterr()
+    return out.out, out.err
+
+
+def same(m, capsys, cls, *args, expect_rc=0, progress=False, **kw):
+    """Run `args` with --json, then without; the human run's output is the render of `cls(doc=...)`
+    (after the progress said during the work, for a command that says some: `progress`)."""
+    rc, doc = m.run_json(*args)
+    assert rc == expect_rc, doc
+    human = m.run(*args)
+    assert human.returncode == expect_rc, human.stderr
+    out, err = rendered(cls(doc=doc, **kw), capsys)
+    assert out or err  # something to compare
+    assert human.stdout == out
+    if progress:
+        assert human.stderr.endswith(err) and human.stderr != err, (human.stderr, err)
+    else:
+        assert human.stderr == err
+    return doc, human
+
+
+def test_sessions(world, capsys):
+    a, _b, ra, _rb = world
+    doc, human = same(a, capsys, results.SessionsResult, "sessions", "--tool", "demo", "--cwd", str(ra))
+    assert len(doc["sessions"]) == 2 and "TOOL" in human.stdout and "s1" in human.stdout
+
+
+def test_sessions_none(world, capsys, tmp_path):
+    a = world[0]
+    empty = git_repo(tmp_path / "empty", "https://github.com/o/empty")
+    _doc, human = same(a, capsys, results.SessionsResult, "sessions", "--cwd", str(empty))
+    assert human.stdout == "" and "No sessions for the repo" in human.stderr
+
+
+def test_send_dry_run_and_send(world, capsys, tmp_path):
+    a, _b, ra, _rb = world
+    same(a, capsys, results.SendResult, "send", "--tool", "demo", "--cwd", str(ra), "--dry-run", progress=True)
+    out = tmp_path / "h.sais"
+    doc, human = same(a, capsys, results.SendResult, "send", "--tool", "demo", "--cwd", str(ra), "--to", str(out),
+                      "--force", progress=True)
+    assert doc["file"] == str(out) and "receive --from" in human.stderr
+
+
+def test_inspect_receive_dry_run_receive_undo(world, capsys, tmp_path):
+    a, b, ra, rb = world
+    out = tmp_path / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))[0] == 0
+    same(b, capsys, results.InspectResult, "inspect", "--from", str(out), "--cwd", str(rb))
+    doc, human = same(b, capsys, results.ReceiveResult, "receive", "--from", str(out), "--cwd", str(rb),
+                      "--dry-run")
+    assert doc["dry_run"] is True and "Dry run: nothing was written." in human.stderr
+    # a real receive, then undo, twice (once per mode) so both runs see the same state
+    rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb))
+    assert rc == 0 and len(doc["imported"]) == 2
+    rc, undone = b.run_json("undo")
+    assert rc == 0 and undone["reverted"]
+    human = b.run("receive", "--from", str(out), "--cwd", str(rb))
+    assert human.returncode == 0
+    expected_out, expected_err = rendered(results.ReceiveResult(doc=doc), capsys)
+    assert human.stdout == expected_out and human.stderr == expected_err
+    assert "Continue with:" in human.stderr
+    human = b.run("undo")
+    assert human.returncode == 0
+    _, expected_err = rendered(results.UndoResult(doc=undone), capsys)
+    assert human.stderr == expected_err and "reverted create:" in human.stderr
+
+
+def test_install_and_doctor(world, capsys):
+    _a, b, _ra, rb = world
+    rc, doc = b.run_json("install", "--no-passphrase", "--transport", "file")
+    assert rc == 0
+    human = b.run("install", "--no-passphrase", "--transport", "file")
+    assert human.returncode == 0
+    fix = None
+    if doc["gh"].get("problem"):
+        from sync_ai_sessions.commands.doctor import gh_fix
+
+        fix = gh_fix(doc["gh"].get("code"), doc["gh"].get("fix"))
+    _, err = rendered(results.InstallResult(doc=doc, gh_fix=fix), capsys)
+    assert human.stderr == err and "Ready. Config in" in err
+    same(b, capsys, results.DoctorResult, "doctor", "--cwd", str(rb))
+
+
+def test_doctor_failure_is_exit_3_with_its_document(world, capsys):
+    _a, b, _ra, _rb = world
+    b.env["PATH"] = "/nonexistent"  # no gh, no git: gist transport configured -> gh is a failure
+    (b.home / ".sync-ai-sessions").mkdir(mode=0o700)
+    (b.home / ".sync-ai-sessions" / "config.json").write_text(json.dumps({"transport": "gist"}))
+    doc, human = same(b, capsys, results.DoctorResult, "doctor", expect_rc=3)
+    assert doc["ok"] is False and "FAIL" in human.stderr
+
+
+def test_receive_delete_goes_through_the_transport(world, capsys, tmp_path):
+    a, b, ra, rb = world
+    out = tmp_path / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))[0] == 0
+    rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb), "--dry-run", "--delete")
+    assert rc == 0 and "deleted" not in doc and out.exists()  # a dry run deletes nothing
+    human = b.run("receive", "--from", str(out), "--cwd", str(rb), "--delete")
+    assert human.returncode == 0, human.stderr
+    assert not out.exists() and f"Deleted {out}." in human.stderr
+    rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb), "--delete")
+    assert rc == 3 and doc["error"]["code"] == "no_file"  # gone: the usual not-found error
+
+
+def test_receive_delete_refused_by_a_transport_that_cannot(world, tmp_path, monkeypatch):
+
+    from sync_ai_sessions.transports.file import FileTransport
+
+    a, b, ra, rb = world
+    out = tmp_path / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))[0] == 0
+
+    def cannot(self, ref):
+        raise NotImplementedError
+
+    monkeypatch.setattr(FileTransport, "delete", cannot)
+    doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
+    assert doc["error"]["code"] == "cannot_delete" and out.exists()
+
+
+# -- list, delete, prune: the same results and the same error path as every other command --------------
+
+
+OLD = [Handoff(id="a" * 32, created_at="2020-01-01T00:00:00Z", age_seconds=200 * 86400, size=9_000, parts=5),
+       Handoff(id="b" * 32, created_at="2020-01-02T00:00:00Z", age_seconds=199 * 86400, size=None, parts=None,
+               kind="orphan-part")]
+
+
+class FakeStore:
+    def __init__(self, fail: BaseException | None = None):
+        self.fail = fail
+
+    def list_handoffs(self):
+        if self.fail:
+            raise self.fail
+        return list(OLD)
+
+    def delete(self, ref):
+        return [ref, "c" * 32]
+
+    def prune(self, days, *, dry_run=False):
+        return [h for h in OLD if h.age_seconds > days * 86400]
+
+
+def invoke(monkeypatch, store, *args):
+    monkeypatch.setattr(handoffs, "handoff_store", lambda env, hostname: store)
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.mark.parametrize("args,cls", [
+    (["list"], lambda d: results.ListResult(handoffs=[Handoff(**h) for h in d["handoffs"]])),
+    (["delete", "a" * 32], lambda d: results.DeleteResult(deleted=d["deleted"])),
+    (["prune", "--older-than", "30", "--dry-run"],
+     lambda d: results.PruneResult(dry_run=True, handoffs=[Handoff(**h) for h in d["would_delete"]])),
+    (["prune", "--older-than", "30"],
+     lambda d: results.PruneResult(dry_run=False, handoffs=[Handoff(**h) for h in d["deleted"]])),
+])
+def test_handoff_commands_render_their_result(monkeypatch, capsys, args, cls):
+    r = invoke(monkeypatch, FakeStore(), *args, "--json")
+    assert r.exit_code == 0
+    doc = json.loads(r.stdout)
+    human = invoke(monkeypatch, FakeStore(), *args)
+    assert human.exit_code == 0
+    out, err = rendered(cls(doc), capsys)
+    assert (human.stdout, human.stderr) == (out, err)
+    assert doc["ok"] is True and (out or err)
+
+
+def test_list_output(monkeypatch):
+    r = invoke(monkeypatch, FakeStore(), "list")
+    assert r.stdout.splitlines()[1].startswith("a" * 32) and "9.0 kB" in r.stdout and "200d ago" in r.stdout
+    assert "leftover part" in r.stdout.splitlines()[2]
+
+
+def test_handoff_commands_share_the_error_path(monkeypatch):
+    r = invoke(monkeypatch, FakeStore(KeyboardInterrupt()), "list", "--json")
+    assert r.exit_code == 130 and json.loads(r.stdout)["error"]["code"] == "interrupted"
+    r = invoke(monkeypatch, FakeStore(KeyboardInterrupt()), "list")
+    assert r.exit_code == 130 and "interrupted; nothing was changed" in r.stderr
+    r = invoke(monkeypatch, FakeStore(RuntimeError("boom")), "list")
+    assert r.exit_code == 1 and r.stderr.strip().splitlines() == [
+        "error: internal error: RuntimeError: boom (run with --debug for details)"]
+    r = invoke(monkeypatch, FakeStore(RuntimeError("boom")), "list", "--debug")
+    assert r.exit_code == 1 and "Traceback" in r.stderr and "RuntimeError: boom" in r.stderr
+
+
+def test_every_command_returns_a_result(monkeypatch, world):
+    """No CLI command prints or emits on its own: each one's output passes through `render` exactly once."""
+    a, _b, ra, _rb = world
+    seen: list[results.Result] = []
+    real = results.render
+
+    def spy(result, ui):
+        seen.append(result)
+        return real(result, ui)
+
+    monkeypatch.setattr("sync_ai_sessions.clicommon.render", spy)
+
+    in_process(a, "sessions", "--cwd", str(ra))
+    in_process(a, "send", "--tool", "demo", "--cwd", str(ra), "--dry-run")
+    in_process(a, "doctor", "--cwd", str(ra), ok=False)
+    assert [type(r) for r in seen] == [results.SessionsResult, results.SendResult, results.DoctorResult]
