@@ -86,9 +86,14 @@ def test_send_dry_run_and_send(world, capsys, tmp_path):
     a, _b, ra, _rb = world
     same(a, capsys, results.SendResult, "send", "--tool", "demo", "--cwd", str(ra), "--dry-run", progress=True)
     out = tmp_path / "h.sais"
-    doc, human = same(a, capsys, results.SendResult, "send", "--tool", "demo", "--cwd", str(ra), "--to", str(out),
-                      "--force", progress=True)
-    assert doc["file"] == str(out) and "receive --from" in human.stderr
+    args = ("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out), "--force")
+    rc, doc = a.run_json(*args)
+    assert rc == 0 and doc["file"] == str(out) and doc["bytes"] == out.stat().st_size
+    human = a.run(*args)
+    assert human.returncode == 0
+    doc["bytes"] = out.stat().st_size  # compressed sizes may differ by a byte from one send to the next
+    _, err = rendered(results.SendResult(doc=doc), capsys)
+    assert human.stderr.endswith(err) and human.stderr != err and "receive --from" in err
 
 
 def test_inspect_receive_dry_run_receive_undo(world, capsys, tmp_path):
