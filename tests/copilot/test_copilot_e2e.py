@@ -17,80 +17,62 @@ import os
 import shutil
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qwen.fake_openai import FakeOpenAI
-from support.clis import cli_path
+from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
+from sync_ai_sessions import cli, pickers
 from sync_ai_sessions.adapters.copilot import CopilotAdapter
 
 pytestmark = pytest.mark.realcli
 
-PASSPHRASE = "correct horse battery staple 42"
 
+class CopilotMachine(Machine):
+    """A machine whose Copilot CLI talks to the fake server; our CLI runs in this process (see in_process)."""
 
-class Machine:
     def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeOpenAI):
-        self.home = base / f"{name}-home"
-        self.tmp = base / f"{name}-tmp"
-        for d in (self.home, self.tmp, repo):
+        home, tmp = base / f"{name}-home", base / f"{name}-tmp"
+        for d in (home, tmp):
             d.mkdir(parents=True, exist_ok=True)
-        self.api = api
-        git = {"env": self.env(), "check": True, "capture_output": True}
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
-        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
-        (repo / "sub").mkdir()
-        self.repo = Path(os.path.realpath(repo))
-
-    def env(self) -> dict[str, str]:
-        return {
+        env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "COPILOT_HOME": str(self.home / ".copilot"),
+            "HOME": str(home),
+            "COPILOT_HOME": str(home / ".copilot"),
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "NO_COLOR": "1",
-            "TMPDIR": str(self.tmp),
+            "TMPDIR": str(tmp),
             "COPILOT_OFFLINE": "true",
-            "COPILOT_PROVIDER_BASE_URL": self.api.base_url,
+            "COPILOT_PROVIDER_BASE_URL": api.base_url,
             "COPILOT_PROVIDER_API_KEY": "dummy",
             "COPILOT_MODEL": "fake-model",
             "COPILOT_AUTO_UPDATE": "false",
             "GIT_CONFIG_GLOBAL": "/dev/null",
-            "SYNC_AI_SESSIONS_HOME": str(self.home / ".sync-ai-sessions"),
+            "SYNC_AI_SESSIONS_HOME": str(home / ".sync-ai-sessions"),
             "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
             "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",
         }
+        super().__init__(root=base, home=home, env=env, repo=git_repo(repo, remote, env=env, branch="main"))
+        (self.repo / "sub").mkdir()
+        self.tmp = tmp
 
     @property
     def adapter(self) -> CopilotAdapter:
-        return CopilotAdapter(self.env())
+        return CopilotAdapter(self.env)
 
     @property
     def state(self) -> Path:
         return self.home / ".copilot" / "session-state"
 
     def copilot(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [str(cli_path("copilot")), *args, "--allow-all-tools"], cwd=cwd or self.repo, env=self.env(),
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
-        return p
+        return self.cli("copilot", *args, "--allow-all-tools", cwd=cwd)
 
-    def ours(self, *args: str) -> dict[str, Any]:
-        p = subprocess.run(
-            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
-            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
-        doc = json.loads(p.stdout)
-        assert doc["ok"] is True, doc
-        return doc
+    def ours(self, *args: str, cwd: Path | None = None) -> dict[str, Any]:
+        return in_process(self, *args)
 
     def sessions(self) -> set[str]:
         return {d.name for d in self.state.iterdir() if not d.name.startswith(".")} if self.state.exists() else set()
@@ -139,14 +121,14 @@ def _request_for(api: FakeOpenAI, prompt: str, since: int) -> dict[str, Any]:
     raise AssertionError(f"no request carried {prompt!r}")
 
 
-def _new_session(m: Machine, before: set[str]) -> str:
+def _new_session(m: CopilotMachine, before: set[str]) -> str:
     (sid,) = m.sessions() - before
     return sid
 
 
 def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, api: FakeOpenAI) -> None:
-    a = Machine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "cproj", "git@github.com:o/c.git", api)
-    b = Machine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "C Proj_2", "https://github.com/o/c", api)
+    a = CopilotMachine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "cproj", "git@github.com:o/c.git", api)
+    b = CopilotMachine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "C Proj_2", "https://github.com/o/c", api)
     a_paths = [str(a.repo), str(a.home), "machineA"]
 
     # -- machine A: a session in the root (naming a file by its absolute path) and one in sub/ ---------
@@ -157,6 +139,18 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     sub_sid = _new_session(a, {sid})
     a_events = (a.state / sid / "events.jsonl").read_bytes()
     assert a.adapter.tool_version() == "1.0.102"
+
+    # -- the sessions Copilot made are what `sessions`, `doctor` and the tool picker see --------------
+    listed = a.ours("sessions", "--cwd", str(a.repo))
+    assert {(s["tool"], s["id"]) for s in listed["sessions"]} == {("copilot", sid), ("copilot", sub_sid)}
+    doc = in_process(a, "doctor", "--cwd", str(a.repo), ok=False)
+    assert doc["tools"]["copilot"]["repo_sessions"] == 2, doc["tools"]
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["tool:copilot"]["status"] == "ok"
+    assert "GitHub Copilot CLI: 2 session(s)" in checks["tool:copilot"]["detail"]
+    with pytest.MonkeyPatch.context() as mp:  # a terminal: only Copilot has sessions here, chosen unasked
+        mp.setattr(pickers, "can_ask", lambda: True)
+        assert cli.pick_tool(None, str(a.repo), env=a.env) == "copilot"
 
     handoff = tmp_path / "handoff.bin"
     sent = a.ours("send", "--tool", "copilot", "--cwd", str(a.repo), "--to", str(handoff))

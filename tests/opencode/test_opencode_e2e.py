@@ -17,20 +17,19 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from qwen.fake_openai import FakeOpenAI, user_texts
-from support.clis import cli_path
+from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
+from sync_ai_sessions import cli, pickers
 from sync_ai_sessions.adapters.opencode import OpenCodeAdapter
 
 pytestmark = pytest.mark.realcli
 
-PASSPHRASE = "correct horse battery staple 42"
 TABLES = ("session", "message", "part", "project", "project_directory", "todo")
 
 
@@ -49,33 +48,25 @@ def _config(base_url: str) -> str:
     })
 
 
-class Machine:
-    def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeOpenAI):
-        self.home = base / f"{name}-home"
-        self.tmp = base / f"{name}-tmp"
-        for d in (self.home, self.tmp, repo):
-            d.mkdir(parents=True, exist_ok=True)
-        self.api = api
-        git = {"env": self.env(), "check": True, "capture_output": True}
-        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], **git)
-        subprocess.run(["git", "-C", str(repo), "remote", "add", "origin", remote], **git)
-        (repo / "sub").mkdir()
-        self.repo = Path(os.path.realpath(repo))
+class OpenCodeMachine(Machine):
+    """A machine whose OpenCode talks to the fake server; our CLI runs in this process (see in_process)."""
 
-    def env(self) -> dict[str, str]:
-        h = self.home
-        return {
+    def __init__(self, base: Path, name: str, repo: Path, remote: str, api: FakeOpenAI):
+        home, tmp = base / f"{name}-home", base / f"{name}-tmp"
+        for d in (home, tmp):
+            d.mkdir(parents=True, exist_ok=True)
+        env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(h),
-            "XDG_DATA_HOME": str(h / ".local" / "share"),
-            "XDG_CONFIG_HOME": str(h / ".config"),
-            "XDG_CACHE_HOME": str(h / ".cache"),
-            "XDG_STATE_HOME": str(h / ".local" / "state"),
+            "HOME": str(home),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_STATE_HOME": str(home / ".local" / "state"),
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "NO_COLOR": "1",
-            "TMPDIR": str(self.tmp),
-            "OPENCODE_CONFIG_CONTENT": _config(self.api.base_url),
+            "TMPDIR": str(tmp),
+            "OPENCODE_CONFIG_CONTENT": _config(api.base_url),
             "OPENCODE_DISABLE_MODELS_FETCH": "1",
             "OPENCODE_DISABLE_AUTOUPDATE": "1",
             "OPENCODE_DISABLE_SHARE": "1",
@@ -84,32 +75,26 @@ class Machine:
             "GIT_CONFIG_GLOBAL": "/dev/null",
             "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
             "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com",
-            "SYNC_AI_SESSIONS_HOME": str(h / ".sync-ai-sessions"),
+            "SYNC_AI_SESSIONS_HOME": str(home / ".sync-ai-sessions"),
             "SYNC_AI_SESSIONS_PASSPHRASE": PASSPHRASE,
             "SYNC_AI_SESSIONS_SCRYPT_LOG2N": "10",
         }
+        super().__init__(root=base, home=home, env=env, repo=git_repo(repo, remote, env=env, branch="main"))
+        (self.repo / "sub").mkdir()
+        self.tmp = tmp
 
     @property
     def adapter(self) -> OpenCodeAdapter:
-        return OpenCodeAdapter(self.env())
+        return OpenCodeAdapter(self.env)
 
     def opencode(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-        p = subprocess.run(
-            [str(cli_path("opencode")), *args], cwd=cwd or self.repo, env=self.env(),
-            capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-2000:], p.stderr[-2000:])
-        return p
+        return self.cli("opencode", *args, cwd=cwd, timeout=240)
 
-    def ours(self, *args: str) -> dict[str, Any]:
-        p = subprocess.run(
-            [sys.executable, "-m", "sync_ai_sessions", *args, "--json"],
-            cwd=self.repo, env=self.env(), capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-        )
-        assert p.returncode == 0, (p.stdout[-3000:], p.stderr[-3000:])
-        doc = json.loads(p.stdout)
-        assert doc["ok"] is True, doc
-        return doc
+    def ours(self, *args: str, cwd: Path | None = None) -> dict[str, Any]:
+        return in_process(self, *args)
+
+    def git(self, *args: str) -> None:
+        subprocess.run(["git", "-C", str(self.repo), *args], env=self.env, check=True, capture_output=True)
 
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(f"file:{self.adapter.db_path()}?mode=ro", uri=True)
@@ -161,13 +146,14 @@ def _has(texts: list[str], prompt: str) -> bool:
 
 
 def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, api: FakeOpenAI) -> None:
-    a = Machine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "ocproj", "git@github.com:o/oc.git", api)
-    b = Machine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "OC Proj_2", "https://github.com/o/oc", api)
+    a = OpenCodeMachine(tmp_path, "machineA", tmp_path / "machineA" / "src" / "ocproj", "git@github.com:o/oc.git", api)
+    b = OpenCodeMachine(tmp_path, "machineB", tmp_path / "machineB" / "work" / "OC Proj_2", "https://github.com/o/oc",
+                        api)
     # The same repo: one root commit, so OpenCode gives both clones the same project id.
     (a.repo / "README.md").write_text("hi\n")
-    subprocess.run(["git", "-C", str(a.repo), "add", "."], env=a.env(), check=True)
-    subprocess.run(["git", "-C", str(a.repo), "commit", "-qm", "init"], env=a.env(), check=True)
-    subprocess.run(["git", "-C", str(b.repo), "pull", "-q", str(a.repo), "main"], env=b.env(), check=True)
+    a.git("add", ".")
+    a.git("commit", "-qm", "init")
+    b.git("pull", "-q", str(a.repo), "main")
     a_paths = [str(a.repo), str(a.home), "machineA"]
 
     # -- machine A: one session in the root (naming a file by its absolute path), one in sub/ -------
@@ -179,6 +165,17 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     a_rows = a.dump()
     assert a.adapter.tool_version() == "1.18.33"
 
+    # -- the sessions OpenCode made are what `sessions`, `doctor` and the tool picker see -------------
+    listed = a.ours("sessions", "--cwd", str(a.repo))
+    assert {(s["tool"], s["id"]) for s in listed["sessions"]} == {("opencode", sid), ("opencode", sub_sid)}
+    doc = in_process(a, "doctor", "--cwd", str(a.repo), ok=False)
+    assert doc["tools"]["opencode"]["repo_sessions"] == 2, doc["tools"]
+    checks = {c["name"]: c for c in doc["checks"]}
+    assert checks["tool:opencode"]["status"] == "ok" and "OpenCode: 2 session(s)" in checks["tool:opencode"]["detail"]
+    with pytest.MonkeyPatch.context() as mp:  # a terminal: only OpenCode has sessions here, chosen unasked
+        mp.setattr(pickers, "can_ask", lambda: True)
+        assert cli.pick_tool(None, str(a.repo), env=a.env) == "opencode"
+
     handoff = tmp_path / "handoff.bin"
     sent = a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--to", str(handoff))
     assert {s["id"] for s in sent["sessions"]} == {sid, sub_sid}
@@ -187,8 +184,8 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
 
     # -- negative control: A's database copied raw to C (another clone): `run --continue` does not see
     #    A's sessions there (their directory is A's), so the rewrite below is what makes B find them ----
-    c = Machine(tmp_path, "machineC", tmp_path / "machineC" / "elsewhere", "https://github.com/o/oc", api)
-    subprocess.run(["git", "-C", str(c.repo), "pull", "-q", str(a.repo), "main"], env=c.env(), check=True)
+    c = OpenCodeMachine(tmp_path, "machineC", tmp_path / "machineC" / "elsewhere", "https://github.com/o/oc", api)
+    c.git("pull", "-q", str(a.repo), "main")
     c.adapter.home().mkdir(parents=True)
     src, dst = sqlite3.connect(a.adapter.db_path()), sqlite3.connect(c.adapter.db_path())
     src.backup(dst)

@@ -61,9 +61,10 @@ class Machine:
         assert doc["ok"] is True, doc
         return doc
 
-    def cli(self, name: str, *args: str, ok: bool = True, timeout: int = 120) -> subprocess.CompletedProcess[str]:
-        """The real AI CLI `name` (see support.clis) in the clone; with ok=True it must exit 0."""
-        p = subprocess.run([str(cli_path(name)), *args], cwd=self.repo or self.root, env=self.env,
+    def cli(self, name: str, *args: str, ok: bool = True, timeout: int = 120,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """The real AI CLI `name` (see support.clis) in the clone (or `cwd`); with ok=True it must exit 0."""
+        p = subprocess.run([str(cli_path(name)), *args], cwd=cwd or self.repo or self.root, env=self.env,
                            capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         if ok:
             assert p.returncode == 0, (p.returncode, p.stdout[-2000:], p.stderr[-4000:])
