@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from qwen.fake_openai import FakeOpenAI
+from support.clis import pinned_version, readme_tool_row
 from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
 from sync_ai_sessions import cli, pickers
@@ -138,7 +139,8 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     a.copilot("-p", "hello from A's subfolder", cwd=a.repo / "sub")
     sub_sid = _new_session(a, {sid})
     a_events = (a.state / sid / "events.jsonl").read_bytes()
-    assert a.adapter.tool_version() == "1.0.102"
+    assert a.adapter.tool_version() == "1.0.102" == pinned_version("@github/copilot")
+    assert readme_tool_row("copilot")[0::3] == ["GitHub Copilot CLI", "`@github/copilot` 1.0.102"]
 
     # -- the sessions Copilot made are what `sessions`, `doctor` and the tool picker see --------------
     listed = a.ours("sessions", "--cwd", str(a.repo))

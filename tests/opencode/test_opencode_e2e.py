@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from qwen.fake_openai import FakeOpenAI, user_texts
+from support.clis import pinned_version, readme_tool_row
 from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
 from sync_ai_sessions import cli, pickers
@@ -108,11 +109,20 @@ class OpenCodeMachine(Machine):
             con.close()
 
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every table of opencode.db, row for row."""
         con = self.db()
         try:
-            return {t: sorted(con.execute(f"select * from {t}").fetchall(), key=repr) for t in TABLES}
+            tables = [r[0] for r in con.execute("select name from sqlite_master where type = 'table'")]
+            assert set(TABLES) <= set(tables), tables
+            return {t: sorted(con.execute(f'select * from "{t}"').fetchall(), key=repr) for t in tables}
         finally:
             con.close()
+
+    def files(self) -> dict[str, bytes]:
+        """Every file OpenCode keeps in its data folder but the database's own (whose rows `dump` compares)."""
+        root = self.adapter.db_path().parent
+        return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and not p.name.startswith("opencode.db")}
 
     def bytes_of(self, sid: str) -> bytes:
         """Every row of a session, as text (to look for paths in)."""
@@ -163,7 +173,8 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     (sub_sid,) = set(a.sessions()) - {sid}
     assert a.sessions()[sub_sid][0] == str(a.repo / "sub")
     a_rows = a.dump()
-    assert a.adapter.tool_version() == "1.18.33"
+    assert a.adapter.tool_version() == "1.18.33" == pinned_version("opencode-ai")
+    assert readme_tool_row("opencode")[0::3] == ["OpenCode", "`opencode-ai` 1.18.33"]
 
     # -- the sessions OpenCode made are what `sessions`, `doctor` and the tool picker see -------------
     listed = a.ours("sessions", "--cwd", str(a.repo))
@@ -229,10 +240,10 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     assert set(b.sessions()) == {sid, sub_sid}  # resumed, not new sessions
 
     # -- re-receive: nothing changes -----------------------------------------------------------------
-    before = b.dump()
+    before, before_files = b.dump(), b.files()
     got = b.ours("receive", "--from", str(handoff), "--cwd", str(b.repo))
     assert got["imported"] == [] and {s["id"] for s in got["skipped"]} == {sid, sub_sid}, got
-    assert b.dump() == before
+    assert b.dump() == before and b.files() == before_files
 
     # -- round trip: B sends back, A fast-forwards (new messages appended, A's paths, none of B's) -----
     back = tmp_path / "back.bin"
@@ -248,17 +259,20 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
 
     # -- diverged: A's next handoff lands on B as a copy; undo restores B's rows exactly ---------------
     b.opencode("run", "--session", sid, "only on B")
+    n = len(api.chat_requests())
     a.opencode("run", "--session", sid, "only on A")
+    texts = user_texts(_request_for(api, "only on A", n)["body"])
+    assert _has(texts, "next from B"), texts  # A resumed the fast-forwarded session with B's turns
     again = tmp_path / "again.bin"
     a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--session", sid, "--to", str(again))
-    before = b.dump()
+    before, before_files = b.dump(), b.files()
     got = b.ours("receive", "--from", str(again), "--cwd", str(b.repo))
     [imp] = got["imported"]
     assert imp["action"] == "copy" and imp["original_id"] == sid and imp["id"] != sid, got
     new = imp["id"]
     undone = b.ours("undo")
     assert {r["table"] for r in undone["reverted"]} >= {"session", "message", "part"}, undone
-    assert b.dump() == before  # row for row
+    assert b.dump() == before and b.files() == before_files  # row for row, file for file
 
     got = b.ours("receive", "--from", str(again), "--cwd", str(b.repo))
     [imp] = got["imported"]

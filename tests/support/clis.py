@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -32,3 +33,17 @@ def cli_path(name: str) -> Path:
 def node_bin_dir() -> str:
     node = shutil.which("node")
     return str(Path(node).parent) if node else "/usr/bin"
+
+
+def pinned_version(package: str) -> str:
+    """The version of npm `package` that .ci/clis/package.json pins (what `.ci/install-clis` installs)."""
+    return json.loads((ROOT / ".ci" / "clis" / "package.json").read_text())["dependencies"][package]
+
+
+def readme_tool_row(tool: str) -> list[str]:
+    """The cells of the README tool table's row for `--tool <tool>`."""
+    for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 5 and cells[1] == f"`{tool}`":
+            return cells
+    raise AssertionError(f"the README tool table has no row for {tool}")
