@@ -18,7 +18,8 @@ from sync_ai_sessions.adapters.base import (
     SessionResult,
     SourceInfo,
 )
-from sync_ai_sessions.adapters.claude import ClaudeAdapter, _base36, encode_project_dir, path_hash
+from sync_ai_sessions.adapters.claude import ClaudeAdapter
+from sync_ai_sessions.adapters.claude_files import _base36, encode_project_dir, path_hash
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
@@ -528,6 +529,7 @@ def test_backward_title_search_matches_a_plain_search(tmp_path):
     import random
 
     from sync_ai_sessions.adapters import claude as cl
+    from sync_ai_sessions.adapters import claude_files as cf
 
     rng = random.Random(3)
     pieces = [b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"', b'-title"', b'"type":"',
@@ -541,19 +543,19 @@ def test_backward_title_search_matches_a_plain_search(tmp_path):
         want_last = {n: head.rfind(n) for n in cl._TITLE_TYPES if head.rfind(n) >= 0}
         want_lines = head.count(b"\n") + (1 if head and not head.endswith(b"\n") else 0)
         for block in (7, 1 << 12, 1 << 16):
-            old = cl._COUNT_BLOCK
-            cl._COUNT_BLOCK = block
+            old = cf._COUNT_BLOCK
+            cf._COUNT_BLOCK = block
             try:
-                assert cl._count_and_last(p, size, cl._TITLE_TYPES) == (want_lines, want_last)
+                assert cf._count_and_last(p, size, cl._TITLE_TYPES) == (want_lines, want_last)
             finally:
-                cl._COUNT_BLOCK = old
+                cf._COUNT_BLOCK = old
 
 
 def test_newline_count_by_hops_equals_count():
     """_newlines hops from newline to newline on long lines and counts the rest where lines are short."""
     import random
 
-    from sync_ai_sessions.adapters.claude import _newlines
+    from sync_ai_sessions.adapters.claude_files import _newlines
 
     rng = random.Random(5)
     for _ in range(2000):

@@ -17,14 +17,14 @@ Path forms per OS (all translated on import, both ways; see pathflavor / rewrite
 - Windows: `C:\\work\\app` (JSON-escaped backslashes; drive case kept, so `enc` gives `C--work-app` or
   `c--work-app`); the Bash tool runs Git-Bash, so commands and outputs hold `/c/work/app/...`; Node may
   write `C:/work/app` and `\\\\?\\C:\\...`; the temp folder is `%TEMP%\\claude\\<enc(cwd)>\\` (no uid).
+
+The project folder name and the fast transcript readers are in `claude_files.py`; this module (~480
+lines) is the adapter: discovery, the rewriting rules and staging, which share the layout above.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
-import json
-import mmap
 import os
 import re
 import tempfile
@@ -46,6 +46,20 @@ from sync_ai_sessions.adapters.base import (
     StagedSession,
     is_inside,
 )
+from sync_ai_sessions.adapters.claude_files import (
+    _NEVER,
+    _count_and_last,
+    _ends_cwd,
+    _head_value,
+    _last_relocated,
+    _last_value,
+    _line_at,
+    _Mapped,
+    _prompt_text,
+    _tail_cwd,
+    _walk_files,
+    encode_project_dir,
+)
 from sync_ai_sessions.adapters.jsonl import (
     check_ids,
     complete_size,
@@ -60,316 +74,11 @@ from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.rewrite import PathRewriter, Rule
 
-MAX_DIR_NAME = 200
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
-_COUNT_BLOCK = 8 << 20
-_HEAD_LIMIT = 8 << 20  # how far into a file we look for the first recorded cwd
 
-# Never carried, whatever the layout: credentials and machine-local runtime state.
-_NEVER = {".credentials.json", ".claude.json"}
 _TITLE_TYPES = (b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"')
-
-
-# -- the project folder name -------------------------------------------------------------------
-def _base36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    if n == 0:
-        return "0"
-    out = []
-    while n:
-        n, r = divmod(n, 36)
-        out.append(digits[r])
-    return "".join(reversed(out))
-
-
-def _utf16_units(s: str) -> list[int]:
-    data = s.encode("utf-16-le", "surrogatepass")
-    return [data[i] | (data[i + 1] << 8) for i in range(0, len(data), 2)]
-
-
-def path_hash(s: str) -> int:
-    """The 31-multiplier int32 hash over UTF-16 code units (Java's String.hashCode)."""
-    h = 0
-    for c in _utf16_units(s):
-        h = (h * 31 + c) & 0xFFFFFFFF
-    return h - (1 << 32) if h & 0x80000000 else h
-
-
-@functools.lru_cache(maxsize=4096)
-def encode_project_dir(path: str) -> str:
-    """Claude Code's folder name for a working directory (`projects/<this>/`)."""
-    units = _utf16_units(path)
-    s = "".join(chr(c) if (48 <= c <= 57 or 65 <= c <= 90 or 97 <= c <= 122) else "-" for c in units)
-    if len(s) <= MAX_DIR_NAME:
-        return s
-    return s[:MAX_DIR_NAME] + "-" + _base36(abs(path_hash(path)))
-
-
-# -- small file readers -------------------------------------------------------------------------
-def _map(path: Path) -> tuple[Any, mmap.mmap | None]:
-    f = open(path, "rb")  # noqa: SIM115 - closed by the caller through _Mapped
-    try:
-        size = os.fstat(f.fileno()).st_size
-        mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else None
-    except BaseException:
-        f.close()
-        raise
-    return f, mm
-
-
-class _Mapped:
-    """A read-only memory map of a file (None for an empty file): searches without reading it all."""
-
-    def __init__(self, path: Path):
-        self.path = path
-
-    def __enter__(self) -> mmap.mmap | None:
-        self._f, self._mm = _map(self.path)
-        return self._mm
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._mm is not None:
-            self._mm.close()
-        self._f.close()
-
-
-def _line_at(mm: mmap.mmap, pos: int) -> bytes:
-    start = mm.rfind(b"\n", 0, pos) + 1
-    end = mm.find(b"\n", pos)
-    return mm[start : end if end >= 0 else len(mm)]
-
-
-_SMALL_LINE = 64 << 10  # lines up to this size are parsed; longer ones are read at byte level
-_STR_AT = {}  # key -> compiled pattern for `"key":"<JSON string>"`
-
-
-def _top_str(line: bytes, key: str, *, exact: bool = True) -> str | None:
-    """The top-level string `key` of a JSON line.
-
-    Short lines are parsed.  For long ones (tool results, pasted images) the value is read at the key's
-    last occurrence: the CLI writes the record envelope (cwd, sessionId, version, timestamp) after the
-    message, so a same-named key nested in the message comes earlier (checked on every fixture version).
-    """
-    if exact and len(line) <= _SMALL_LINE:
-        d = load_object(line)
-        v = d.get(key) if d is not None else None
-        return v if isinstance(v, str) else None
-    rx = _STR_AT.get(key)
-    if rx is None:
-        rx = _STR_AT[key] = re.compile(b'"' + re.escape(key.encode()) + rb'":"((?:[^"\\]|\\.)*)"')
-    pos = line.rfind(b'"' + key.encode() + b'":"')
-    m = rx.match(line, pos) if pos >= 0 else None
-    if m is None:
-        return None
-    raw = m.group(1)
-    if b"\\" not in raw:
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-    try:
-        v = json.loads(b'"' + raw + b'"')
-    except ValueError:
-        return None
-    return v if isinstance(v, str) else None
-
-
-def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None:
-    """The first top-level string `key` of any line (a raw `"key":"` can only be JSON structure)."""
-    needle = b'"' + key.encode() + b'":"'
-    pos = 0
-    while True:
-        pos = mm.find(needle, pos, min(len(mm), limit))
-        if pos < 0:
-            return None
-        v = _top_str(_line_at(mm, pos), key)
-        if v is not None:
-            return v
-        pos += len(needle)
-
-
-def _last_value(mm: mmap.mmap, key: str, end: int) -> str | None:
-    """The top-level string `key` of the last line before `end` that has one."""
-    needle = b'"' + key.encode() + b'":"'
-    while True:
-        pos = mm.rfind(needle, 0, end)
-        if pos < 0:
-            return None
-        v = _top_str(_line_at(mm, pos), key)
-        if v is not None:
-            return v
-        end = pos
-
-
-def _last_relocated(mm: mmap.mmap) -> str | None:
-    needle = b'"relocatedCwd":"'
-    end = len(mm)
-    while True:
-        pos = mm.rfind(needle, 0, end)
-        if pos < 0:
-            return None
-        d = load_object(_line_at(mm, pos))
-        if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
-            return d["relocatedCwd"]
-        end = pos
-
-
-def _tail_cwd(mm: mmap.mmap) -> str | None:
-    """The cwd of the last line that records one, or a later `relocated` record's cwd."""
-    needle = b'"cwd":"'
-    end = len(mm)
-    last, pos = None, -1
-    while True:
-        pos = mm.rfind(needle, 0, end)
-        if pos < 0:
-            break
-        last = _top_str(_line_at(mm, pos), "cwd")
-        if last is not None:
-            break
-        end = pos
-    after = mm.find(b'"relocatedCwd":"', max(pos, 0))
-    while after >= 0:
-        d = load_object(_line_at(mm, after))
-        if d is not None and d.get("type") == "relocated" and isinstance(d.get("relocatedCwd"), str):
-            last = d["relocatedCwd"]
-        after = mm.find(b'"relocatedCwd":"', after + 1)
-    return last
-
-
-_END_WINDOW = 64 << 10
-
-
-def _line_around(buf: bytes, pos: int, whole_start: bool) -> bytes | None:
-    """The line of `buf` holding `pos`, or None when it may continue past the window's edges."""
-    start = buf.rfind(b"\n", 0, pos) + 1
-    end = buf.find(b"\n", pos)
-    if (start == 0 and not whole_start) or end < 0:
-        return None
-    return buf[start:end]
-
-
-def _ends_cwd(path: Path | str) -> str | None:
-    """The session cwd from the two ends of the file when they settle it; None means look closer."""
-    fd = osops.open_read(path)
-    try:
-        size = os.fstat(fd).st_size
-        if size == 0:
-            return None
-        head = osops.pread(fd, min(size, _END_WINDOW), 0)
-        tail = head if size <= _END_WINDOW else osops.pread(fd, _END_WINDOW, size - _END_WINDOW)
-    finally:
-        os.close(fd)
-    needle = b'"cwd":"'
-    hpos = head.find(needle)
-    tpos = tail.rfind(needle)
-    if hpos < 0 or tpos < 0 or b'"relocatedCwd":"' in tail[tpos:]:
-        return None
-    hline = _line_around(head, hpos, True)
-    tline = _line_around(tail, tpos, size <= _END_WINDOW)
-    if hline is None or tline is None:
-        return None
-    first, last = _top_str(hline, "cwd", exact=False), _top_str(tline, "cwd", exact=False)
-    return first if first is not None and first == last else None
-
-
-def _search_keys(needles: tuple[bytes, ...]) -> list[tuple[bytes, list[bytes]]]:
-    """Needles grouped by a shared ending of at least 6 bytes (searched once for the group)."""
-    groups: list[tuple[bytes, list[bytes]]] = []
-    for n in needles:
-        for i, (key, fulls) in enumerate(groups):
-            k = 0
-            while k < min(len(key), len(n)) and key[-1 - k] == n[-1 - k]:
-                k += 1
-            if k >= 6:
-                groups[i] = (key[-k:], [*fulls, n])
-                break
-        else:
-            groups.append((n, [n]))
-    return groups
-
-
-def _newlines(buf: bytearray, a: int, b: int) -> int:
-    """Newlines in buf[a:b].  Transcript lines are long (kilobytes: tool output, pasted images), so hopping
-    from one to the next with `find` (memchr) beats `count`, which looks at every byte (0.13 against
-    0.42 s per GiB here); where lines turn out short, `count` takes the rest."""
-    n = 0
-    i = buf.find(b"\n", a, b)
-    while i >= 0:
-        n += 1
-        if n == 64 and i - a < 64 * 256:  # lines under 256 bytes on average: count the rest
-            return n + buf.count(b"\n", i + 1, b)
-        i = buf.find(b"\n", i + 1, b)
-    return n
-
-
-def _count_and_last(path: Path, size: int, needles: tuple[bytes, ...]) -> tuple[int, dict[bytes, int]]:
-    """Lines in the first `size` bytes (a last line without its newline counts) and each needle's last
-    position there, in one forward pass of blocks read into one reused buffer.  Not a memory map: a map
-    would bring the whole file into this process's resident memory.  (Backwards, with `rfind` and a fresh
-    buffer per block, a 1 GiB transcript took 3.1 s: `rfind` runs at a third of `find`'s speed here, and
-    fresh buffers cost page faults.)"""
-    lines = 0
-    last: dict[bytes, int] = {}
-    keys = _search_keys(needles)
-    overlap = max((len(n) for n in needles), default=1) - 1
-    buf = bytearray(min(_COUNT_BLOCK, size) + overlap)
-    view = memoryview(buf)
-    pos = keep = 0  # file offset of buf[0]; bytes of the previous block kept at the start of buf
-    final = b"\n"
-    with open(path, "rb", buffering=0) as f:
-        while pos + keep < size:
-            got = f.readinto(view[keep:keep + min(_COUNT_BLOCK, size - pos - keep)])
-            if not got:
-                break  # the file shrank under us: count what is there
-            n = keep + got
-            lines += _newlines(buf, keep, n)
-            final = buf[n - 1:n]
-            for key, fulls in keys:
-                # One search per shared ending (`-title"` for both title types), each hit checked against
-                # the needles that end with it.  Hits in the kept bytes are found again, at the same place.
-                i = buf.find(key, 0, n)
-                while i >= 0:
-                    stop = i + len(key)
-                    for full in fulls:
-                        if stop >= len(full) and buf.endswith(full, 0, stop):
-                            last[full] = pos + stop - len(full)
-                    i = buf.find(key, i + 1, n)
-            keep = min(overlap, n)
-            buf[:keep] = buf[n - keep:n]
-            pos += n - keep
-    view.release()
-    if final != b"\n":
-        lines += 1
-    return lines, last
-
-
-def _walk_files(folder: Path) -> Iterator[Path]:
-    """Regular files under `folder`, never following symlinks."""
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames.sort()
-        for name in sorted(filenames):
-            p = Path(dirpath, name)
-            if name not in _NEVER and p.is_file() and not p.is_symlink():
-                yield p
-
-
-def _prompt_text(d: dict[str, Any]) -> str | None:
-    msg = d.get("message")
-    if not isinstance(msg, dict) or d.get("isMeta") or d.get("isSidechain"):
-        return None
-    content = msg.get("content")
-    if isinstance(content, list):
-        content = next(
-            (b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"), None
-        )
-    if not isinstance(content, str):
-        return None
-    text = content.strip()
-    if not text or text.startswith("<"):
-        return None
-    return " ".join(text.split())[:200]
 
 
 class ClaudeAdapter(Adapter):
