@@ -192,3 +192,33 @@ def test_ctrl_c_while_waiting_is_not_taken_for_the_jobs_result(monkeypatch) -> N
         job.result()
     assert job.result() == 7  # asked again (the command's cleanup may): the key, not the old Ctrl-C
     assert _threads("t-job-kbd") == []
+
+
+def test_background_writer_writes_small_and_large_files_alike_and_in_order(tmp_path, monkeypatch) -> None:
+    """Small files whole by their close travel in batches; larger ones block by block; an empty one is
+    created; every file holds exactly its bytes, and they are opened in the order the caller asked."""
+    import random
+
+    from sync_ai_sessions import bgwrite
+
+    monkeypatch.setattr(bgwrite, "_BATCH", 4096)
+    monkeypatch.setattr(bgwrite, "_SMALL", 1000)
+    order: list[str] = []
+    real_open = open
+    monkeypatch.setattr(bgwrite, "open", lambda path, mode: (order.append(path.name), real_open(path, mode))[1],
+                        raising=False)
+    rng = random.Random(5)
+    want: dict[str, bytes] = {}
+    with bgwrite.BackgroundWriter(depth=2) as bw:
+        for i in range(300):
+            name = f"f{i:03d}"
+            blocks = [rng.randbytes(rng.choice([0, 1, 7, 300, 900, 2000])) for _ in range(rng.randrange(0, 4))]
+            want[name] = b"".join(blocks)
+            out = bw.open(tmp_path / name)
+            for b in blocks:
+                out.write(b)
+            out.close()
+            out.close()  # twice: harmless
+    assert order == sorted(want)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == want
+    assert _threads("sais-write") == []
