@@ -147,12 +147,36 @@ def interrupted_journals(env: Mapping[str, str], home: Path) -> list[Path]:
 
     Only meaningful while holding `import_lock` for `home`: no live import can then be writing one.
     """
-    out = []
-    for p in journals(env):
-        header, _ops, done = read_journal(p)
-        if done is None and header.get("home") == str(home):
-            out.append(p)
-    return out
+    return [p for p in journals(env) if _interrupted(p, str(home))]
+
+
+def _interrupted(path: Path, home: str) -> bool:
+    """`read_journal`'s header names `home` and it has no status record, mostly without parsing every
+    record: each import leaves its journal (for `undo`), and each of a big handoff holds thousands of
+    records, so reading them all made every receive slower than the one before.
+
+    A journal of another home is told by its first line.  One whose last line is a status record is
+    complete: records are written a whole line at a time (one write each, or one for a batch, ending
+    in its newline), so a torn line can only be the last one; a status record appended after a torn
+    line is then glued to it and does not parse, and the whole journal is read as before."""
+    lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
+    if not lines:
+        return False  # no header: read_journal's {} names no home
+    try:
+        header = json.loads(lines[0].decode("utf-8", "surrogateescape"))
+    except ValueError:
+        return False  # read_journal stops at once: header {}
+    if isinstance(header, dict) and header.get("home") != home:
+        return False
+    if isinstance(header, dict) and len(lines) > 1:
+        try:
+            last = json.loads(lines[-1].decode("utf-8", "surrogateescape"))
+        except ValueError:
+            last = None
+        if isinstance(last, dict) and "status" in last:
+            return False
+    header, _ops, done = read_journal(path)
+    return done is None and header.get("home") == home
 
 
 def mark_complete(path: Path, sessions: list[dict[str, Any]]) -> None:

@@ -203,3 +203,41 @@ def test_rewriters_kept_per_import_rewrite_each_session_as_its_own_would(tmp_pat
             alone = codex.rewriter(sm, _ctx(tmp_path, None), sid, out_id).rewrite(data)
             assert codex.rewriter(sm, shared, sid, out_id).rewrite(data) == alone, (sm, out_id)
     assert len(shared.lookups["claude-rewriters"]) == 4 and len(shared.lookups["codex-rewriters"]) == 4
+
+
+def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whole(tmp_path):
+    import json as _json
+
+    from sync_ai_sessions.config import ENV_HOME
+    from sync_ai_sessions.journal import interrupted_journals, journals, read_journal
+
+    env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
+    home = tmp_path / "tool"
+    head = _json.dumps({"journal": 1, "tool": "claude", "home": str(home)})
+    other = _json.dumps({"journal": 1, "tool": "claude", "home": str(tmp_path / "else")})
+    op = _json.dumps({"op": "create", "path": str(home / "a"), "size": 1, "ino": 2})
+    done = _json.dumps({"status": "complete", "sessions": []})
+    git = _json.dumps({"op": "git", "repo": "/r"})
+    bodies = {
+        "complete": [head, op, op, done], "interrupted": [head, op, op], "torn": [head, op, op[:9]],
+        "torn then marked": [head, op, op[:9] + done], "git after complete": [head, op, done, git],
+        "other home": [other, op], "other home complete": [other, op, done], "only a header": [head],
+        "empty": [], "blank lines and CRLF": ["", head, "", op, done, ""], "not json": ["{nope", op, done],
+        "status first": [done, op],
+    }
+    d = tmp_path / "cfg" / "journal"
+    for i, (name, lines) in enumerate(bodies.items()):
+        sep = "\r\n" if "CRLF" in name else "\n"
+        d.mkdir(parents=True, exist_ok=True)
+        (d / f"2026{i:04d}-{name.replace(' ', '_')}.jsonl").write_bytes(sep.join(lines).encode())
+    found = journals(env)
+    assert len(found) == len(bodies), found  # the test writes where journals() looks
+
+    def whole(p):  # what interrupted_journals did before: every record parsed
+        header, _ops, status = read_journal(p)
+        return status is None and header.get("home") == str(home)
+
+    got = interrupted_journals(env, home)
+    assert got == [p for p in found if whole(p)]
+    assert [p.name.split("-", 1)[1] for p in got] == [
+        "interrupted.jsonl", "torn.jsonl", "torn_then_marked.jsonl", "only_a_header.jsonl"]
