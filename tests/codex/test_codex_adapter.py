@@ -20,8 +20,10 @@ from hypothesis import strategies as st
 from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters import codex as codex_mod
+from sync_ai_sessions.adapters import codex_files
 from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SourceInfo
-from sync_ai_sessions.adapters.codex import HEAD_BYTES, TAIL_MAX_BYTES, CodexAdapter
+from sync_ai_sessions.adapters.codex import CodexAdapter
+from sync_ai_sessions.adapters.codex_files import HEAD_BYTES, TAIL_MAX_BYTES
 from sync_ai_sessions.gitrepo import Repo
 from sync_ai_sessions.importer import import_sessions
 
@@ -551,9 +553,9 @@ def _summarise_line_by_line(path: Path) -> dict[str, Any]:
     prompt's parsing is shared, the reading of lines is what is compared)."""
     title = last_ts = version = provider = None
     lines = 0
-    for i, line in enumerate(codex_mod._open_text(path)):
+    for i, line in enumerate(codex_files._open_text(path)):
         lines += 1
-        tm = codex_mod._TS.match(line)
+        tm = codex_files._TS.match(line)
         if tm:
             last_ts = tm.group(1).decode()
         if i == 0:
