@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from sync_ai_sessions import osops
 from sync_ai_sessions.literals import LiteralFinder
@@ -354,35 +354,84 @@ class BackgroundScan:
 
     At most `queued` blocks wait for the worker, so memory stays flat; the search itself releases the GIL."""
 
+    # A file up to _SMALL bytes is handed to the worker whole, with its neighbours (up to _BATCH bytes or
+    # _BATCH_FILES files per hand-over): thousands of small sessions cost three queue round trips each.
+    _SMALL = 256 << 10
+    _BATCH = 1 << 20
+    _BATCH_FILES = 256
+
     def __init__(self, queued: int = 16) -> None:
         self.findings: list[Finding] = []
         self._done: list[tuple[str, str, Path, list[Match]]] = []
-        self._worker: Behind[tuple[str, str, Path] | bytes] = Behind(self._run, depth=queued, name="secret-scan")
+        self._worker: Behind[Any] = Behind(self._run, depth=queued, name="secret-scan")
+        self._file: tuple[str, str, Path] | None = None  # begun, still held here
+        self._blocks: list[bytes] | None = None  # its bytes so far (None: streamed to the worker)
+        self._size = 0
+        self._batch: list[tuple[tuple[str, str, Path], list[bytes]]] = []
+        self._batch_size = 0
+
+    def _put(self, item: Any) -> None:
+        if self._batch:
+            batch, self._batch, self._batch_size = self._batch, [], 0
+            self._worker.put(batch)  # whatever came before goes first
+        self._worker.put(item)
 
     def begin(self, session_id: str, arcname: str, path: Path) -> None:
-        self._worker.put((session_id, arcname, Path(path)))
+        self._file, self._blocks, self._size = (session_id, arcname, Path(path)), [], 0
 
     def feed(self, block: bytes) -> None:
-        if block:
+        if not block:
+            return
+        if self._blocks is None:
             self._worker.put(block)
+            return
+        self._blocks.append(block)
+        self._size += len(block)
+        if self._size > self._SMALL:  # a large file: streamed to the worker from here on
+            assert self._file is not None
+            blocks, self._blocks = self._blocks, None
+            self._put(self._file)
+            for b in blocks:
+                self._worker.put(b)
 
     def end(self) -> None:
-        self._worker.put(b"")
+        if self._blocks is None:
+            self._worker.put(b"")
+        elif self._file is not None:
+            self._batch.append((self._file, self._blocks))
+            self._batch_size += self._size
+            if self._batch_size >= self._BATCH or len(self._batch) >= self._BATCH_FILES:
+                batch, self._batch, self._batch_size = self._batch, [], 0
+                self._worker.put(batch)
+        self._file, self._blocks = None, None
 
     def __enter__(self) -> BackgroundScan:
         return self
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None and self._batch:
+            try:
+                self._worker.put(self._batch)
+            except BaseException:
+                self._worker.__exit__(BaseException, None, None)
+                raise
+        self._batch = []
         self._worker.__exit__(exc_type, exc, tb)  # raises the worker's error, unless already failing
         if exc_type is None:
             for sid, arcname, path, matches in self._done:
                 self.findings.extend(findings(path, matches, sid, arcname))
 
-    def _run(self, items: Iterable[tuple[str, str, Path] | bytes]) -> None:
+    def _run(self, items: Iterable[Any]) -> None:
         sc = Scanner()
         current: tuple[str, str, Path] | None = None
         for item in items:
-            if isinstance(item, tuple):
+            if isinstance(item, list):  # whole small files
+                for head, blocks in item:
+                    sc.reset()
+                    for b in blocks:
+                        sc.feed(b)
+                    self._done.append((*head, sc.close()))
+            elif isinstance(item, tuple):
                 sc.reset()
                 current = item
             elif item:

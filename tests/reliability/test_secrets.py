@@ -195,11 +195,21 @@ def test_any_feeding_of_the_bytes_gives_the_same_matches(parts, cuts):
         assert any(x < a < y for x, y in fast)
 
 
-def test_background_scan_of_packed_blocks_matches_scan_files(tmp_path):
+@pytest.mark.parametrize("small", [256 << 10, 5000])
+def test_background_scan_of_packed_blocks_matches_scan_files(tmp_path, monkeypatch, small):
     """send's in-pass scan (blocks fed from the packer to a worker thread) finds what scan_files finds,
-    with the same line numbers, file by file; a failure on the worker reaches the caller."""
+    with the same line numbers, file by file, whether files travel whole in batches or block by block
+    (`small`: the largest file handed over whole); a failure on the worker reaches the caller."""
+    monkeypatch.setattr(S.BackgroundScan, "_SMALL", small)
+    monkeypatch.setattr(S.BackgroundScan, "_BATCH", 3 * small)
     files = [("s1", "a.jsonl", _session(tmp_path)), ("s2", "b.jsonl", tmp_path / "clean.jsonl")]
     files[1][2].write_bytes(b'{"t":"nothing"}\n' * 5000 + json.dumps({"t": GL}).encode() + b"\n")
+    for i in range(6):  # small ones around them, some with a secret
+        p = tmp_path / f"small{i}.jsonl"
+        p.write_bytes(b'{"t":"x"}\n' * (i * 50) + (json.dumps({"t": GL}).encode() + b"\n" if i % 2 else b""))
+        files.insert(i % 3, (f"t{i}", f"small{i}.jsonl", p))
+    files.append(("e", "empty.jsonl", tmp_path / "empty.jsonl"))
+    files[-1][2].write_bytes(b"")
     with S.BackgroundScan(queued=2) as bg:
         for sid, arc, path in files:
             data = path.read_bytes()
@@ -209,6 +219,7 @@ def test_background_scan_of_packed_blocks_matches_scan_files(tmp_path):
             bg.end()
     assert bg.findings == S.scan_files(files)
     assert ("s2", 5001, "GitLab Token") in {(f.session_id, f.line, f.type) for f in bg.findings}
+    assert {f.session_id for f in bg.findings} >= {"t1", "t3", "t5"}
 
     class Boom(S.Scanner):
         def feed(self, block):
