@@ -26,8 +26,9 @@ from qwen.fake_openai import FakeOpenAI
 from support.clis import pinned_version, readme_tool_row
 from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
-from sync_ai_sessions import cli, pickers
+from sync_ai_sessions import pickers
 from sync_ai_sessions.adapters.copilot import CopilotAdapter
+from sync_ai_sessions.commands import sessions as sessions_command
 
 pytestmark = pytest.mark.realcli
 
@@ -152,7 +153,7 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     assert "GitHub Copilot CLI: 2 session(s)" in checks["tool:copilot"]["detail"]
     with pytest.MonkeyPatch.context() as mp:  # a terminal: only Copilot has sessions here, chosen unasked
         mp.setattr(pickers, "can_ask", lambda: True)
-        assert cli.pick_tool(None, str(a.repo), env=a.env) == "copilot"
+        assert sessions_command.pick_tool(None, str(a.repo), env=a.env) == "copilot"
 
     handoff = tmp_path / "handoff.bin"
     sent = a.ours("send", "--tool", "copilot", "--cwd", str(a.repo), "--to", str(handoff))
@@ -181,6 +182,17 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     assert f"cwd: {b.repo}\n".encode() in (b.state / sid / "workspace.yaml").read_bytes()
     assert f"cwd: {b.repo / 'sub'}\n".encode() in (b.state / sub_sid / "workspace.yaml").read_bytes()
     assert not (b.home / ".copilot" / "session-store.db").exists()  # the index is the CLI's to write
+
+    # --continue right after receive, before the CLI has indexed anything, resumes a received session (not
+    # a new one). Which one: the CLI's choice, seen to follow the files' mtimes (the order receive wrote them).
+    n = len(api.chat_requests())
+    b.copilot("--continue", "-p", "continue first", cwd=b.repo / "sub")
+    req = _request_for(api, "continue first", n)
+    texts = _user_texts(req["body"])
+    assert any(t.endswith(("hello from A's subfolder", f"hello from A, see {b.repo}/README.md")) for t in texts), texts
+    for old in a_paths:
+        assert old.encode() not in req["raw"]
+    assert b.sessions() == {sid, sub_sid}
 
     n = len(api.chat_requests())
     b.copilot(f"--resume={sid}", "-p", "next from B")

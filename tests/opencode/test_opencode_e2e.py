@@ -26,8 +26,9 @@ from qwen.fake_openai import FakeOpenAI, user_texts
 from support.clis import pinned_version, readme_tool_row
 from support.machines import PASSPHRASE, Machine, git_repo, in_process
 
-from sync_ai_sessions import cli, pickers
+from sync_ai_sessions import pickers
 from sync_ai_sessions.adapters.opencode import OpenCodeAdapter
+from sync_ai_sessions.commands import sessions as sessions_command
 
 pytestmark = pytest.mark.realcli
 
@@ -185,7 +186,7 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     assert checks["tool:opencode"]["status"] == "ok" and "OpenCode: 2 session(s)" in checks["tool:opencode"]["detail"]
     with pytest.MonkeyPatch.context() as mp:  # a terminal: only OpenCode has sessions here, chosen unasked
         mp.setattr(pickers, "can_ask", lambda: True)
-        assert cli.pick_tool(None, str(a.repo), env=a.env) == "opencode"
+        assert sessions_command.pick_tool(None, str(a.repo), env=a.env) == "opencode"
 
     handoff = tmp_path / "handoff.bin"
     sent = a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--to", str(handoff))
