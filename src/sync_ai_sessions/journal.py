@@ -155,28 +155,33 @@ def _interrupted(path: Path, home: str) -> bool:
     record: each import leaves its journal (for `undo`), and each of a big handoff holds thousands of
     records, so reading them all made every receive slower than the one before.
 
-    A journal of another home is told by its first line.  One whose last line is a status record is
-    complete: records are written a whole line at a time (one write each, or one for a batch, ending
-    in its newline), so a torn line can only be the last one; a status record appended after a torn
-    line is then glued to it and does not parse, and the whole journal is read as before."""
-    lines = [ln for ln in path.read_bytes().splitlines() if ln.strip()]
-    if not lines:
+    A journal of another home is told by its first line.  One that ends with a whole status record is
+    complete.  Records are written a whole line at a time, one write each (or one for a batch) ending in
+    its newline, and a record holds no raw newline, so a torn record can only be the last line and
+    has no newline after it.  A status record appended after a torn line is glued to it: the line
+    then starts with the torn part, or holds two status records.  Anything else is read whole."""
+    data = path.read_bytes()
+    lines = data.splitlines()
+    first = next((ln for ln in lines if ln.strip()), None)
+    if first is None:
         return False  # no header: read_journal's {} names no home
     try:
-        header = json.loads(lines[0].decode("utf-8", "surrogateescape"))
+        header = json.loads(first.decode("utf-8", "surrogateescape"))
     except ValueError:
         return False  # read_journal stops at once: header {}
-    if isinstance(header, dict) and header.get("home") != home:
-        return False
-    if isinstance(header, dict) and len(lines) > 1:
-        try:
-            last = json.loads(lines[-1].decode("utf-8", "surrogateescape"))
-        except ValueError:
-            last = None
-        if isinstance(last, dict) and "status" in last:
+    if isinstance(header, dict):
+        if header.get("home") != home:
             return False
+        if data.endswith(b"\n") and len(lines) > 1:
+            last = data.rstrip(b"\r\n")
+            last = last[last.rfind(b"\n") + 1:]
+            if last.startswith(_STATUS) and last.endswith(b"}") and last.count(_STATUS) == 1 and last != first:
+                return False
     header, _ops, done = read_journal(path)
     return done is None and header.get("home") == home
+
+
+_STATUS = b'{"status": '  # how `complete` and `mark_complete` start their record (json.dumps' spacing)
 
 
 def mark_complete(path: Path, sessions: list[dict[str, Any]]) -> None:

@@ -224,12 +224,17 @@ def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whol
         "other home": [other, op], "other home complete": [other, op, done], "only a header": [head],
         "empty": [], "blank lines and CRLF": ["", head, "", op, done, ""], "not json": ["{nope", op, done],
         "status first": [done, op],
+        "torn status": [head, op, done[:20]], "torn status then marked": [head, op, done[:20] + done],
+        "status cut after a brace": [head, op, '{"status": "complete", "sessions": [{"id": "x"}'],
+        "marked twice": [head, op, done, done],
     }
     d = tmp_path / "cfg" / "journal"
     for i, (name, lines) in enumerate(bodies.items()):
         sep = "\r\n" if "CRLF" in name else "\n"
         d.mkdir(parents=True, exist_ok=True)
-        (d / f"2026{i:04d}-{name.replace(' ', '_')}.jsonl").write_bytes(sep.join(lines).encode())
+        torn = ("torn" in name or "cut" in name) and "marked" not in name
+        end = "" if torn or not lines else sep  # a torn record has no newline after it
+        (d / f"2026{i:04d}-{name.replace(' ', '_')}.jsonl").write_bytes((sep.join(lines) + end).encode())
     found = journals(env)
     assert len(found) == len(bodies), found  # the test writes where journals() looks
 
@@ -240,4 +245,24 @@ def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whol
     got = interrupted_journals(env, home)
     assert got == [p for p in found if whole(p)]
     assert [p.name.split("-", 1)[1] for p in got] == [
-        "interrupted.jsonl", "torn.jsonl", "torn_then_marked.jsonl", "only_a_header.jsonl"]
+        "interrupted.jsonl", "torn.jsonl", "torn_then_marked.jsonl", "only_a_header.jsonl", "torn_status.jsonl",
+        "torn_status_then_marked.jsonl", "status_cut_after_a_brace.jsonl"]
+
+
+def test_a_completed_journal_is_told_without_parsing_its_records(tmp_path, monkeypatch):
+    from sync_ai_sessions import journal as J
+    from sync_ai_sessions.config import ENV_HOME
+
+    env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
+    home = tmp_path / "tool"
+    done = J.Journal.start(env, "claude", home)
+    done.record_many([{"op": "create", "path": str(home / f"{i}.jsonl"), "size": 1, "ino": i} for i in range(50)])
+    done.complete([{"id": str(i), "action": "new"} for i in range(50)])
+    J.mark_complete(done.path, [])  # and marked again by a later recovery: still whole
+    open_one = J.Journal.start(env, "claude", home)
+    open_one.record(op="mkdir", path=str(home / "p"))
+    parsed: list[str] = []
+    real = J.read_journal
+    monkeypatch.setattr(J, "read_journal", lambda p: (parsed.append(p.name), real(p))[1])
+    assert J.interrupted_journals(env, home) == [open_one.path]
+    assert parsed == [open_one.path.name]
