@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from sync_ai_sessions.commands.handoffs import delete_cmd, list_cmd, prune_cmd
 from sync_ai_sessions.errors import AuthError
 from sync_ai_sessions.gh import _fix_login, _fix_scope, check_gh, require_gh_for_gists
-from sync_ai_sessions.transports.gist import MARKER, PART_MARKER, GistTransport
+from sync_ai_sessions.transports.gist import GistTransport
+from sync_ai_sessions.transports.gist_encoding import MARKER, PART_MARKER
 
 pytestmark = pytest.mark.realgh
 

@@ -14,7 +14,7 @@ import time
 import pytest
 from support.machines import git_repo, make_machine, write_demo_session
 
-from sync_ai_sessions.transports.gist import MARKER
+from sync_ai_sessions.transports.gist_encoding import MARKER
 
 pytestmark = pytest.mark.realgh
 

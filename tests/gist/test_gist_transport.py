@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from sync_ai_sessions.errors import FormatError, NetworkError, NotFoundError, UsageError
-from sync_ai_sessions.transports.gist import INDEX_NAME, MARKER, PART_MARKER, PART_SIZE, GistTransport
+from sync_ai_sessions.transports.gist import GistTransport
+from sync_ai_sessions.transports.gist_encoding import INDEX_NAME, MARKER, PART_MARKER, PART_SIZE
 
 pytestmark = pytest.mark.realgh
 

@@ -14,7 +14,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_ai_sessions.errors import SyncError
-from sync_ai_sessions.transports.gist import INDEX_FORMAT, INDEX_VERSION, parse_gist_ref, part_name, validate_index
+from sync_ai_sessions.transports.gist_encoding import (
+    INDEX_FORMAT,
+    INDEX_VERSION,
+    parse_gist_ref,
+    part_name,
+    validate_index,
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=True) | st.text(max_size=20),

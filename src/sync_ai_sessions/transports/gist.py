@@ -1,17 +1,14 @@
 """The gist transport: the ciphertext goes to secret gists in the user's own account, through `gh api`.
 
-Layout of one handoff (nothing but the ciphertext's base64, generic names and a fixed marker):
+What goes into the gists (part names and size, `index.json`, the markers) is `transports/gist_encoding.py`;
+the kept state of an interrupted upload is `transports/saved_uploads.py`. This module is the transport
+itself. It stays over 450 lines on purpose: it is one class whose upload, no-duplicate create, resume,
+download and list/delete/prune share the same `Gh` session, host and saved-upload folder, and each half
+reads the other's conventions (what `upload` records, `prune` and `resumable` rely on); cutting the
+class in two would split one protocol across files without making either half simpler.
 
-* the *handoff gist* (its id is what `receive --gist` takes), description `sync-ai-sessions handoff`,
-  holds `index.json` and the first parts `part-0001.txt` ... `part-0010.txt`;
-* when the payload needs more than 10 parts, *part gists* (description `sync-ai-sessions handoff part`)
-  each hold the next 10 parts.
-
-Each part is the base64 of 720,000 ciphertext bytes (960,000 characters), so every file stays under the
-API's 1 MB inline limit, and a gist request body stays under ~10 MB. `index.json` holds only counts,
-sizes and SHA-256 hashes of the ciphertext parts, plus the ids of the part gists: no names, paths,
-hosts or users. All gists are secret (`public: false`). A handoff is at most `MAX_SIZE` (100 MB) of
-ciphertext unless the caller raises it (`send --max-gist-mb`): see the README's size policy.
+A handoff is at most `MAX_SIZE` (100 MB) of ciphertext unless the caller raises it
+(`send --max-gist-mb`): see the README's size policy.
 
 Uploading is serial and paced by `sync_ai_sessions.gh` (one mutative request at a time, 1 s apart, one
 back-off for the process): the part gists first, then the handoff gist whose index names them.
@@ -46,47 +43,44 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions import osops
-from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.config import config_dir
 from sync_ai_sessions.errors import (
     AuthError,
     FormatError,
     IOFailure,
     NetworkError,
-    NotFoundError,
     SyncError,
     UsageError,
 )
 from sync_ai_sessions.gh import PACE, PER_MINUTE, Gh, GhResponse, OutcomeUnknown, require_gh_for_gists
 from sync_ai_sessions.transports.base import Handoff, Progress, Stored, Transport
+from sync_ai_sessions.transports.gist_encoding import (
+    GIST_ID,
+    INDEX_NAME,
+    MARKER,
+    PART_MARKER,
+    PART_SIZE,
+    PARTS_PER_GIST,
+    Expect,
+    index_document,
+    parse_gist_ref,
+    validate_index,
+    write_body,
+)
+from sync_ai_sessions.transports.saved_uploads import UPLOADS_DIR, Saved, SavedUploads
 
-MARKER = "sync-ai-sessions handoff"
-PART_MARKER = "sync-ai-sessions handoff part"
-INDEX_NAME = "index.json"
-INDEX_FORMAT = "sync-ai-sessions/gist-index"
-INDEX_VERSION = 1
-PART_SIZE = 720_000  # ciphertext bytes per file -> 960,000 base64 chars (< 1 MB inline limit)
-PARTS_PER_GIST = 10  # ~9.6 MB per request body, far below the 300-file listing limit
 MAX_SIZE = 100_000_000  # the ceiling for gist handoffs (ciphertext bytes); see the README's size policy
 READ_WORKERS = 3  # part gists fetched at once (GitHub: requests serially rather than concurrently)
 CREATE_TRIES = 3  # POSTs of one gist whose outcome stays unknown before we stop (the send resumes later)
 CLOCK_SLACK = 300  # seconds: the gist list is asked for gists updated since the upload began, minus this
 RESUME_DAYS = 7  # an interrupted upload older than this is not continued (prune removes it)
-UPLOADS_DIR = "uploads"
-PAYLOAD_NAME = "payload.bin"
-STATE_NAME = "state.json"
-GIST_ID = re.compile(r"[0-9a-fA-F]{8,64}")
-
-
-def part_name(n: int) -> str:
-    return f"part-{n:04d}.txt"
 
 
 def upload_seconds(
@@ -110,19 +104,6 @@ def upload_seconds(
     return max(total, 60.0 * ((ngists - 1) // per_minute))
 
 
-def parse_gist_ref(ref: str) -> str:
-    """A gist id, or a gist URL ending in one; anything else is a clear error (and never reaches argv)."""
-    text = ref.strip().rstrip("/")
-    if text.endswith(".git"):
-        text = text[:-4]
-    candidate = text.rsplit("/", 1)[-1]
-    if not GIST_ID.fullmatch(candidate):
-        raise NotFoundError(
-            f"{ref!r} is not a gist id (expected the hex id that send printed)", code="bad_gist_id"
-        )
-    return candidate.lower()
-
-
 def _parse_iso(text: str) -> float | None:
     try:
         return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
@@ -136,109 +117,6 @@ def _age(created_at: str, now: datetime | None = None) -> int:
     except (TypeError, ValueError):
         return 0
     return max(0, int(((now or datetime.now(UTC)) - ts).total_seconds()))
-
-
-@dataclass
-class Saved:
-    """An upload that stopped half-way (network, Ctrl-C, a long rate limit), kept to be continued.
-
-    It lives in a private folder of our config dir: the ciphertext (`payload.bin`) and `state.json`
-    (which part gists are already on GitHub, when it started, the `key` of the sessions it carries and
-    what `send` reported about them). Nothing of it is uploaded; GitHub only ever sees the parts."""
-
-    payload: Path
-    state: dict[str, Any]
-
-    @property
-    def total(self) -> int:
-        return int(self.state.get("groups", 0))
-
-    @property
-    def done(self) -> int:
-        return len(self.state.get("gists") or {})
-
-    @property
-    def started(self) -> str:
-        return str(self.state.get("started", ""))
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        return dict(self.state.get("summary") or {})
-
-
-class SavedUploads:
-    """The folder of kept uploads: `<config>/uploads/<random>/{payload.bin,state.json}`, all private."""
-
-    def __init__(self, root: Path):
-        self.root = root
-
-    def new(self) -> Path:
-        d = Path(tempfile.mkdtemp(prefix="up-", dir=private_dir(self.root)))
-        os.chmod(d, 0o700)
-        return d / PAYLOAD_NAME
-
-    def owns(self, payload: Path) -> bool:
-        try:
-            return payload.parent.parent.resolve() == self.root.resolve() and payload.name == PAYLOAD_NAME
-        except OSError:
-            return False
-
-    def load(self, payload: Path) -> Saved | None:
-        try:
-            state = json.loads((payload.parent / STATE_NAME).read_text())
-        except (OSError, ValueError):
-            return None
-        if not isinstance(state, dict) or state.get("version") != 1 or not payload.is_file():
-            return None
-        return Saved(payload, state)
-
-    def save(self, saved: Saved) -> None:
-        path = saved.payload.parent / STATE_NAME
-        tmp = path.with_name(STATE_NAME + ".tmp")
-        fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(json.dumps(saved.state).encode())
-            fh.flush()
-            osops.fsync(fh.fileno())
-        osops.replace(tmp, path)
-
-    def discard(self, payload: Path) -> None:
-        if self.owns(payload):
-            shutil.rmtree(payload.parent, ignore_errors=True)
-        else:
-            payload.unlink(missing_ok=True)
-
-    def all(self) -> list[Saved]:
-        out = []
-        with contextlib.suppress(OSError):
-            for d in self.root.iterdir():
-                s = self.load(d / PAYLOAD_NAME)
-                if s is not None:
-                    out.append(s)
-        out.sort(key=lambda s: s.started, reverse=True)
-        return out
-
-    def leftovers(self, older_than: float) -> list[Path]:
-        """Folders without a usable state (a send killed while packing), older than `older_than` s."""
-        out = []
-        now = datetime.now(UTC).timestamp()
-        with contextlib.suppress(OSError):
-            for d in self.root.iterdir():
-                if d.is_dir() and self.load(d / PAYLOAD_NAME) is None:
-                    with contextlib.suppress(OSError):
-                        if now - d.stat().st_mtime > older_than:
-                            out.append(d)
-        return out
-
-
-@dataclass
-class _Expect:
-    """What a gist we are creating will look like in the list of the user's gists: its own marker."""
-
-    description: str
-    sizes: dict[str, int]  # file name -> bytes of content
-    probe: str  # one file whose content identifies this upload (a ciphertext part, or the index)
-    probe_sha256: str
 
 
 def _iso(ts: float) -> str:
@@ -391,7 +269,7 @@ class GistTransport(Transport):
                     gid = done_ids.get(str(k))
                     if gid is not None and listed is not None and gid not in listed:
                         gid = None  # gone meanwhile (deleted by prune?): upload it again
-                    body, gm, expect = self._body(payload, tdir, g, PART_MARKER, None)
+                    body, gm, expect = write_body(payload, tdir, g, PART_MARKER, None, self.part_size)
                     try:
                         if gid is None and listed is not None:
                             found = self._find_created(expect, started_ts, listed)
@@ -417,31 +295,15 @@ class GistTransport(Transport):
                 def index_text(first: list[dict[str, Any]]) -> str:
                     for m in first:
                         metas[m["n"]] = m
-                    parts = []
-                    for n in numbers:
-                        m = metas[n]
-                        parts.append(
-                            {
-                                "file": part_name(n),
-                                "gist": (n - 1) // self.parts_per_gist,
-                                "size": m["size"],
-                                "sha256": m["sha256"],
-                            }
-                        )
-                    return json.dumps(
-                        {
-                            "format": INDEX_FORMAT,
-                            "version": INDEX_VERSION,
-                            "encoding": "base64",
-                            "size": size,
-                            "part_size": self.part_size,
-                            "gists": extra_ids,
-                            "parts": parts,
-                        },
-                        separators=(",", ":"),
+                    return index_document(
+                        size=size,
+                        part_size=self.part_size,
+                        parts_per_gist=self.parts_per_gist,
+                        gists=extra_ids,
+                        metas=[metas[n] for n in numbers],
                     )
 
-                body, _first, expect = self._body(payload, tdir, groups[0], MARKER, index_text)
+                body, _first, expect = write_body(payload, tdir, groups[0], MARKER, index_text, self.part_size)
                 try:
                     main = None
                     if listed is not None:
@@ -490,55 +352,7 @@ class GistTransport(Transport):
         host = self.host
         return f"https://gist.github.com/{gid}" if host == "github.com" else f"https://{host}/gist/{gid}"
 
-    def _body(
-        self,
-        payload: Path,
-        tdir: Path,
-        numbers: list[int],
-        description: str,
-        index_text: Callable[[list[dict[str, Any]]], str] | None,
-    ) -> tuple[Path, list[dict[str, Any]], _Expect]:
-        """One gist's JSON body in a temp file (streamed, one part in memory), its parts, its marker."""
-        fd, name = tempfile.mkstemp(dir=tdir, suffix=".json")
-        body = Path(name)
-        metas = []
-        sizes: dict[str, int] = {}
-        probe = ("", "")
-        try:
-            with os.fdopen(fd, "wb") as out, open(payload, "rb") as src:
-                out.write(
-                    b'{"description":' + json.dumps(description).encode() + b',"public":false,"files":{'
-                )
-                first = True
-                for n in numbers:
-                    src.seek((n - 1) * self.part_size)
-                    chunk = src.read(self.part_size)
-                    metas.append({"n": n, "size": len(chunk), "sha256": hashlib.sha256(chunk).hexdigest()})
-                    text = base64.b64encode(chunk)
-                    sizes[part_name(n)] = len(text)
-                    if first:
-                        probe = (part_name(n), hashlib.sha256(text).hexdigest())
-                    if not first:
-                        out.write(b",")
-                    first = False
-                    out.write(b'"' + part_name(n).encode() + b'":{"content":"')
-                    out.write(text)
-                    out.write(b'"}')
-                if index_text is not None:
-                    itext = index_text(metas).encode()
-                    sizes[INDEX_NAME] = len(itext)
-                    probe = (INDEX_NAME, hashlib.sha256(itext).hexdigest())
-                    if not first:
-                        out.write(b",")
-                    out.write(b'"' + INDEX_NAME.encode() + b'":{"content":')
-                    out.write(json.dumps(itext.decode()).encode() + b"}")
-                out.write(b"}}")
-        except OSError as exc:
-            body.unlink(missing_ok=True)
-            raise IOFailure(f"cannot prepare the gist upload: {exc.strerror or exc}") from exc
-        return body, metas, _Expect(description, sizes, probe[0], probe[1])
-
-    def _create(self, body: Path, expect: _Expect, since: float) -> dict[str, Any]:
+    def _create(self, body: Path, expect: Expect, since: float) -> dict[str, Any]:
         """POST one gist. When the outcome is unknown (5xx, timeout, lost connection), look for the
         upload's own marker among the user's gists before creating again: no duplicates."""
         for attempt in range(1, CREATE_TRIES + 1):
@@ -621,7 +435,7 @@ class GistTransport(Transport):
         return out
 
     def _find_created(
-        self, expect: _Expect, since: float, listed: dict[str, dict[str, Any]]
+        self, expect: Expect, since: float, listed: dict[str, dict[str, Any]]
     ) -> dict[str, Any] | None:
         """The listed gist that is exactly the one `expect` describes (same files and sizes, and the
         probe file's content matches: the ciphertext is the upload's own marker), else None."""
@@ -892,36 +706,3 @@ def _next_link(resp: GhResponse) -> str | None:
             return m.group(1)
     return None
 
-
-def validate_index(index: Any, gid: str) -> dict[str, Any]:
-    """Check the index is ours and self-consistent: parts numbered in order, sizes adding up."""
-    bad = FormatError(f"gist {gid} has an index this version does not understand", code="not_ours")
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise bad
-    if index.get("version") != INDEX_VERSION or index.get("encoding") != "base64":
-        raise FormatError(
-            f"gist {gid} uses handoff index version {index.get('version')!r}; upgrade sync-ai-sessions",
-            code="unsupported_version",
-        )
-    size, parts, gists = index.get("size"), index.get("parts"), index.get("gists")
-    if not isinstance(size, int) or size < 0 or not isinstance(parts, list) or not isinstance(gists, list):
-        raise bad
-    if not all(isinstance(g, str) and GIST_ID.fullmatch(g) for g in gists):
-        raise bad
-    total = 0
-    for i, p in enumerate(parts, start=1):
-        if (
-            not isinstance(p, dict)
-            or p.get("file") != part_name(i)
-            or not isinstance(p.get("size"), int)
-            or p["size"] <= 0
-            or not isinstance(p.get("gist"), int)
-            or not 0 <= p["gist"] <= len(gists)
-            or not isinstance(p.get("sha256"), str)
-            or not re.fullmatch(r"[0-9a-f]{64}", p["sha256"])
-        ):
-            raise bad
-        total += p["size"]
-    if total != size:
-        raise bad
-    return index
