@@ -72,6 +72,7 @@ def bench_tool(st: run.Setup, size: int, reps: int, pythons: dict[str, str]) -> 
             r[f"{v}:send"].append(w)
             run.drop_tree(st.tool_home(st.home_b))
             run.drop_tree(st.home_b / ".config")
+            run.drop_tree(st.home_b / ".sync-ai-sessions")  # our journals: a fresh machine has none
             w, m3, p = run.timed([*base, "receive", "--from", str(sais), "--cwd", str(st.repo_b), "--json"], env_b)
             doc = json.loads(p.stdout)
             assert doc["ok"] and len(doc["imported"]) == len(gen.SHARES), doc

@@ -324,6 +324,7 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
     def ours_recv() -> None:
         _drop(th_b)
         _drop(home_b / ".config")
+        _drop(home_b / ".sync-ai-sessions")  # our journals, locks and staging: a fresh machine has none
         run, out = run_popen(recv, env(home_b))
         doc = json.loads(out)
         assert doc["ok"] and len(doc["imported"]) == count, (len(doc["imported"]), count)
@@ -355,6 +356,7 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
     _drop(work)
     _drop(th_b)
     _drop(home_b / ".config")
+    _drop(home_b / ".sync-ai-sessions")
     return out
 
 

@@ -200,6 +200,7 @@ def bench_size(st: Setup, size: int, reps: int) -> dict:
         r["pipe_rss"].append(rss)
         drop_tree(st.tool_home(st.home_b))
         drop_tree(st.home_b / ".config")
+        drop_tree(st.home_b / ".sync-ai-sessions")  # our journals: a fresh machine has none
         w, rss, p = timed(py_cmd("receive", "--from", str(sais), "--cwd", str(st.repo_b), "--json"), env_b)
         doc = json.loads(p.stdout)
         assert doc["ok"] and len(doc["imported"]) == len(gen.SHARES), doc

@@ -266,3 +266,18 @@ def test_a_completed_journal_is_told_without_parsing_its_records(tmp_path, monke
     monkeypatch.setattr(J, "read_journal", lambda p: (parsed.append(p.name), real(p))[1])
     assert J.interrupted_journals(env, home) == [open_one.path]
     assert parsed == [open_one.path.name]
+
+
+def test_safe_arcname_refuses_every_control_character_and_only_those():
+    import pytest
+
+    from sync_ai_sessions.errors import UnsafePayloadError
+    from sync_ai_sessions.format.archive import safe_arcname
+
+    for code in range(0x3000):
+        name = f"projects/a{chr(code)}b.jsonl"
+        if code < 0x20 or chr(code) == "\\":
+            with pytest.raises(UnsafePayloadError):
+                safe_arcname(name)
+        elif not (0xD800 <= code <= 0xDFFF):
+            assert safe_arcname(name) == name

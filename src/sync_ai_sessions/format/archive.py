@@ -47,6 +47,7 @@ _BLOCK = 1 << 20
 _U16 = struct.Struct(">H")
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_CONTROL = re.compile(r"[\x00-\x1f]")  # one search per name, not a generator step per character
 _SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+@-]{0,199}")
 
 
@@ -57,8 +58,7 @@ def safe_arcname(name: str) -> str:
         or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME
         or name.startswith("/")
         or "\\" in name
-        or "\x00" in name
-        or any(ord(c) < 0x20 for c in name)
+        or _CONTROL.search(name) is not None
         or (len(name) > 1 and name[1] == ":")
     )
     parts = name.split("/")
