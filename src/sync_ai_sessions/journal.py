@@ -16,7 +16,7 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
   {"op": "row-update", "path", "table", "key", "old", "digest"}       a row we update: its old values, the new digest
   {"status": "complete", "sessions": [...]}                            the import finished
   {"op": "git", "repo", "do": "ref"|"ff"|"switch"|"apply"|"stash", ...}  a change `receive --with-changes`
-        made to the clone, after the sessions (appended after "complete"; `gitwork.undo_op` reverts it)
+        made to the clone, after the sessions (appended after "complete"; `gitreceive.undo_op` reverts it)
 """
 
 from __future__ import annotations

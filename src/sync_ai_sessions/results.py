@@ -119,7 +119,7 @@ class SendResult(DocResult):
         where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
         out = [say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")]
         if doc.get("git"):
-            from sync_ai_sessions.gitwork import describe_state
+            from sync_ai_sessions.gitstate import describe_state
 
             out.append(info(f"Code: {describe_state(doc['git']['sender'])}"))
         out.append(say("On the other machine, in your clone of the repo, run:\n"
@@ -198,7 +198,7 @@ class ReceiveResult(DocResult):
         if dry_run:
             out.append(say("Dry run: nothing was written."))
         if doc.get("git"):
-            from sync_ai_sessions.gitwork import say_where
+            from sync_ai_sessions.gitreceive import say_where
 
             lines: list[str] = []
             say_where(doc["git"], lines.append, with_changes=self.with_changes)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import gitwork, osops
+from sync_ai_sessions import gitreceive, gitstate, gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import SessionResult
 from sync_ai_sessions.config import config_dir, private_dir
@@ -153,7 +153,7 @@ def receive(
     succeeds when this machine has no clone of its repo (the plan is then null).
 
     Git is only read (to say where the code stands), unless `with_changes` (and not a dry run): then the
-    carried commits and changes are brought in after the sessions (gitwork.receive_work) and journalled;
+    carried commits and changes are brought in after the sessions (gitreceive.receive_work) and journalled;
     a dry run still checks that they fit the limit and that this clone has what they build on."""
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
@@ -220,7 +220,7 @@ def receive(
             else:
                 adapter = get_adapter(name, env)
                 git_manifest = manifest.get("git") or {}
-                git = gitwork.compare(git_manifest.get("sender"), target.root)
+                git = gitstate.compare(git_manifest.get("sender"), target.root)
                 carry = git_manifest.get("carry") if with_changes else None
                 if carry:
                     _check_carry(carry, target)
@@ -281,16 +281,16 @@ def _check_carry(carry: dict[str, Any], target: Repo) -> None:
                          f"{human_size(gitwork.max_changes())} ({gitwork.MAX_ENV}); receive without "
                          "--with-changes, or raise the limit",
                          code="changes_too_large")
-    gitwork.check_prerequisites(target.root, carry)
+    gitreceive.check_prerequisites(target.root, carry)
 
 
 def _receive_work(carry: dict[str, Any], bundle: Path | None, target: Repo, staging: Path, env: dict[str, str],
                   tool: str, home: Path, journal_path: Path | None, host: str | None) -> dict[str, Any]:
-    """Run gitwork.receive_work with its changes journalled: after the import's own records, or in a
+    """Run gitreceive.receive_work with its changes journalled: after the import's own records, or in a
     journal of their own when no session changed."""
     journal = Journal.reopen(journal_path) if journal_path else Journal.start(env, tool, home)
     try:
-        done = gitwork.receive_work(target.root, carry, bundle, staging,
+        done = gitreceive.receive_work(target.root, carry, bundle, staging,
                                     lambda **op: journal.record(op="git", repo=str(target.root), **op), host=host)
     finally:
         if journal_path:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sync_ai_sessions import __version__, gitwork, shells
+from sync_ai_sessions import __version__, gitstate, gitwork, shells
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
 from sync_ai_sessions.bgwrite import BackgroundWriter
@@ -141,7 +141,7 @@ def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
         ],
     }
     if git is not None:
-        manifest["git"] = git  # {"sender": gitwork.state, "carry": gitwork.Carried.meta or None}
+        manifest["git"] = git  # {"sender": gitstate.state, "carry": gitwork.Carried.meta or None}
     return manifest
 
 
@@ -216,7 +216,7 @@ def send(
     verifier = load_config(env).get("verifier")
     checking = VerifierCheck(early[0], verifier, early[1]) if early and verifier else None
     repo = find_repo(cwd)
-    git_state = gitwork.sender_state(repo.root)
+    git_state = gitstate.sender_state(repo.root)
     adapter = get_adapter(tool, env)
     if include_archived:
         if not hasattr(adapter, "include_archived"):

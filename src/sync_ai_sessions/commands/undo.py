@@ -1,7 +1,7 @@
 """`undo`: revert the last import exactly, or refuse if any of its files or database rows changed since.
 
 What `receive --with-changes` did to git (journal records `{"op": "git"}`) is checked and reverted by
-`sync_ai_sessions.gitwork` first: branches it created or moved, the switch, the changes it applied.
+`sync_ai_sessions.gitreceive` first: branches it created or moved, the switch, the changes it applied.
 
 Files are truncated or removed, a shared document an import edited (`FileEdit`) gets its old bytes back;
 database rows (store operations, see `sync_ai_sessions.importer`) are
@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sync_ai_sessions import gitwork, osops
+from sync_ai_sessions import gitreceive, osops
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.errors import ConflictError
 from sync_ai_sessions.importer import delete_row, open_store, put_bytes, quote_ident, update_row
@@ -108,7 +108,7 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
             con = stack.enter_context(contextlib.closing(open_store(Path(db), write=True)))
             con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
             cons[db] = con
-        # Git records (receive --with-changes) came after the files; gitwork checks and reverts them.
+        # Git records (receive --with-changes) came after the files; gitreceive checks and reverts them.
         git_ops = [op for op in ops if op.get("op") == "git"]
         ops = [op for op in ops if op.get("op") != "git"]
         if done is None:
@@ -121,14 +121,14 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
         ops = [op for op in ops if op["op"] not in ("inode", "db")]
         scratch = Path(tempfile.mkdtemp(prefix="undo-", dir=private_dir(config_dir(env) / "staging")))
         try:
-            problems = [m for op in git_ops if (m := gitwork.undo_problem(op, scratch))]
+            problems = [m for op in git_ops if (m := gitreceive.undo_problem(op, scratch))]
             problems += [m for op in ops if (m := (_row_problem(cons[op["path"]], op) if op["op"] in _ROW_OPS
                                                   else _changed(op, inodes)))]
             if problems:
                 raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
             reverted: list[dict[str, Any]] = []
             for op in reversed(git_ops):
-                if what := gitwork.undo_op(op, scratch):
+                if what := gitreceive.undo_op(op, scratch):
                     reverted.append({"op": "git", "path": op["repo"], "what": what})
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
