@@ -32,7 +32,10 @@ All rows of one database are written in ONE transaction (BEGIN IMMEDIATE), after
   - a row that is already there is never overwritten: an own row (message, part) must be identical, a
     shared row (project) is left as it is, only the session's head row is updated, on a fast-forward;
   - table and column names come from the adapter's whitelist and the database's own schema, never from
-    the payload alone: a column this database does not have refuses the import (a newer tool wrote it).
+    the payload alone: a column this database does not have refuses the import (a newer tool wrote it);
+  - an index table the tool must rebuild (`RowsReset`, e.g. Codex's backfill_state) is emptied in the
+    same transaction, each row journalled first ("row-delete" with its old values): `undo` inserts it
+    back, and refuses when a row with its key is there again (the tool re-indexed since).
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ from sync_ai_sessions.adapters.base import (
     Placement,
     Recipe,
     Row,
+    RowsReset,
     SessionManifest,
     SessionResult,
     SourceInfo,
@@ -303,6 +307,7 @@ class Importer:
         self._edits: dict[Path, _Op] = {}  # dest as planned -> its one edit op
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self._store_ops: list[_StoreOp] = []
+        self._resets: list[RowsReset] = []
         self._planned_rows: dict[tuple[Path, str, str], str] = {}  # (db, table, key) -> digest, across sessions
         self.notes: list[str] = []
         # New files are not fsynced one by one unless asked (`receive --delete`, when the handoff is about
@@ -497,11 +502,40 @@ class Importer:
         reason = f"diverged from the local session {sm.id}: imported as a copy" if action == "copy" else None
         return self._result(staged, action, db, reason)
 
+    def plan_resets(self, resets: list[RowsReset]) -> None:
+        """Plan the adapter's index resets: those whose table is there and holds rows."""
+        for rs in resets:
+            if not rs.db.is_file():
+                continue
+            with contextlib.closing(open_store(rs.db)) as con:
+                try:
+                    if con.execute(f"SELECT 1 FROM {quote_ident(rs.table)} LIMIT 1").fetchone() is None:
+                        continue
+                except sqlite3.OperationalError:  # no such table (another version of the tool)
+                    continue
+            self._resets.append(rs)
+
+    def _reset_rows(self, con: sqlite3.Connection, db: Path, journal: Journal) -> None:
+        for rs in self._resets:
+            if rs.db != db:
+                continue
+            info = list(con.execute(f"PRAGMA table_info({quote_ident(rs.table)})"))
+            pk = [r[1] for r in sorted(info, key=lambda r: r[5]) if r[5]] or [r[1] for r in info]
+            rows = [dict(r) for r in con.execute(f"SELECT * FROM {quote_ident(rs.table)}")]
+            for old in rows:  # read inside the transaction: exactly what is deleted is journalled
+                key = {k: old[k] for k in pk}
+                journal.record(op="row-delete", path=str(db), table=rs.table, key=key, old=old)
+                delete_row(con, rs.table, key)
+            if rows and rs.note:
+                self.notes.append(rs.note)
+
     def _apply_store(self, journal: Journal) -> None:
         """Write every planned row, one transaction per database; journalled before each write."""
         by_db: dict[Path, list[_StoreOp]] = {}
         for op in self._store_ops:
             by_db.setdefault(op.db, []).append(op)
+        for rs in self._resets:
+            by_db.setdefault(rs.db, [])
         for db, ops in by_db.items():
             con = open_store(db, write=True)
             try:
@@ -528,6 +562,7 @@ class Importer:
                         journal.record(op="row-update", path=str(db), table=row.table, key=key, old=old,
                                        digest=row_digest(row.values))
                         update_row(con, row.table, key, row.values)
+                self._reset_rows(con, db, journal)
                 con.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
@@ -758,7 +793,8 @@ class Importer:
 
     @property
     def has_changes(self) -> bool:
-        return any(op.kind != "edit" or op.new != op.old for op in self._ops) or bool(self._store_ops)
+        return (any(op.kind != "edit" or op.new != op.old for op in self._ops) or bool(self._store_ops)
+                or bool(self._resets))
 
 
 class _Compare:
@@ -1009,6 +1045,8 @@ def import_sessions(
                      if r.action == "skip" and r.path is not None and str(r.path) in placed]
         if dry_run or (not imp.has_changes and not recovered):
             return ImportReport(results=results, notes=imp.notes, journal=None)
+        imported = [r for r in results if r.action != "skip"]
+        imp.plan_resets(adapter.index_resets(ctx, imported + recovered))
         journal = Journal.start(env, adapter.name, home) if imp.has_changes else None
         if journal is not None:
             try:
@@ -1017,7 +1055,6 @@ def import_sessions(
                 journal.abandon()
                 raise
         notes = list(imp.notes)
-        imported = [r for r in results if r.action != "skip"]
         try:
             notes += adapter.finalize(ctx, imported + recovered)
         except (SyncError, OSError) as exc:

@@ -477,6 +477,64 @@ def test_import_new_then_identical_then_diverged_copy_and_backfill_reset(tmp_pat
     assert w.dst.find_existing(c.id, w.ctx()) == c.path
 
 
+def _backfill(path: Path) -> list[tuple[Any, ...]]:
+    con = sqlite3.connect(path)
+    try:
+        return con.execute("SELECT * FROM backfill_state").fetchall()
+    finally:
+        con.close()
+
+
+def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path) -> None:
+    """The backfill_state reset is a store operation of the import: `undo` restores the row exactly, in
+    every state database (the one in CODEX_HOME and the one in CODEX_SQLITE_HOME), and refuses once Codex
+    has re-indexed (the row is back)."""
+    from sync_ai_sessions.commands.undo import undo
+    from sync_ai_sessions.errors import ConflictError
+
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    dbs = [w.dst_home / "state_5.sqlite", tmp_path / "sqlite-home" / "state_5.sqlite"]
+    for db in dbs:
+        _state_db(db)
+        con = sqlite3.connect(db)
+        con.execute("UPDATE backfill_state SET status = 'complete ' || ? WHERE id = 1", [str(db)])
+        con.commit()
+        con.close()
+    before = [_backfill(db) for db in dbs]
+    w.dst_env["CODEX_SQLITE_HOME"] = str(dbs[1].parent)
+    w.dst = CodexAdapter(w.dst_env)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
+                      "adapter_meta": w.src.export_meta()},
+           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+
+    def run(n: int):
+        st = tmp_path / f"staging{n}"
+        st.mkdir()
+        return import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st)
+
+    (r,) = run(1).results
+    assert r.action == "new" and [_backfill(db) for db in dbs] == [[], []]
+    res = undo(env=w.dst_env)
+    assert not r.path.exists()
+    assert [_backfill(db) for db in dbs] == before
+    assert sorted(x["path"] for x in res.doc["reverted"] if x["op"] == "row-delete") == sorted(map(str, dbs))
+    assert _rows(dbs[0], "threads") == 1
+
+    # Imported again, then Codex re-indexed (its backfill row is back): undo refuses and changes nothing.
+    (r,) = run(2).results
+    con = sqlite3.connect(dbs[1])
+    con.execute("INSERT INTO backfill_state VALUES (1, 'complete')")
+    con.commit()
+    con.close()
+    with pytest.raises(ConflictError, match="re-indexed"):
+        undo(env=w.dst_env)
+    assert r.path.exists() and _backfill(dbs[0]) == [] and _backfill(dbs[1]) == [(1, "complete")]
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_rollouts_are_rewritten_in_runs_of_whole_lines(tmp_path: Path, compressed: bool) -> None:
     """`stage` rewrites ~1 MiB runs of whole lines, not line by line: the runs hold every byte, end at a

@@ -10,8 +10,8 @@ documents change (`FileEdit`: an index such as Gemini's projects.json); the shar
 (`sync_ai_sessions.importer`) then decides, on bytes, new / skip / fast-forward / copy, and places
 files atomically without ever overwriting, every change journalled for `undo`.  When a session must
 become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once after anything was
-imported, for what is not a file of the tool's home (e.g. a tool's own cache outside it); it is not
-called when nothing was.
+imported, for notes only; an index the tool must rebuild is a planned store operation (`RowsReset`,
+from `index_resets`).  Neither is called when nothing was imported.
 
 A tool that keeps sessions in an SQLite database (OpenCode) stages `StagedRows` instead: the rows the
 session needs, and the ordered "units" (one per message) that the engine compares the way it compares a
@@ -281,6 +281,19 @@ class StagedRows:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RowsReset:
+    """Empty one table of a tool's own index database (Codex's `backfill_state`, so that it re-scans its
+    sessions on its next start).  A store operation: the engine deletes the rows in its write
+    transaction, journalling each with its old values so that `undo` puts it back exactly.  `db` is the
+    adapter's own (it may lie outside the home, as Codex's CODEX_SQLITE_HOME does), never from the payload;
+    a table that is missing or empty is left alone.  `note` is told to the user when rows were deleted."""
+
+    db: Path
+    table: str
+    note: str | None = None
+
+
 _SEQ = itertools.count()
 
 
@@ -459,8 +472,14 @@ class Adapter(ABC):
         database holds no such session.  Must compute them exactly as `stage` does for incoming rows."""
         raise NotImplementedError
 
+    def index_resets(self, ctx: ImportContext, results: list[SessionResult]) -> list[RowsReset]:
+        """Planned once when at least one session is imported (or an interrupted import is completed),
+        before anything is written: the index tables of the tool's own to empty (see `RowsReset`)."""
+        return []
+
     def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
-        """Run once after at least one session was imported; returns notes for the user."""
+        """Run once after at least one session was imported; returns notes for the user.  It writes
+        nothing: every change is in the plan (see the module's rules), so `undo` reverts all of it."""
         return []
 
     @abstractmethod

@@ -18,7 +18,8 @@ Storage (checked against Codex CLI 0.169.0 and 0.110.0, see the format notes):
   "updated_at"}`) are shared append-only files; we carry only this session's lines and append them on import;
 - `state_5.sqlite` and friends are Codex's own index.  They are never carried: on import we delete the single
   `backfill_state` row so Codex re-scans `sessions/` on its next start and `--last` / the picker see the
-  imported rollout (and never pick an older indexed session instead).
+  imported rollout (and never pick an older indexed session instead); a planned store operation
+  (`RowsReset`), so `undo` puts the row back.
 
 Discovery reads only the head of each rollout (the cwd sits in the first few hundred bytes) and, when that
 cwd is outside the repo, the tail back to the latest `turn_context`, so thousands of rollouts are scanned
@@ -41,7 +42,6 @@ import json
 import os
 import re
 import shlex
-import sqlite3
 import tempfile
 import time
 import tomllib
@@ -60,6 +60,7 @@ from sync_ai_sessions.adapters.base import (
     LineAppend,
     Placement,
     Recipe,
+    RowsReset,
     Session,
     SessionManifest,
     SessionResult,
@@ -617,40 +618,22 @@ class CodexAdapter(Adapter):
         staged.line_appends = appends
         return staged
 
-    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
-        notes: list[str] = []
-        reset: list[Path] = []
+    def index_resets(self, ctx: ImportContext, results: list[SessionResult]) -> list[RowsReset]:
+        """Empty `backfill_state` in each of Codex's state databases, so it re-scans `sessions/` on its next
+        start and `codex resume --last` and the picker list the imported rollouts (a planned store
+        operation: `undo` puts the row back)."""
+        resets: list[RowsReset] = []
         for h in self.sqlite_homes():
             try:
                 dbs = sorted(h.glob("state_*.sqlite"))
             except OSError:
                 continue
             for db in dbs:
-                if not re.fullmatch(r"state_\d+\.sqlite", db.name) or not db.is_file():
-                    continue
-                if self._reset_backfill(db):
-                    reset.append(db)
-        if reset:
-            notes.append(
-                "Codex will re-index its sessions on its next start (reset backfill_state in "
-                + ", ".join(str(p) for p in reset) + "), so `codex resume --last` and the picker list them"
-            )
-        return notes
-
-    @staticmethod
-    def _reset_backfill(db: Path) -> bool:
-        conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True, timeout=10)
-        try:
-            has = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='backfill_state'"
-            ).fetchone()
-            if not has:
-                return False
-            with conn:
-                conn.execute("DELETE FROM backfill_state")
-            return True
-        finally:
-            conn.close()
+                if re.fullmatch(r"state_\d+\.sqlite", db.name) and db.is_file():
+                    resets.append(RowsReset(db, "backfill_state", note=(
+                        f"Codex will re-index its sessions on its next start (reset backfill_state in {db}), "
+                        "so `codex resume --last` and the picker list them")))
+        return resets
 
     def resume_command(self, session_id: str, provider: str | None = None) -> str:
         """`codex resume <id>`; with `provider` (a session that kept its own model provider), the option

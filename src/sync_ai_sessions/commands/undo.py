@@ -4,9 +4,9 @@ What `receive --with-changes` did to git (journal records `{"op": "git"}`) is ch
 `sync_ai_sessions.gitreceive` first: branches it created or moved, the switch, the changes it applied.
 
 Files are truncated or removed, a shared document an import edited (`FileEdit`) gets its old bytes back;
-database rows (store operations, see `sync_ai_sessions.importer`) are
-deleted or given back their old values in one transaction per database, after checking every row's
-digest, so either the whole import is reverted or nothing is.
+database rows (store operations, see `sync_ai_sessions.importer`) are deleted, given back their old
+values, or (an index row the import deleted) inserted back, in one transaction per database, after
+checking every row, so either the whole import is reverted or nothing is.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, 
 from sync_ai_sessions.results import UndoResult
 from sync_ai_sessions.ui import UI
 
-_ROW_OPS = ("row-insert", "row-update")
+_ROW_OPS = ("row-insert", "row-update", "row-delete")
 
 
 def _row_now(con: Any, op: dict[str, Any]) -> dict[str, Any] | None:
@@ -44,11 +44,15 @@ def _row_digest_now(con: Any, op: dict[str, Any]) -> str | None:
     now = _row_now(con, op)
     if now is None:
         return None
-    cols = list(op["old"]) if op["op"] == "row-update" else op["cols"]
+    cols = op["cols"] if op["op"] == "row-insert" else list(op["old"])
     return row_digest({k: now.get(k) for k in cols})
 
 
 def _row_problem(con: Any, op: dict[str, Any]) -> str | None:
+    if op["op"] == "row-delete":  # an index row we deleted: there again means the tool re-indexed since
+        if _row_now(con, op) is not None:
+            return f"{op['path']} was re-indexed by its tool since the import (its {op['table']} row is back)"
+        return None
     if _row_digest_now(con, op) != op["digest"]:
         return f"a {op['table']} row of {op['path']} changed since it was imported (was the session resumed?)"
     return None
@@ -59,7 +63,7 @@ def _row_never_done(con: Any, op: dict[str, Any]) -> bool:
     now = _row_digest_now(con, op)
     if op["op"] == "row-insert":
         return now is None
-    return now == row_digest(op["old"])
+    return now == row_digest(op["old"])  # an update or delete not committed: the old row is as it was
 
 
 def _changed(op: dict[str, Any], inodes: dict[str, int]) -> str | None:
@@ -156,6 +160,10 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                 con = cons[op["path"]]
                 if kind == "row-insert":
                     delete_row(con, op["table"], op["key"])
+                elif kind == "row-delete":
+                    cols = list(op["old"])
+                    con.execute(f"INSERT INTO {quote_ident(op['table'])} ({', '.join(map(quote_ident, cols))}) "
+                                f"VALUES ({', '.join('?' * len(cols))})", list(op["old"].values()))
                 else:
                     update_row(con, op["table"], op["key"], op["old"])
                 reverted.append({"op": kind, "path": str(p), "table": op["table"]})
