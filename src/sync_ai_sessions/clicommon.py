@@ -63,9 +63,9 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def _route_gh_notices(ui: UI) -> None:
     """GitHub waits and retries ("GitHub asked us to wait 60 s ...") go to the UI (plain stderr with --json)."""
-    from sync_ai_sessions import gh
+    from sync_ai_sessions import ghpace
 
-    gh.set_notifier(None if ui.json_mode else ui.info)
+    ghpace.set_notifier(None if ui.json_mode else ui.info)
 
 
 def fail(ui: UI, code: str, message: str, exit_code: int, hint: str | None = None) -> None:

@@ -4,12 +4,10 @@ So gh's login, token storage and host selection apply unchanged (GitHub Enterpri
 or our `hostname=`, passed to gh as `GH_HOST`, the same as `gh api --hostname`).
 We never ask for, read or store a token.
 
-`check_gh(env)` answers "can we use gists?" without raising (for `doctor`);
-`require_gh_for_gists(env)` raises `AuthError` whose one-line message carries the exact fix (for `send`).
-Both decide from `gh api -i user` (status and the `X-OAuth-Scopes` header), not from `gh auth status`.
+Whether gists can be used at all (installed, logged in, `gist` scope) is `ghauth`.
 
 Pacing (GitHub's "Best practices for using the REST API" and "Rate limits for the REST API"), shared by
-every `Gh` of the process through one `Pacer` per host:
+every `Gh` of the process through one `Pacer` per host (`ghpace`):
 
 * mutative requests (POST, PATCH, PUT, DELETE) one at a time, each starting at least `PACE` (1 s) after
   the previous one finished, at most `PER_MINUTE` / `PER_HOUR` of them in any minute / hour (half of
@@ -41,29 +39,21 @@ requests (the minute/hour budget windows scale with it); `SYNC_AI_SESSIONS_GH_TI
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import re
 import shutil
 import subprocess
-import sys
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from sync_ai_sessions.errors import AuthError, NetworkError, NotFoundError, SyncError
+from sync_ai_sessions.ghpace import PACE, PER_HOUR, PER_MINUTE, Pacer, notify, pacer_for
 
 DEFAULT_HOST = "github.com"
 INSTALL_URL = "https://cli.github.com"
 MAX_BACKOFF = 60.0  # cap for 5xx retry delays
-
-PACE = 1.0  # GitHub: "wait at least one second between each request" (POST, PATCH, PUT, DELETE)
-PER_MINUTE = 40  # GitHub: "no more than 80 content-generating requests per minute"
-PER_HOUR = 250  # GitHub: "and no more than 500 content-generating requests per hour"
-READS_AT_ONCE = 3  # GitHub: "make requests serially instead of concurrently"; a few reads overlap
 SECONDARY_WAIT = 60.0  # GitHub: "wait for at least one minute before retrying", then exponentially
 MAX_WAIT = 15 * 60.0  # longest rate-limit wait in one call before we stop (the send resumes later)
 TIMEOUT = 30.0  # seconds for a call without a body (GitHub ends API requests after 10 s of work)
@@ -76,24 +66,6 @@ _NOT_SENT = re.compile(
     r"dial tcp|server misbehaving|temporary failure in name resolution|no route to host",
     re.IGNORECASE,
 )
-
-
-def _stderr_notice(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-_notifier: Callable[[str], None] = _stderr_notice
-
-
-def set_notifier(fn: Callable[[str], None] | None) -> None:
-    """Where waiting/retry notices go (the command's `ui.info`); None restores plain stderr."""
-    global _notifier
-    _notifier = fn or _stderr_notice
-
-
-def notify(msg: str) -> None:
-    with contextlib.suppress(Exception):  # a notice must never break the work
-        _notifier(msg)
 
 
 @dataclass
@@ -146,102 +118,8 @@ class OutcomeUnknown(NetworkError):
         self.status = status
 
 
-@dataclass
-class GhStatus:
-    installed: bool
-    logged_in: bool
-    has_gist_scope: bool | None  # None: the token reports no classic scopes (fine-grained/app token)
-    user: str | None
-    host: str
-    scopes: list[str] = field(default_factory=list)
-    problem: str | None = None  # one line, None when gists can be used
-    fix: str | None = None  # the exact command to run
-    code: str | None = None  # gh_missing | gh_logged_out | gh_no_gist_scope | network
-    gh_path: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.problem is None
-
-
-class Pacer:
-    """The process-wide pacing and back-off for one GitHub host (see the module docstring)."""
-
-    def __init__(self) -> None:
-        self._cv = threading.Condition()
-        self._writer = threading.Lock()  # one mutative request at a time
-        self._reads = threading.BoundedSemaphore(READS_AT_ONCE)
-        self.last_write_end = -math.inf  # monotonic time the last mutative request finished
-        self.writes: deque[float] = deque()  # monotonic end times of recent mutative requests
-        self.not_before = 0.0  # monotonic: nobody calls GitHub before this (shared back-off)
-        self.strikes = 0  # secondary limits in a row without a retry-after: the wait doubles each time
-
-    def hold(self, seconds: float) -> None:
-        """Everyone waits `seconds` from now (at least) before the next call."""
-        with self._cv:
-            self.not_before = max(self.not_before, time.monotonic() + seconds)
-            self._cv.notify_all()
-
-    def _sleep_until(self, until: float) -> None:
-        with self._cv:
-            while True:
-                left = max(until, self.not_before) - time.monotonic()
-                if left <= 0:
-                    return
-                self._cv.wait(min(left, 1.0))
-
-    @contextlib.contextmanager
-    def slot(self, mutative: bool, pace: float, per_minute: int, per_hour: int) -> Iterator[None]:
-        if not mutative:
-            with self._reads:
-                self._sleep_until(0.0)
-                yield
-            return
-        with self._writer:
-            minute, hour = 60.0 * pace, 3600.0 * pace
-            announced = False
-            while True:
-                now = time.monotonic()
-                while self.writes and self.writes[0] <= now - hour:
-                    self.writes.popleft()
-                until = max(self.last_write_end + pace, self.not_before)
-                recent = [t for t in self.writes if t > now - minute]
-                if len(recent) >= per_minute:
-                    until = max(until, recent[0] + minute)
-                if len(self.writes) >= per_hour:
-                    until = max(until, self.writes[0] + hour)
-                if until <= now:
-                    break
-                if until - now > 5 and not announced and until > self.not_before:
-                    notify(
-                        f"pausing {until - now:.0f} s to stay well inside GitHub's limits on "
-                        f"content-creating requests ({per_minute} a minute, {per_hour} an hour)"
-                    )
-                    announced = True
-                self._sleep_until(until)
-            try:
-                yield
-            finally:
-                # counted from its end: GitHub saw it arrive before that, so our windows are never shorter
-                self.last_write_end = time.monotonic()
-                self.writes.append(self.last_write_end)
-
-
-_pacers: dict[str, Pacer] = {}
-_pacers_lock = threading.Lock()
-
-
-def pacer_for(host: str) -> Pacer:
-    with _pacers_lock:
-        return _pacers.setdefault(host.lower(), Pacer())
-
-
-def _fix_login(host: str) -> str:
+def fix_login(host: str) -> str:
     return "gh auth login" if host == DEFAULT_HOST else f"gh auth login --hostname {host}"
-
-
-def _fix_scope(host: str) -> str:
-    return "gh auth refresh -s gist" if host == DEFAULT_HOST else f"gh auth refresh --hostname {host} -s gist"
 
 
 def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
@@ -281,7 +159,7 @@ class Gh:
         if not self.path:
             raise AuthError(
                 f"GitHub CLI (gh) is not installed or not on PATH: install it from {INSTALL_URL}, "
-                f"then run `{_fix_login(self.host)}`",
+                f"then run `{fix_login(self.host)}`",
                 code="gh_missing",
                 hint=INSTALL_URL,
             )
@@ -368,9 +246,9 @@ class Gh:
                 text = got.text
                 if "gh auth login" in text or "not logged" in text.lower():
                     raise AuthError(
-                        f"GitHub CLI is not logged in to {self.host}: run `{_fix_login(self.host)}`",
+                        f"GitHub CLI is not logged in to {self.host}: run `{fix_login(self.host)}`",
                         code="gh_logged_out",
-                        hint=_fix_login(self.host),
+                        hint=fix_login(self.host),
                     )
                 if "x509" in text or "certificate" in text.lower():
                     raise NetworkError(f"TLS certificate problem talking to {self.host}: {_one_line(text)}", code="tls")
@@ -390,7 +268,7 @@ class Gh:
                              f"in {delay:.0f} s")
                 self.sleep(delay)
                 continue
-            limited, wait = _rate_limit(got)
+            limited, wait = rate_limit(got)
             if limited:
                 pacer = self.pacer
                 if wait is None:  # ours to choose (scaled in tests); GitHub's own figures are honoured in full
@@ -438,9 +316,9 @@ class Gh:
     def error_for(self, resp: GhResponse, *, not_found: str | None = None) -> SyncError:
         if resp.status == 401:
             return AuthError(
-                f"GitHub ({self.host}) rejected gh's credentials: run `{_fix_login(self.host)}`",
+                f"GitHub ({self.host}) rejected gh's credentials: run `{fix_login(self.host)}`",
                 code="gh_logged_out",
-                hint=_fix_login(self.host),
+                hint=fix_login(self.host),
             )
         if resp.status == 404 and not_found:
             return NotFoundError(not_found, code="no_gist")
@@ -495,7 +373,7 @@ def _parse(out: bytes) -> GhResponse:
     return GhResponse(status, headers, body)
 
 
-def _rate_limit(resp: GhResponse) -> tuple[bool, float | None]:
+def rate_limit(resp: GhResponse) -> tuple[bool, float | None]:
     """(is this a rate limit?, seconds GitHub asked us to wait, None when it did not say)."""
     if resp.status not in (403, 429):
         return False, None
@@ -510,63 +388,3 @@ def _rate_limit(resp: GhResponse) -> tuple[bool, float | None]:
     if resp.status == 429 or "rate limit" in resp.message().lower():
         return True, None
     return False, None
-
-
-def _scopes(header: str | None) -> list[str]:
-    return [s.strip() for s in (header or "").split(",") if s.strip()]
-
-
-def check_gh(env: Mapping[str, str] | None = None, hostname: str | None = None) -> GhStatus:
-    """Report whether gists can be used through gh: installed, logged in, `gist` scope. Never raises
-    for those conditions; `problem`/`fix` say what to do."""
-    gh = Gh(env, hostname)
-    host = gh.host
-    st = GhStatus(installed=bool(gh.path), logged_in=False, has_gist_scope=None, user=None, host=host, gh_path=gh.path)
-    if not gh.path:
-        st.problem = f"GitHub CLI (gh) is not installed or not on PATH: install it from {INSTALL_URL}"
-        st.fix, st.code = _fix_login(host), "gh_missing"
-        return st
-    try:
-        resp = gh.api("user")
-    except AuthError as exc:
-        if exc.code == "gh_logged_out":
-            st.problem = f"GitHub CLI is not logged in to {host}"
-        else:
-            st.problem = exc.message
-        st.fix, st.code = exc.hint or _fix_login(host), exc.code
-        return st
-    except NetworkError as exc:
-        st.problem, st.fix, st.code = exc.message, None, "network"
-        return st
-    if resp.status == 401 or (resp.status == 403 and not _rate_limit(resp)[0]):
-        st.problem = f"GitHub CLI is not logged in to {host} (HTTP {resp.status}: {resp.message()})"
-        st.fix, st.code = _fix_login(host), "gh_logged_out"
-        return st
-    if not resp.ok:
-        st.problem, st.code = f"GitHub ({host}) answered HTTP {resp.status}: {resp.message()}", "network"
-        return st
-    st.logged_in = True
-    try:
-        st.user = resp.json().get("login")
-    except (ValueError, AttributeError):
-        st.user = None
-    if "x-oauth-scopes" in resp.headers:
-        st.scopes = _scopes(resp.headers["x-oauth-scopes"])
-        st.has_gist_scope = "gist" in st.scopes
-        if not st.has_gist_scope:
-            st.problem = f"gh's login on {host} lacks the `gist` scope"
-            st.fix, st.code = _fix_scope(host), "gh_no_gist_scope"
-    return st
-
-
-def require_gh_for_gists(env: Mapping[str, str] | None = None, hostname: str | None = None) -> GhStatus:
-    """`check_gh`, raising the matching error (AuthError with the exact fix) when gists cannot be used."""
-    st = check_gh(env, hostname)
-    if st.ok:
-        return st
-    if st.code == "network":
-        raise NetworkError(st.problem or "cannot reach GitHub", code="network")
-    msg = f"{st.problem}: run `{st.fix}`" if st.fix else (st.problem or "gh cannot be used")
-    if st.code == "gh_missing":
-        msg = f"{st.problem}, then run `{st.fix}`"
-    raise AuthError(msg, code=st.code, hint=st.fix)

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from sync_ai_sessions.commands.handoffs import delete_cmd, list_cmd, prune_cmd
 from sync_ai_sessions.errors import AuthError
-from sync_ai_sessions.gh import _fix_login, _fix_scope, check_gh, require_gh_for_gists
+from sync_ai_sessions.gh import fix_login
+from sync_ai_sessions.ghauth import check_gh, fix_scope, require_gh_for_gists
 from sync_ai_sessions.transports.gist import GistTransport
 from sync_ai_sessions.transports.gist_encoding import MARKER, PART_MARKER
 
@@ -61,8 +62,8 @@ def test_missing_gist_scope_gives_the_exact_fix(server, env, tmp_path):
 
 
 def test_fixes_for_github_com_are_the_documented_commands():
-    assert _fix_login("github.com") == "gh auth login"
-    assert _fix_scope("github.com") == "gh auth refresh -s gist"
+    assert fix_login("github.com") == "gh auth login"
+    assert fix_scope("github.com") == "gh auth refresh -s gist"
 
 
 def test_gh_missing_is_a_clear_error(env, tmp_path):

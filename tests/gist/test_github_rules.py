@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sync_ai_sessions import gh as ghmod
+from sync_ai_sessions import ghpace
 from sync_ai_sessions.errors import AuthError, NetworkError, UsageError
 from sync_ai_sessions.transports.gist import GistTransport, upload_seconds
 
@@ -37,9 +38,9 @@ def _gaps(server) -> list[float]:
 @pytest.fixture
 def notices():
     seen: list[tuple[float, str]] = []
-    ghmod.set_notifier(lambda m: seen.append((time.monotonic(), m)))
+    ghpace.set_notifier(lambda m: seen.append((time.monotonic(), m)))
     yield seen
-    ghmod.set_notifier(None)
+    ghpace.set_notifier(None)
 
 
 def test_mutative_requests_are_serial_and_one_second_apart(server, real_pace, tmp_path):
@@ -105,7 +106,7 @@ def test_secondary_limit_without_header_waits_a_minute_then_longer(server, env, 
     w = sorted(server.mutative_requests(), key=lambda r: r.start)
     assert [r.status for r in w] == [403, 403, 201]
     assert w[1].start - w[0].end >= 0.6 and w[2].start - w[1].end >= 1.2
-    assert ghmod.pacer_for(server.host).strikes == 0  # a success ends the run of strikes
+    assert ghpace.pacer_for(server.host).strikes == 0  # a success ends the run of strikes
 
 
 def test_every_response_carries_the_primary_limit_headers(server, env):
@@ -178,7 +179,7 @@ def test_the_readme_upload_times_are_computed_from_the_pacing():
     assert f"**10 MB** of ciphertext is 2 gists, about **{ten:.1f} s**" in readme
     assert f"**100 MB** is 14 gists, about\n**{hundred:.0f} s**" in readme
     assert "at least 1 s after the previous one finished, at most 40 a minute and 250 an hour" in readme
-    assert (ghmod.PACE, ghmod.PER_MINUTE, ghmod.PER_HOUR) == (1.0, 40, 250)
+    assert (ghpace.PACE, ghpace.PER_MINUTE, ghpace.PER_HOUR) == (1.0, 40, 250)
 
 
 def test_an_upload_cut_by_the_network_is_kept_and_continued(server, env, tmp_path):

@@ -44,7 +44,7 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
     cfg = load_config(env)
     gist_required = cfg.get("transport") == "gist"
     try:
-        from sync_ai_sessions.gh import check_gh
+        from sync_ai_sessions.ghauth import check_gh
 
         gh = check_gh(env)
         if getattr(gh, "problem", None):

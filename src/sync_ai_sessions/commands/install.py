@@ -75,7 +75,7 @@ def _gen() -> str:
 
 def _gh_status(env: Mapping[str, str]) -> dict[str, Any]:
     try:
-        from sync_ai_sessions.gh import check_gh
+        from sync_ai_sessions.ghauth import check_gh
     except ModuleNotFoundError:
         return {"installed": None, "problem": "gh support not available in this build", "fix": None}
     st = check_gh(env)

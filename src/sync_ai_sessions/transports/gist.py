@@ -10,7 +10,7 @@ class in two would split one protocol across files without making either half si
 A handoff is at most `MAX_SIZE` (100 MB) of ciphertext unless the caller raises it
 (`send --max-gist-mb`): see the README's size policy.
 
-Uploading is serial and paced by `sync_ai_sessions.gh` (one mutative request at a time, 1 s apart, one
+Uploading is serial and paced by `sync_ai_sessions.gh` and `ghpace` (one mutative request at a time, 1 s apart, one
 back-off for the process): the part gists first, then the handoff gist whose index names them.
 
 No duplicates: when a create's outcome is unknown (5xx, timeout, lost answer), the user's recent gists
@@ -59,7 +59,9 @@ from sync_ai_sessions.errors import (
     SyncError,
     UsageError,
 )
-from sync_ai_sessions.gh import PACE, PER_MINUTE, Gh, GhResponse, OutcomeUnknown, require_gh_for_gists
+from sync_ai_sessions.gh import Gh, GhResponse, OutcomeUnknown
+from sync_ai_sessions.ghauth import fix_scope, require_gh_for_gists
+from sync_ai_sessions.ghpace import PACE, PER_MINUTE
 from sync_ai_sessions.transports.base import Handoff, Progress, Stored, Transport
 from sync_ai_sessions.transports.gist_encoding import (
     GIST_ID,
@@ -380,9 +382,9 @@ class GistTransport(Transport):
         if resp.status == 404:
             raise AuthError(
                 f"GitHub ({self.host}) refused to create a gist; gh's login probably lacks the "
-                f"`gist` scope: run `{_scope_fix(self.host)}`",
+                f"`gist` scope: run `{fix_scope(self.host)}`",
                 code="gh_no_gist_scope",
-                hint=_scope_fix(self.host),
+                hint=fix_scope(self.host),
             )
         if resp.status == 403:
             raise AuthError(
@@ -693,10 +695,6 @@ class GistTransport(Transport):
                 if s.state.get("host") == self.host and _age(s.started) > limit:
                     self.saved.discard(s.payload)
         return victims
-
-
-def _scope_fix(host: str) -> str:
-    return "gh auth refresh -s gist" if host == "github.com" else f"gh auth refresh --hostname {host} -s gist"
 
 
 def _next_link(resp: GhResponse) -> str | None:
