@@ -308,6 +308,7 @@ class Importer:
         self._planned_sidecars: dict[Path, Path] = {}  # dest -> staged, for sidecars shared by sessions
         self._store_ops: list[_StoreOp] = []
         self._resets: list[RowsReset] = []
+        self._stamps: list[tuple[str, list[Path]]] = []  # per planned session: (last_activity, staged files)
         self._planned_rows: dict[tuple[Path, str, str], str] = {}  # (db, table, key) -> digest, across sessions
         self.notes: list[str] = []
         # New files are not fsynced one by one unless asked (`receive --delete`, when the handoff is about
@@ -381,6 +382,15 @@ class Importer:
     def plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
                      staged: StagedSession | None = None) -> SessionResult:
         """Decide what to do with one session; `staged` is given when it was staged while streaming."""
+        first = len(self._ops)
+        result = self._plan_session(sm, files, staged)
+        placed = [op.staged for op in self._ops[first:] if op.kind in ("create", "extend") and op.staged]
+        if placed:
+            self._stamps.append((sm.last_activity or "", placed))
+        return result
+
+    def _plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
+                      staged: StagedSession | None) -> SessionResult:
         streamed = staged is not None
         if staged is None:
             staged = self.adapter.stage(sm, files, self.ctx)
@@ -604,6 +614,7 @@ class Importer:
         compares), one append per file.  Fast-forwards stay one at a time (each replaces a session that was
         already here)."""
         done: list[tuple[str, Any]] = []
+        self._fresh_mtimes()
         try:
             self._mkdirs([op.dest.parent for op in self._ops], journal, done)
             for op in self._ops:
@@ -629,6 +640,20 @@ class Importer:
         except BaseException:
             self._rollback(done)
             raise
+
+    def _fresh_mtimes(self) -> None:
+        """Give every session's placed files a fresh mtime, in the order of the sessions' last activity
+        (the newest session's files the latest time, one second apart): tools that "continue the latest
+        session" pick by mtime (Copilot's and Claude's `--continue`), and Claude sweeps transcripts older
+        than cleanupPeriodDays by it.  Set on the staged files before anything is placed, since placing
+        links them (their inode, and so their mtime, is what lands; a copy takes it over), so nothing in
+        the tool's home is touched after the journal recorded it."""
+        now = time.time_ns()
+        order = sorted(self._stamps, key=lambda s: s[0])  # ISO-8601 UTC, as the pickers sort; stable on ties
+        for rank, (_, staged) in enumerate(order):
+            t = now - (len(order) - 1 - rank) * 1_000_000_000
+            for p in staged:
+                os.utime(p, ns=(t, t))
 
     def _mkdirs(self, folders: list[Path], journal: Journal, done: list[tuple[str, Any]]) -> None:
         missing: list[Path] = []  # parents before children
@@ -669,6 +694,8 @@ class Importer:
         journal.record(op="temp", path=str(tmp))
         done.append(("temp", tmp))
         shutil.copyfile(src, tmp)
+        st = os.stat(src)
+        os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))  # as a link would (see _fresh_mtimes)
         if durable:
             osops.fsync_file(tmp)
         journal.record(op="inode", path=str(final), ino=os.stat(tmp).st_ino)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from sync_ai_sessions.adapters.base import (
     ROLE_TRANSCRIPT,
     ImportContext,
     SessionManifest,
-    SessionResult,
     SourceInfo,
 )
 from sync_ai_sessions.adapters.claude import ClaudeAdapter
@@ -432,16 +432,6 @@ def test_unsafe_arcnames_refused(machine_b: tuple[ClaudeAdapter, Path], tmp_path
         b.stage(bad, {"projects/../x.jsonl": f}, _ctx(tmp_path, root))
 
 
-def test_finalize_touches_imported_transcripts(tmp_path: Path) -> None:
-    p = tmp_path / "x.jsonl"
-    p.write_text("{}\n")
-    old = 1_600_000_000
-    os.utime(p, (old, old))
-    a = ClaudeAdapter({"HOME": str(tmp_path)})
-    a.finalize(_ctx(tmp_path, tmp_path), [SessionResult(id="x", original_id="x", action="new", path=p)])
-    assert p.stat().st_mtime > old + 10**7
-
-
 def _import(b: ClaudeAdapter, root: Path, sessions, tmp_path: Path, name: str):
     from sync_ai_sessions.importer import import_sessions
 
@@ -449,6 +439,7 @@ def _import(b: ClaudeAdapter, root: Path, sessions, tmp_path: Path, name: str):
                                              "adapter_meta": dict(A_META)},
                 "repo": {"remotes": []},
                 "sessions": [{"id": s.id, "cwd_rel": s.cwd_rel, "meta": json.loads(json.dumps(s.meta)),
+                              "last_activity": s.last_activity,
                               "files": [{"arcname": f.arcname, "size": f.size, "role": f.role} for f in s.files]}
                              for s in sessions]}
     files = {f.arcname: f.source for s in sessions for f in s.files}
@@ -479,6 +470,31 @@ def test_project_memory_placed_once_per_handoff_and_rewritten(
     report = _import(b, root, sessions[:3], tmp_path, "w2")
     assert [r.action for r in report.results][:2] == ["skip", "skip"]
     assert mem_dest.read_text() == f"- the app lives in {root}\n"
+
+
+@pytest.mark.parametrize("link", [True, False])
+def test_imported_transcripts_get_fresh_mtimes_newest_session_last(
+    machine_a: ClaudeAdapter, machine_b: tuple[ClaudeAdapter, Path], tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, link: bool,
+) -> None:
+    """`claude --continue` picks the latest transcript by mtime and Claude sweeps old ones by it: the
+    engine gives the imported sessions fresh mtimes in the order of their last activity, also when the
+    file system refuses hard links and the files are copied into place."""
+    b, root = machine_b
+    sessions = sorted((s for s in machine_a.find_sessions(Repo(root=Path(A_ROOT))) if s.cwd_rel == ""),
+                      key=lambda s: s.last_activity or "", reverse=True)  # newest first, as find_sessions
+    assert len({s.last_activity for s in sessions}) >= 2
+    if not link:
+        def refuse(*_a: object) -> None:
+            raise PermissionError(1, "no hard links here")
+
+        monkeypatch.setattr(os, "link", refuse)
+    start = time.time_ns()
+    report = _import(b, root, sessions, tmp_path, "w")
+    got = {r.original_id: r.path.stat().st_mtime_ns for r in report.results}
+    assert all(r.action == "new" for r in report.results) and all(t >= start - 3600 * 10**9 for t in got.values())
+    order = [s.id for s in sorted(sessions, key=lambda s: s.last_activity or "")]
+    assert sorted(got, key=got.__getitem__) == order
 
 
 def test_relocated_then_continued_and_resumed_elsewhere(tmp_path: Path) -> None:

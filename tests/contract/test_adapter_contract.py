@@ -39,9 +39,11 @@ machine's environment and nothing else.
 from __future__ import annotations
 
 import inspect
+import itertools
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -210,6 +212,32 @@ def test_round_trip_leaves_no_machine_a_path(world: World) -> None:
     for imp in doc["imported"]:
         assert str(world.rb).encode() in world.read(Path(imp["path"]), imp["id"]), imp["path"]
         assert imp["original_id"] in imp["resume"] or imp["id"] in imp["resume"]
+
+
+@each("test_newest_session_gets_the_latest_mtime")
+def test_newest_session_gets_the_latest_mtime(world: World) -> None:
+    """Tools "continue the latest session" by file mtime (`claude --continue`, `copilot --continue`) and
+    Claude sweeps old transcripts by it: receive gives every imported session's files a fresh mtime in
+    the order of the sessions' last activity, the newest session's the latest."""
+    if world.subject.session_bytes is not None:
+        pytest.skip("a database-backed tool: its sessions are rows, not files with an mtime")
+    activity = {s.id: s.last_activity for s in world.adapter(world.a).find_sessions(Repo(root=world.ra))}
+    if len(set(activity.values())) < 2:  # the order is the engine's; proven on the adapters with several
+        pytest.skip("its fixtures hold one session (or one last activity): no order to see")
+    start = time.time_ns()
+    _, doc = world.a_to_b()
+    on_b = {s.id: s for s in world.adapter(world.b).find_sessions(Repo(root=world.rb))}
+    stamps = []
+    for imp in doc["imported"]:
+        files = [Path(imp["path"]), *(f.source for f in on_b[imp["id"]].files)]
+        mtimes = {f: f.stat().st_mtime_ns for f in files}
+        assert all(start - 3600 * 10**9 < t for t in mtimes.values()), mtimes  # all recent
+        stamps.append((activity[imp["original_id"]] or "", min(mtimes.values()), max(mtimes.values())))
+    stamps.sort()
+    for (older, _, older_max), (newer, newer_min, _) in itertools.pairwise(stamps):
+        if older < newer:
+            assert older_max < newer_min, (older, newer)
+    assert max(stamps, key=lambda s: s[2])[0] == stamps[-1][0]
 
 
 @each("test_receiving_again_is_a_no_op")

@@ -24,7 +24,6 @@ lines) is the adapter: discovery, the rewriting rules and staging, which share t
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
@@ -41,7 +40,6 @@ from sync_ai_sessions.adapters.base import (
     ImportContext,
     Session,
     SessionManifest,
-    SessionResult,
     StagedFiles,
     StagedSession,
     is_inside,
@@ -473,14 +471,6 @@ class ClaudeAdapter(Adapter):
             out.add(src, dest, role=role, rewrite=rewrite)
         return out.result(out_id, sid, target_cwd)
 
-
-    def finalize(self, ctx: ImportContext, results: list[SessionResult]) -> list[str]:
-        # Claude sweeps transcripts older than cleanupPeriodDays by mtime: give imports a fresh one.
-        for r in results:
-            if r.path is not None and r.action != "skip":
-                with contextlib.suppress(OSError):
-                    os.utime(r.path)
-        return []
 
     def resume_command(self, session_id: str) -> str:
         return f"claude --resume {session_id}"
