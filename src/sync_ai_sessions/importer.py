@@ -1064,8 +1064,8 @@ def import_sessions(
             if on_session:
                 on_session(r)
         ctx.lookups = None
-        # An import killed after placing its files never ran `finalize` (index resets, registrations),
-        # and its sessions now look "already here": finalize them with this run.
+        # An import killed after placing its files never reset the tool's index (`index_resets`, planned
+        # below) nor ran `finalize`, and its sessions now look "already here": complete them with this run.
         interrupted = interrupted_journals(env, home)
         placed = {op["path"] for j in interrupted for op in read_journal(j)[1] if op.get("op") in ("create", "extend")}
         recovered = [dataclasses.replace(r, action="new") for r in results
