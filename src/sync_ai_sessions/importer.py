@@ -35,7 +35,7 @@ All rows of one database are written in ONE transaction (BEGIN IMMEDIATE), after
     the payload alone: a column this database does not have refuses the import (a newer tool wrote it);
   - an index table the tool must rebuild (`RowsReset`, e.g. Codex's backfill_state) is emptied in the
     same transaction, each row journalled first ("row-delete" with its old values): `undo` inserts it
-    back, and refuses when a row with its key is there again (the tool re-indexed since).
+    back, and keeps the row when one with its key is there again (the tool re-indexed since: its row is newer).
 """
 
 from __future__ import annotations

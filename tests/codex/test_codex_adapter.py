@@ -487,10 +487,9 @@ def _backfill(path: Path) -> list[tuple[Any, ...]]:
 
 def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path) -> None:
     """The backfill_state reset is a store operation of the import: `undo` restores the row exactly, in
-    every state database (the one in CODEX_HOME and the one in CODEX_SQLITE_HOME), and refuses once Codex
-    has re-indexed (the row is back)."""
+    every state database (the one in CODEX_HOME and the one in CODEX_SQLITE_HOME); once Codex
+    has re-indexed (the row is back) it keeps Codex's newer row instead of refusing."""
     from sync_ai_sessions.commands.undo import undo
-    from sync_ai_sessions.errors import ConflictError
 
     w = World(tmp_path)
     f = fixture("exec-0.169.0")
@@ -524,15 +523,18 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     assert sorted(x["path"] for x in res.doc["reverted"] if x["op"] == "row-delete") == sorted(map(str, dbs))
     assert _rows(dbs[0], "threads") == 1
 
-    # Imported again, then Codex re-indexed (its backfill row is back): undo refuses and changes nothing.
+    # Imported again, then Codex re-indexed (its backfill row is back in one database): undo still removes
+    # the session, keeps Codex's own newer row there and puts the old row back where it is still missing.
     (r,) = run(2).results
     con = sqlite3.connect(dbs[1])
     con.execute("INSERT INTO backfill_state VALUES (1, 'complete')")
     con.commit()
     con.close()
-    with pytest.raises(ConflictError, match="re-indexed"):
-        undo(env=w.dst_env)
-    assert r.path.exists() and _backfill(dbs[0]) == [] and _backfill(dbs[1]) == [(1, "complete")]
+    res = undo(env=w.dst_env)
+    assert not r.path.exists()
+    assert _backfill(dbs[0]) == before[0] and _backfill(dbs[1]) == [(1, "complete")]
+    kept = [x["path"] for x in res.doc["reverted"] if x["op"] == "row-delete" and x.get("kept")]
+    assert kept == [str(dbs[1])]
 
 
 @pytest.mark.parametrize("compressed", [False, True])

@@ -49,10 +49,8 @@ def _row_digest_now(con: Any, op: dict[str, Any]) -> str | None:
 
 
 def _row_problem(con: Any, op: dict[str, Any]) -> str | None:
-    if op["op"] == "row-delete":  # an index row we deleted: there again means the tool re-indexed since
-        if _row_now(con, op) is not None:
-            return f"{op['path']} was re-indexed by its tool since the import (its {op['table']} row is back)"
-        return None
+    if op["op"] == "row-delete":  # an index row we deleted (a tool's "indexed up to here" bookkeeping)
+        return None  # there again means the tool re-indexed since: its own row is newer, so undo keeps it
     if _row_digest_now(con, op) != op["digest"]:
         return f"a {op['table']} row of {op['path']} changed since it was imported (was the session resumed?)"
     return None
@@ -161,6 +159,9 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                 if kind == "row-insert":
                     delete_row(con, op["table"], op["key"])
                 elif kind == "row-delete":
+                    if _row_now(con, op) is not None:  # the tool re-indexed since: keep its newer row
+                        reverted.append({"op": kind, "path": str(p), "table": op["table"], "kept": True})
+                        continue
                     cols = list(op["old"])
                     con.execute(f"INSERT INTO {quote_ident(op['table'])} ({', '.join(map(quote_ident, cols))}) "
                                 f"VALUES ({', '.join('?' * len(cols))})", list(op["old"].values()))
