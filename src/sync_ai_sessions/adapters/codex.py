@@ -351,7 +351,7 @@ class CodexAdapter(Adapter):
             st = rh.path.stat()
             arc = f"{ARCHIVED_SUBDIR if rh.archived else SESSIONS_SUBDIR}/{rh.path.name}"
             files = [ExportFile(arc, rh.path, st.st_size, ROLE_TRANSCRIPT)]
-            tmp = self._tmpdir() / rh.id
+            tmp = self._tmpdir()  # one folder for all: a mkdir per session cost 0.7 ms each on a VM
             thread_name = None
             for fname, arcdir in ((HISTORY_FILE, "history"), (SESSION_INDEX_FILE, "session_index")):
                 lines = shared[fname].get(rh.id, [])
@@ -360,8 +360,7 @@ class CodexAdapter(Adapter):
                 if fname == SESSION_INDEX_FILE:
                     with contextlib.suppress(ValueError, TypeError, AttributeError):
                         thread_name = json.loads(lines[-1]).get("thread_name") or None
-                tmp.mkdir(parents=True, exist_ok=True)
-                side = tmp / fname
+                side = tmp / f"{rh.id}-{fname}"  # the id is a checked UUID
                 data = b"\n".join(lines) + b"\n"
                 side.write_bytes(data)
                 files.append(ExportFile(f"{arcdir}/{rh.id}.jsonl", side, len(data), ROLE_SIDECAR))
