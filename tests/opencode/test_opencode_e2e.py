@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from qwen.fake_openai import FakeOpenAI, user_texts
 from support.clis import pinned_version, readme_tool_row
-from support.machines import PASSPHRASE, Machine, git_repo, in_process
+from support.machines import PASSPHRASE, Machine, git_repo, in_process, picked_in_process
 
 from sync_ai_sessions import pickers
 from sync_ai_sessions.adapters.opencode import OpenCodeAdapter
@@ -187,6 +187,11 @@ def test_send_receive_resume_continue_round_trip_copy_and_undo(tmp_path: Path, a
     with pytest.MonkeyPatch.context() as mp:  # a terminal: only OpenCode has sessions here, chosen unasked
         mp.setattr(pickers, "can_ask", lambda: True)
         assert sessions_command.pick_tool(None, str(a.repo), env=a.env) == "opencode"
+
+    # the session picker (a plain terminal) lists both real sessions, newest first: "2" picks the older one
+    doc, shown = picked_in_process(a, "2", "send", "--tool", "opencode", "--cwd", str(a.repo), "--dry-run")
+    assert [s["id"] for s in doc["sessions"]] == [sid]
+    assert shown.index(f"({sub_sid})") < shown.index(f"({sid})"), shown
 
     handoff = tmp_path / "handoff.bin"
     sent = a.ours("send", "--tool", "opencode", "--cwd", str(a.repo), "--to", str(handoff))

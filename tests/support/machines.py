@@ -94,6 +94,23 @@ def in_process(m: Machine, *args: str, ok: bool = True) -> dict:
     return doc
 
 
+def picked_in_process(m: Machine, answer: str, *args: str) -> tuple[dict, str]:
+    """`in_process` as on a plain terminal where the user types `answer` at the session picker: the JSON
+    document and what the picker printed (its numbered list) on stderr."""
+    import pytest
+
+    from sync_ai_sessions import pickers
+
+    shown: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pickers, "can_ask", lambda: True)
+        mp.setattr(pickers, "full_screen", lambda: False)
+        mp.setattr(pickers.click, "prompt", lambda *a, **k: answer)
+        mp.setattr(pickers.click, "echo", lambda msg="", **k: shown.append(str(msg)))
+        doc = in_process(m, *args)
+    return doc, "\n".join(shown)
+
+
 def make_machine(base: Path, name: str, **extra_env: str) -> Machine:
     root = base / name
     home = root / "home"
