@@ -107,7 +107,9 @@ class Job(Generic[T]):
     (each time it is asked)."""
 
     def __init__(self, call: Callable[[], T], *, name: str = "sais-job"):
-        self._ahead: Ahead[T] = Ahead(lambda: iter((call(),)), name=name)
+        # depth 2: the value and the end both fit, so the thread ends with the call even when nobody
+        # asks for its result (an early derivation never adopted; a check abandoned on an error).
+        self._ahead: Ahead[T] = Ahead(lambda: iter((call(),)), depth=2, name=name)
         self._done = False
         self._value: T | None = None
         self._error: BaseException | None = None

@@ -222,3 +222,13 @@ def test_background_writer_writes_small_and_large_files_alike_and_in_order(tmp_p
     assert order == sorted(want)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == want
     assert _threads("sais-write") == []
+
+
+def test_a_job_nobody_asks_ends_its_thread_once_the_call_returned() -> None:
+    # An early key derivation a command never adopts (it failed before making its Key), or a verifier
+    # check abandoned on an error: the thread must end with the call, not poll a full queue forever.
+    Job(lambda: b"kek", name="t-job-unasked")
+    deadline = time.monotonic() + 5
+    while _threads("t-job-unasked") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert _threads("t-job-unasked") == []
