@@ -798,7 +798,7 @@ class Importer:
             if _read_or_none(op.dest) != op.old:
                 raise ConflictError(f"{op.dest} changed while importing (is the tool running?); try again")
             osops.replace(tmp, op.dest)
-        done.append(("edit", (op.dest, op.old)))
+        done.append(("edit", (op.dest, op.old, mode)))  # a rollback gives the old file its mode back too
         osops.fsync_dir(op.dest.parent)
 
     @staticmethod
@@ -814,7 +814,8 @@ class Importer:
                     else:
                         os.truncate(path, old_size)
                 elif kind == "edit":
-                    put_bytes(*what)
+                    dest, old, mode = what
+                    put_bytes(dest, old, mode=mode)
                 elif kind == "mkdir":
                     Path(what).rmdir()
 

@@ -334,6 +334,31 @@ def test_undo_gives_projects_json_its_old_bytes(tmp_path: Path) -> None:
     assert tree(gdir) == before
 
 
+def test_a_failed_import_gives_projects_json_back_its_bytes_and_its_mode(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    m, files = _send(tmp_path)
+    home_b = tmp_path / "b"
+    gdir = home_b / ".gemini"
+    write_registry(gdir, {"/w/x": "x"})
+    (gdir / "projects.json").chmod(0o600)  # the user keeps it private
+    target = tmp_path / "proj"
+    target.mkdir()
+    a = adapter_for(home_b)
+    before = tree(gdir)
+    _, imp = through_engine(a, m, files, context(target, tmp_path / "st", dict(a.env)), apply=False)
+
+    def disk_full(*_a: object, **_k: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(importer.Importer, "_create_run", disk_full)  # after the edit, before the transcript
+    journal = Journal.start(a.env, a.name, a.home())
+    with pytest.raises(OSError):
+        imp.apply(journal)
+    journal.abandon()
+    assert tree(gdir) == before
+    assert (gdir / "projects.json").stat().st_mode & 0o777 == 0o600
+
+
 def test_copy_under_new_id(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     m.files.append({"arcname": f"tool-outputs/session-{SID}/out.txt", "size": 0, "sha256": "", "role": "sidecar"})
