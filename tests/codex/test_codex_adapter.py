@@ -537,6 +537,36 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     assert kept == [str(dbs[1])]
 
 
+def test_undo_after_a_state_database_was_removed_puts_nothing_there(tmp_path: Path) -> None:
+    """Codex rebuilds a state database that is gone (a user clearing CODEX_SQLITE_HOME): undo still
+    removes the imported session and restores the other database's row, and creates no database file."""
+    from sync_ai_sessions.commands.undo import undo
+
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    dbs = [w.dst_home / "state_5.sqlite", tmp_path / "sqlite-home" / "state_5.sqlite"]
+    for db in dbs:
+        _state_db(db)
+    before = _backfill(dbs[0])
+    w.dst_env["CODEX_SQLITE_HOME"] = str(dbs[1].parent)
+    w.dst = CodexAdapter(w.dst_env)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
+                      "adapter_meta": w.src.export_meta()},
+           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    st = tmp_path / "import-staging"
+    st.mkdir()
+    (r,) = import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st).results
+    assert r.action == "new"
+    dbs[1].unlink()
+    undo(env=w.dst_env)
+    assert not r.path.exists()
+    assert _backfill(dbs[0]) == before
+    assert not dbs[1].exists()
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_rollouts_are_rewritten_in_runs_of_whole_lines(tmp_path: Path, compressed: bool) -> None:
     """`stage` rewrites ~1 MiB runs of whole lines, not line by line: the runs hold every byte, end at a

@@ -182,6 +182,21 @@ def test_receive_skip_fast_forward_copy_and_undo(ab: tuple[Machine, Machine, Pat
     assert dump(bdb) == changed
 
 
+def test_undo_refuses_when_the_database_it_wrote_was_removed(ab: tuple[Machine, Machine, Path, Path],
+                                                               tmp_path: Path) -> None:
+    a, b, ra, rb = ab
+    adb, bdb = make_db(a), make_db(b)
+    add_session(adb, SID, str(ra), str(ra), 2)
+    send(a, ra, tmp_path / "h.bin")
+    rc, doc = receive(b, rb, tmp_path / "h.bin")
+    assert rc == 0 and [i["action"] for i in doc["imported"]] == ["new"], doc
+    for p in bdb.parent.glob(bdb.name + "*"):  # the database and its -wal / -shm
+        p.unlink()
+    rc, doc = b.run_json("undo")
+    assert rc == 6 and doc["error"]["code"] == "changed_since" and str(bdb) in doc["error"]["message"], doc
+    assert not bdb.exists()  # undo does not leave an empty database where OpenCode keeps its own
+
+
 def test_no_database_and_another_schema_are_refused(ab: tuple[Machine, Machine, Path, Path], tmp_path: Path) -> None:
     a, b, ra, rb = ab
     adb = make_db(a)

@@ -6,7 +6,9 @@ What `receive --with-changes` did to git (journal records `{"op": "git"}`) is ch
 Files are truncated or removed, a shared document an import edited (`FileEdit`) gets its old bytes back;
 database rows (store operations, see `sync_ai_sessions.importer`) are deleted, given back their old
 values, or (an index row the import deleted) inserted back, in one transaction per database, after
-checking every row, so either the whole import is reverted or nothing is.
+checking every row, so either the whole import is reverted or nothing is.  A database is never created:
+an index whose database or table is gone since is the tool's to rebuild (nothing to put back); a
+database the import wrote rows to that is gone refuses the undo ("changed since").
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import base64
 import contextlib
 import os
 import shutil
+import sqlite3
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -54,6 +57,20 @@ def _row_problem(con: Any, op: dict[str, Any]) -> str | None:
     if _row_digest_now(con, op) != op["digest"]:
         return f"a {op['table']} row of {op['path']} changed since it was imported (was the session resumed?)"
     return None
+
+
+def _index_gone(op: dict[str, Any], cache: dict[tuple[str, str], bool]) -> bool:
+    """The database or table of an index row we deleted is no longer there (the user removed it, a newer
+    tool dropped it): the tool rebuilds its index, so there is nothing to put back."""
+    key = (op["path"], op["table"])
+    if key not in cache:
+        db = Path(op["path"])
+        cache[key] = not db.is_file()
+        if not cache[key]:
+            with contextlib.suppress(sqlite3.Error), contextlib.closing(open_store(db)) as con:  # read-only
+                cache[key] = con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                         [op["table"]]).fetchone() is None
+    return cache[key]
 
 
 def _row_never_done(con: Any, op: dict[str, Any]) -> bool:
@@ -105,8 +122,13 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
     header, ops, done = read_journal(jpath)
     home = Path(header.get("home", "/"))
     with import_lock(env, Path(os.path.realpath(home))), contextlib.ExitStack() as stack:
+        gone: dict[tuple[str, str], bool] = {}
+        ops = [op for op in ops if not (op.get("op") == "row-delete" and _index_gone(op, gone))]
         cons: dict[str, Any] = {}
         for db in dict.fromkeys(op["path"] for op in ops if op.get("op") in _ROW_OPS):
+            if not Path(db).is_file():  # opening it for writing would create an empty database there
+                raise ConflictError(f"cannot undo the last import: {db} was removed since the import",
+                                    code="changed_since")
             con = stack.enter_context(contextlib.closing(open_store(Path(db), write=True)))
             con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
             cons[db] = con
