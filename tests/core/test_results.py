@@ -160,6 +160,7 @@ def test_receive_delete_goes_through_the_transport(world, capsys, tmp_path):
 
 def test_receive_delete_refused_by_a_transport_that_cannot(world, tmp_path, monkeypatch):
 
+    from sync_ai_sessions.errors import IOFailure
     from sync_ai_sessions.transports.file import FileTransport
 
     a, b, ra, rb = world
@@ -172,6 +173,37 @@ def test_receive_delete_refused_by_a_transport_that_cannot(world, tmp_path, monk
     monkeypatch.setattr(FileTransport, "delete", cannot)
     doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
     assert doc["error"]["code"] == "cannot_delete" and out.exists()
+
+    def read_only(self, ref):
+        raise IOFailure(f"cannot delete {ref}: Permission denied")
+
+    monkeypatch.setattr(FileTransport, "delete", read_only)  # a failed delete still says the import happened
+    doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
+    assert doc["error"]["code"] == "io" and doc["error"]["message"].endswith("; the import itself succeeded"), doc
+
+
+def test_receive_delete_keeps_a_handoff_file_replaced_while_it_was_received(world, tmp_path, monkeypatch):
+    # A synced folder (Syncthing, a cloud drive) may deliver a newer handoff under the same name while the
+    # older one is received: --delete must not remove the one nobody received.
+    from sync_ai_sessions.commands import receive as receive_mod
+
+    a, b, ra, rb = world
+    out, newer = tmp_path / "h.sais", tmp_path / "newer.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))[0] == 0
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(newer))[0] == 0
+    real = receive_mod.receive
+
+    def then_synced(**kw):
+        doc = real(**kw)
+        newer.replace(out)  # the sync tool renames the new version into place
+        return doc
+
+    monkeypatch.setattr(receive_mod, "receive", then_synced)
+    want = out.with_name("want")
+    want.write_bytes(newer.read_bytes())
+    doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
+    assert doc["error"]["code"] == "changed_since" and "import itself succeeded" in doc["error"]["message"], doc
+    assert out.read_bytes() == want.read_bytes()
 
 
 # -- list, delete, prune: the same results and the same error path as every other command --------------

@@ -14,7 +14,7 @@ from sync_ai_sessions import gitreceive, gitstate, gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import SessionResult
 from sync_ai_sessions.config import config_dir, private_dir
-from sync_ai_sessions.errors import FormatError, IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.errors import ConflictError, FormatError, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import Repo, find_repo
@@ -317,14 +317,31 @@ def receive_command(*, from_file: str | None = None, gist: str | None = None, de
     options = {**(options or {}), "durable": delete_after}
     if inspect:
         return InspectResult(doc=receive(from_file=from_file, gist=gist, inspect=True, **kw))
+    read = _identity(from_file) if delete_after and from_file else None
     doc = receive(from_file=from_file, gist=gist, with_changes=with_changes, options=options, **kw)
     deleted: list[str] = []
     if delete_after and not doc.get("dry_run"):
+        if from_file and _identity(from_file) != read:
+            # A synced folder delivered another handoff under this name meanwhile: nobody received that one.
+            raise ConflictError(f"--delete: {from_file} changed while it was received, so it was kept; the "
+                                "import itself succeeded", code="changed_since")
         transport, ref = for_receive(from_file=from_file, gist=gist)
         try:
             deleted = transport.delete(ref)
         except NotImplementedError:
             raise UsageError(f"--delete: this handoff's transport ({transport.kind}) cannot delete; the import "
                              "itself succeeded", code="cannot_delete") from None
+        except SyncError as exc:  # offline, no permission, ...: say that what matters did happen
+            exc.message = f"--delete: {exc.message}; the import itself succeeded"
+            raise
         doc["deleted"] = True
     return ReceiveResult(doc=doc, with_changes=with_changes, deleted=deleted)
+
+
+def _identity(path: str) -> tuple[int, int, int, int] | None:
+    """Which file `path` names now (device, inode, size, mtime); None when it names none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
