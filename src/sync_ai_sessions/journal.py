@@ -125,7 +125,9 @@ def read_journal(path: Path) -> tuple[dict[str, Any], list[dict[str, Any]], dict
         try:
             rec = json.loads(line.decode("utf-8", "surrogateescape"))
         except ValueError:
-            break  # a torn last line after a crash
+            if first:
+                break  # not a journal of ours
+            continue  # a torn record (never carried out): the last line, or one `mark_complete` wrote after
         if first:
             first = False
             header = rec
@@ -186,8 +188,16 @@ _STATUS = b'{"status": '  # how `complete` and `mark_complete` start their recor
 
 
 def mark_complete(path: Path, sessions: list[dict[str, Any]]) -> None:
-    with open(path, "ab") as fh:
-        fh.write((json.dumps({"status": "complete", "recovered": True, "sessions": sessions}) + "\n").encode())
+    """Mark an interrupted journal complete (a later run completed its import).  Its last record may be
+    torn (no newline after it): the status then goes on a line of its own, not glued to the torn part."""
+    rec = (json.dumps({"status": "complete", "recovered": True, "sessions": sessions}) + "\n").encode()
+    with open(path, "rb+") as fh:
+        end = fh.seek(0, os.SEEK_END)
+        if end:
+            fh.seek(end - 1)
+            if fh.read(1) != b"\n":
+                rec = b"\n" + rec
+        fh.write(rec)
 
 
 def latest_journal(env: Mapping[str, str]) -> Path:

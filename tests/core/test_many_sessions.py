@@ -227,6 +227,7 @@ def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whol
         "torn status": [head, op, done[:20]], "torn status then marked": [head, op, done[:20] + done],
         "status cut after a brace": [head, op, '{"status": "complete", "sessions": [{"id": "x"}'],
         "marked twice": [head, op, done, done],
+        "torn then marked apart": [head, op, op[:9], done],  # as mark_complete writes it now: complete
     }
     d = tmp_path / "cfg" / "journal"
     for i, (name, lines) in enumerate(bodies.items()):
@@ -266,6 +267,30 @@ def test_a_completed_journal_is_told_without_parsing_its_records(tmp_path, monke
     monkeypatch.setattr(J, "read_journal", lambda p: (parsed.append(p.name), real(p))[1])
     assert J.interrupted_journals(env, home) == [open_one.path]
     assert parsed == [open_one.path.name]
+
+
+def test_a_torn_journal_marked_complete_by_a_recovery_stays_complete(tmp_path):
+    # A crash mid-record leaves a torn last line; the next receive completes that import and marks its
+    # journal. The mark must count: else every later receive "completes" the same sessions again (and,
+    # for Codex, resets its index again).
+    import json as _json
+
+    from sync_ai_sessions import journal as J
+    from sync_ai_sessions.config import ENV_HOME
+
+    env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
+    home = tmp_path / "tool"
+    j = J.Journal.start(env, "claude", home)
+    j.record(op="create", path=str(home / "a.jsonl"), size=1, ino=2)
+    j.close()
+    with open(j.path, "ab") as fh:
+        fh.write(_json.dumps({"op": "create", "path": str(home / "b.jsonl")}).encode()[:17])  # torn
+    assert J.interrupted_journals(env, home) == [j.path]
+    J.mark_complete(j.path, [])
+    header, ops, done = J.read_journal(j.path)
+    assert done is not None and done.get("recovered") is True
+    assert header["home"] == str(home) and [op["path"] for op in ops] == [str(home / "a.jsonl")]
+    assert J.interrupted_journals(env, home) == []
 
 
 def test_safe_arcname_refuses_every_control_character_and_only_those():
