@@ -6,7 +6,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from support.fixtures import fixtures_dir
@@ -592,3 +594,68 @@ def test_temp_folder_as_claude_records_it_on_each_os() -> None:
     assert a.tmp_dir(pf.Flavor("posix", "darwin")) == f"/private/tmp/claude-{getuid()}"
     w = ClaudeAdapter({"HOME": "C:\\Users\\me", "TEMP": "C:\\Users\\me\\AppData\\Local\\Temp"})
     assert w.tmp_dir(pf.flavor("windows")) == "C:\\Users\\me\\AppData\\Local\\Temp\\claude"
+
+
+# -- discovery reads each small transcript once ----------------------------------------------------
+def _count_opens(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Opens and stats per path (os.open, open, os.stat, os.lstat), as `find_sessions` makes them."""
+    seen: dict[str, int] = {}
+    real_open, real_os_open, real_stat, real_lstat = open, os.open, os.stat, os.lstat
+
+    def note(p: object) -> None:
+        if isinstance(p, (str, os.PathLike)):
+            seen[os.fspath(p)] = seen.get(os.fspath(p), 0) + 1
+
+    def counted(real: Callable[..., Any]) -> Callable[..., Any]:
+        def f(p: object, *a: Any, **k: Any) -> Any:
+            note(p)
+            return real(p, *a, **k)
+        return f
+
+    monkeypatch.setattr("builtins.open", counted(real_open))
+    monkeypatch.setattr(os, "open", counted(real_os_open))
+    monkeypatch.setattr(os, "stat", counted(real_stat))
+    monkeypatch.setattr(os, "lstat", counted(real_lstat))
+    return seen
+
+
+def test_find_sessions_opens_each_transcript_once(machine_a: ClaudeAdapter, monkeypatch: pytest.MonkeyPatch
+                                                  ) -> None:
+    transcripts = {p: p.read_bytes() for p in machine_a.projects_dir().glob("*/*.jsonl")
+                   if not p.name.startswith("agent-")}
+    before = machine_a.find_sessions(Repo(root=Path(A_ROOT)))
+    seen = _count_opens(monkeypatch)
+    after = machine_a.find_sessions(Repo(root=Path(A_ROOT)))
+    monkeypatch.undo()
+    assert after == before and len(after) == 6
+    assert len(transcripts) == 10
+    # Every transcript, in the repo or not: one open (the fstat on it gives the size), no stat by name.
+    assert {str(p): seen.get(str(p), 0) for p in transcripts} == {str(p): 1 for p in transcripts}
+
+
+@pytest.mark.parametrize("cut", [None, "torn", "no-newline", "one-line"])
+def test_the_read_once_path_answers_as_the_file_readers(tmp_path: Path, cut: str | None) -> None:
+    """Over every fixture transcript (and its torn / unterminated / single-line forms): the cwd and the
+    description from the buffer are those read from the file (maps, windows, block counts)."""
+    from sync_ai_sessions.adapters.claude_files import cwd_of, read_small
+
+    a = ClaudeAdapter({"HOME": str(tmp_path)})
+    paths = sorted((fixtures_dir() / "claude").glob("*/projects/*/*.jsonl"))
+    assert len(paths) >= 6
+    for i, src in enumerate(paths):
+        data = src.read_bytes()
+        if cut == "torn":
+            data = data[: len(data) - 17]
+        elif cut == "no-newline":
+            data = data.rstrip(b"\n")
+        elif cut == "one-line":
+            data = data[: data.index(b"\n") + 1]
+        p = tmp_path / f"p{i}" / src.name
+        p.parent.mkdir()
+        p.write_bytes(data)
+        st, buf = read_small(p)
+        assert buf == data and st.st_size == len(data)
+        cwd = a.session_cwd(p)
+        assert cwd_of(buf) == cwd
+        if cwd is not None:
+            assert a._describe(p, cwd, cwd, None, st, buf) == a._describe(p, cwd, cwd, None)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -49,14 +50,17 @@ from sync_ai_sessions.adapters.claude_files import (
     _count_and_last,
     _ends_cwd,
     _head_value,
-    _last_relocated,
     _last_value,
     _line_at,
     _Mapped,
     _prompt_text,
-    _tail_cwd,
     _walk_files,
+    complete_len,
+    count_and_last_of,
+    cwd_in,
+    cwd_of,
     encode_project_dir,
+    read_small,
 )
 from sync_ai_sessions.adapters.jsonl import (
     check_ids,
@@ -77,6 +81,14 @@ _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
 
 _TITLE_TYPES = (b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"')
+
+
+def _real_dir(p: Path) -> bool:
+    """A folder, not a symlink to one (one lstat: `is_dir() and not is_symlink()` took two stats)."""
+    try:
+        return stat.S_ISDIR(os.lstat(p).st_mode)
+    except OSError:
+        return False
 
 
 class ClaudeAdapter(Adapter):
@@ -176,12 +188,7 @@ class ClaudeAdapter(Adapter):
             if fast is not None:
                 return fast
             with _Mapped(Path(path)) as mm:
-                if mm is None:
-                    return None
-                head = _head_value(mm, "cwd")
-                if head is None or _tail_cwd(mm) == head:
-                    return _last_relocated(mm) if head is None else head
-                return _last_relocated(mm) or head
+                return None if mm is None else cwd_in(mm)
         except (OSError, ValueError):
             return None
 
@@ -190,10 +197,21 @@ class ClaudeAdapter(Adapter):
         sessions: list[Session] = []
         agents: dict[Path, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
         for path in self._transcript_paths():
-            cwd = self.session_cwd(path)
+            # A small transcript is read once, whole, and every question below is asked of that buffer.
+            try:
+                st, data = read_small(path)
+            except OSError:
+                continue
+            if data is None:
+                cwd = self.session_cwd(path)
+            else:
+                try:
+                    cwd = cwd_of(data)
+                except ValueError:
+                    cwd = None
             if cwd is None or not is_inside(cwd, root):
                 continue
-            session = self._describe(Path(path), cwd, root, agents)
+            session = self._describe(Path(path), cwd, root, agents, st, data)
             if session is not None:
                 sessions.append(session)
         # Project memory travels with every session (each under its own names: the payload refuses
@@ -215,23 +233,30 @@ class ClaudeAdapter(Adapter):
         return out
 
     def _describe(self, path: Path, cwd: str, root: str,
-                  agents: dict[Path, dict[str, list[Path]]] | None = None) -> Session | None:
+                  agents: dict[Path, dict[str, list[Path]]] | None = None,
+                  st: os.stat_result | None = None, data: bytes | None = None) -> Session | None:
+        """The session of the transcript at `path`; with `data` (the file read whole, `st` its status)
+        nothing of it is read again."""
         sid = path.name[: -len(".jsonl")]
         if not _ID_RE.match(sid):
             return None
-        st = path.stat()
-        size = complete_size(path, st.st_size)
-        info = self._scan(path, size)
+        if data is not None and st is not None:
+            size = complete_len(data)
+            info = self._scan_in(data, size, *count_and_last_of(data, size, _TITLE_TYPES))
+        else:
+            st = path.stat()
+            size = complete_size(path, st.st_size)
+            info = self._scan(path, size)
         files = [ExportFile(f"projects/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
         sibling = path.parent / sid
-        if sibling.is_dir() and not sibling.is_symlink():
+        if _real_dir(sibling):
             for p in _walk_files(sibling):
                 rel_p = p.relative_to(sibling).as_posix()
                 files.append(ExportFile(f"projects/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
         for p in self._old_agent_files(path.parent, sid, agents):
             files.append(ExportFile(f"agents/{sid}/{p.name}", p, p.stat().st_size, ROLE_SIDECAR))
         history = self.config_dir() / "file-history" / sid
-        if history.is_dir() and not history.is_symlink():
+        if _real_dir(history):
             for p in _walk_files(history):
                 rel_p = p.relative_to(history).as_posix()
                 files.append(ExportFile(f"file-history/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
@@ -275,27 +300,34 @@ class ClaudeAdapter(Adapter):
         backward pass counts newlines and finds the last title record; only the few lines that hold the
         answers are parsed."""
         lines, last = _count_and_last(path, size, _TITLE_TYPES)
+        if not size:
+            return self._scan_in(b"", size, lines, last)
+        with _Mapped(path) as mm:
+            return self._scan_in(mm if mm is not None else b"", size, lines, last)
+
+    @staticmethod
+    def _scan_in(mm: Any, size: int, lines: int, last: dict[bytes, int]) -> dict[str, Any]:
+        """`_scan` of the file's bytes `mm` (mapped, or read whole), given its line count and the last
+        title records' positions."""
         title = first_prompt = timestamp = version = None
-        if size:
-            with _Mapped(path) as mm:
-                if mm is not None:
-                    end = min(size, len(mm))
-                    for pos in sorted(last.values(), reverse=True):  # the last title record wins
-                        d = load_object(_line_at(mm, pos))
-                        title = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
-                                      if d and isinstance(d.get(k), str) and d[k].strip()), None)
-                        if title:
-                            break
-                    pos = mm.find(b'"type":"user"', 0, end)
-                    tries = 0
-                    while pos >= 0 and first_prompt is None and tries < 50:
-                        tries += 1
-                        d = load_object(_line_at(mm, pos))
-                        if d and d.get("type") == "user":
-                            first_prompt = _prompt_text(d)
-                        pos = mm.find(b'"type":"user"', pos + 1, end)
-                    timestamp = _last_value(mm, "timestamp", end)
-                    version = _last_value(mm, "version", end)
+        if size and len(mm):
+            end = min(size, len(mm))
+            for pos in sorted(last.values(), reverse=True):  # the last title record wins
+                d = load_object(_line_at(mm, pos))
+                title = next((d[k].strip()[:200] for k in ("customTitle", "aiTitle", "title", "summary")
+                              if d and isinstance(d.get(k), str) and d[k].strip()), None)
+                if title:
+                    break
+            pos = mm.find(b'"type":"user"', 0, end)
+            tries = 0
+            while pos >= 0 and first_prompt is None and tries < 50:
+                tries += 1
+                d = load_object(_line_at(mm, pos))
+                if d and d.get("type") == "user":
+                    first_prompt = _prompt_text(d)
+                pos = mm.find(b'"type":"user"', pos + 1, end)
+            timestamp = _last_value(mm, "timestamp", end)
+            version = _last_value(mm, "version", end)
         return {"lines": lines, "title": title or first_prompt, "timestamp": timestamp, "version": version}
 
     def export_meta(self) -> dict[str, Any]:

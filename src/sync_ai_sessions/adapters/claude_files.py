@@ -87,7 +87,7 @@ class _Mapped:
         self._f.close()
 
 
-def _line_at(mm: mmap.mmap, pos: int) -> bytes:
+def _line_at(mm: mmap.mmap | bytes, pos: int) -> bytes:
     start = mm.rfind(b"\n", 0, pos) + 1
     end = mm.find(b"\n", pos)
     return mm[start : end if end >= 0 else len(mm)]
@@ -128,7 +128,7 @@ def _top_str(line: bytes, key: str, *, exact: bool = True) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None:
+def _head_value(mm: mmap.mmap | bytes, key: str, limit: int = _HEAD_LIMIT) -> str | None:
     """The first top-level string `key` of any line (a raw `"key":"` can only be JSON structure)."""
     needle = b'"' + key.encode() + b'":"'
     pos = 0
@@ -142,7 +142,7 @@ def _head_value(mm: mmap.mmap, key: str, limit: int = _HEAD_LIMIT) -> str | None
         pos += len(needle)
 
 
-def _last_value(mm: mmap.mmap, key: str, end: int) -> str | None:
+def _last_value(mm: mmap.mmap | bytes, key: str, end: int) -> str | None:
     """The top-level string `key` of the last line before `end` that has one."""
     needle = b'"' + key.encode() + b'":"'
     while True:
@@ -155,7 +155,7 @@ def _last_value(mm: mmap.mmap, key: str, end: int) -> str | None:
         end = pos
 
 
-def _last_relocated(mm: mmap.mmap) -> str | None:
+def _last_relocated(mm: mmap.mmap | bytes) -> str | None:
     needle = b'"relocatedCwd":"'
     end = len(mm)
     while True:
@@ -168,7 +168,7 @@ def _last_relocated(mm: mmap.mmap) -> str | None:
         end = pos
 
 
-def _tail_cwd(mm: mmap.mmap) -> str | None:
+def _tail_cwd(mm: mmap.mmap | bytes) -> str | None:
     """The cwd of the last line that records one, or a later `relocated` record's cwd."""
     needle = b'"cwd":"'
     end = len(mm)
@@ -213,6 +213,11 @@ def _ends_cwd(path: Path | str) -> str | None:
         tail = head if size <= _END_WINDOW else osops.pread(fd, _END_WINDOW, size - _END_WINDOW)
     finally:
         os.close(fd)
+    return _ends_decide(head, tail, size)
+
+
+def _ends_decide(head: bytes, tail: bytes, size: int) -> str | None:
+    """`_ends_cwd` over the file's first and last `_END_WINDOW` bytes (the same bytes when it is small)."""
     needle = b'"cwd":"'
     hpos = head.find(needle)
     tpos = tail.rfind(needle)
@@ -224,6 +229,69 @@ def _ends_cwd(path: Path | str) -> str | None:
         return None
     first, last = _top_str(hline, "cwd", exact=False), _top_str(tline, "cwd", exact=False)
     return first if first is not None and first == last else None
+
+
+def cwd_in(mm: mmap.mmap | bytes) -> str | None:
+    """The session cwd searched in the whole file (mapped, or read): its latest `relocated` cwd, else
+    the first recorded cwd."""
+    head = _head_value(mm, "cwd")
+    if head is None or _tail_cwd(mm) == head:
+        return _last_relocated(mm) if head is None else head
+    return _last_relocated(mm) or head
+
+
+def cwd_of(data: bytes) -> str | None:
+    """`ClaudeAdapter.session_cwd` of a transcript read whole into `data`: the same two steps (both
+    ends, then the whole), over the one buffer."""
+    size = len(data)
+    if size == 0:
+        return None
+    tail = data if size <= _END_WINDOW else data[size - _END_WINDOW:]
+    fast = _ends_decide(data[:_END_WINDOW], tail, size)
+    return fast if fast is not None else cwd_in(data)
+
+
+SMALL_FILE = 1 << 20  # transcripts up to this size are read whole, once, for everything discovery asks
+
+
+def read_small(path: Path | str) -> tuple[os.stat_result, bytes | None]:
+    """The file's status and, when it is at most SMALL_FILE bytes, its first `st_size` bytes (one open,
+    one fstat, one read: each small transcript was opened four or five times).  None for a larger file."""
+    fd = osops.open_read(path)
+    try:
+        st = os.fstat(fd)
+        if st.st_size > SMALL_FILE:
+            return st, None
+        parts = []
+        got = 0
+        while got < st.st_size:
+            b = os.read(fd, st.st_size - got)
+            if not b:
+                break  # the file shrank under us: what is there
+            parts.append(b)
+            got += len(b)
+    finally:
+        os.close(fd)
+    return st, parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def complete_len(data: bytes) -> int:
+    """`jsonl.complete_size` of a file read whole: up to the end of its last complete line."""
+    i = data.rfind(b"\n")
+    return i + 1 if i >= 0 else len(data)
+
+
+def count_and_last_of(data: bytes, size: int, needles: tuple[bytes, ...]) -> tuple[int, dict[bytes, int]]:
+    """`_count_and_last` of a file read whole into `data` (the same answers, without reading again)."""
+    lines = _newlines(data, 0, size)
+    if size and data[size - 1] != 0x0A:
+        lines += 1
+    last = {}
+    for n in needles:
+        i = data.rfind(n, 0, size)
+        if i >= 0:
+            last[n] = i
+    return lines, last
 
 
 def _search_keys(needles: tuple[bytes, ...]) -> list[tuple[bytes, list[bytes]]]:
@@ -242,7 +310,7 @@ def _search_keys(needles: tuple[bytes, ...]) -> list[tuple[bytes, list[bytes]]]:
     return groups
 
 
-def _newlines(buf: bytearray, a: int, b: int) -> int:
+def _newlines(buf: bytearray | bytes, a: int, b: int) -> int:
     """Newlines in buf[a:b].  Transcript lines are long (kilobytes: tool output, pasted images), so hopping
     from one to the next with `find` (memchr) beats `count`, which looks at every byte (0.13 against
     0.42 s per GiB here); where lines turn out short, `count` takes the rest."""
