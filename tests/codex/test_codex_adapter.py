@@ -730,3 +730,52 @@ def test_history_lines_of_many_sessions_are_appended_in_one_write(tmp_path: Path
     got = [json.loads(x) for x in (w.dst_home / "history.jsonl").read_text().splitlines()]
     assert [h["session_id"] for h in got] == ["local", *[s.id for s in sessions]]
     assert all(h["text"].endswith(str(w.target_root)) for h in got[1:])
+
+
+def test_find_sessions_opens_each_rollout_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Discovery reads a matching rollout on from its head, through the same descriptor: one open and no
+    stat by name per rollout (the summary and the size used to open and stat it again), the same result."""
+    w = World(tmp_path)
+    for k in KINDS:
+        w.put(fixture(k), fixture(k).name)
+    other = "01a20ae9-0000-7000-8000-000000000001"
+    w.put(_with_cwds("/elsewhere", "/elsewhere", other), f"rollout-2026-11-24T00-00-01-{other}.jsonl")
+    before = w.export()
+    seen: dict[str, int] = {}
+    real = {"open": open, "os.open": os.open, "os.stat": os.stat, "os.lstat": os.lstat}
+
+    def counted(name: str) -> Any:
+        def f(p: object, *a: Any, **k: Any) -> Any:
+            if isinstance(p, (str, os.PathLike)):
+                seen[os.fspath(p)] = seen.get(os.fspath(p), 0) + 1
+            return real[name](p, *a, **k)
+        return f
+
+    monkeypatch.setattr("builtins.open", counted("open"))
+    monkeypatch.setattr(os, "open", counted("os.open"))
+    monkeypatch.setattr(os, "stat", counted("os.stat"))
+    monkeypatch.setattr(os, "lstat", counted("os.lstat"))
+    after = w.export()
+    monkeypatch.undo()
+    assert [(s.id, s.title, s.lines, s.last_activity, s.meta) for s in after] == [
+        (s.id, s.title, s.lines, s.last_activity, s.meta) for s in before]
+    assert [[(f.arcname, f.size) for f in s.files] for s in after] == [
+        [(f.arcname, f.size) for f in s.files] for s in before]
+    rollouts = sorted(w.src_home.rglob("rollout-*.jsonl"))
+    assert len(rollouts) == 5 and len(after) == 4
+    assert {p.name: seen.get(str(p), 0) for p in rollouts} == {p.name: 1 for p in rollouts}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(picks=st.lists(st.integers(0, len(_LINES) - 1), max_size=40), cut=st.integers(0, 30),
+       size=st.sampled_from([1, 7, 64, 300, 1 << 20]))
+def test_summary_of_the_bytes_read_equals_the_files(tmp_path: Path, picks: list[int], cut: int, size: int) -> None:
+    """The summary discovery makes of a rollout it read whole is the one `_summarise` reads from the file."""
+    data = b"".join(_LINES[i] for i in picks)
+    data = data[: len(data) - cut] if cut < len(data) else data
+    path = tmp_path / "rollout.jsonl"
+    path.write_bytes(data)
+    runs = codex_files._runs(codex_files.data_blocks(data, size))
+    assert list(runs) == list(codex_files._open_blocks(path, size))
+    whole = codex_files._runs(codex_files.data_blocks(data))
+    assert CodexAdapter._summarise_runs(whole) == CodexAdapter._summarise(path)

@@ -46,7 +46,7 @@ import tempfile
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -80,7 +80,9 @@ from sync_ai_sessions.adapters.codex_files import (
     _open_blocks,
     _prompt_of,
     _read_blocks,
+    _runs,
     _tail_turn_cwd_fd,
+    data_blocks,
     latest_turn_cwd,
     read_rollout_head,
 )
@@ -94,6 +96,7 @@ HISTORY_FILE = "history.jsonl"
 SESSION_INDEX_FILE = "session_index.jsonl"
 DEFAULT_PROVIDER = "openai"
 
+SMALL_ROLLOUT = 1 << 20  # rollouts up to this size are read whole, once, by discovery
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 ROLLOUT_NAME = re.compile(
     r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
@@ -145,6 +148,23 @@ class _ProviderFix:
         if not _PROVIDER_KEY.hits(lines):  # the key is rare: one SIMD pass instead of the regex's scan
             return lines
         return _PROVIDER.sub(self._sub, lines)
+
+
+def _rest(fd: int, head: bytes) -> tuple[int | None, bytes | None]:
+    """(size, the whole file) of the open plain rollout whose first bytes `head` were read: the rest is
+    read on when the file is at most SMALL_ROLLOUT; (None, None) when it is larger or changed meanwhile."""
+    size = os.fstat(fd).st_size
+    if size > SMALL_ROLLOUT or size < len(head):
+        return None, None
+    parts = [head]
+    got = len(head)
+    while got < size:
+        b = osops.pread(fd, size - got, got)
+        if not b:
+            return None, None  # it shrank under us: read it as before
+        parts.append(b)
+        got += len(b)
+    return size, parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 class CodexAdapter(Adapter):
@@ -250,8 +270,13 @@ class CodexAdapter(Adapter):
                         elif e.is_dir(follow_symlinks=False):
                             stack.append(e.path)
 
-    def _probe(self, path: str, root: str, cache: dict[str, str | None]) -> tuple[str | None, str, str] | None:
-        """(session_meta cwd, rel, matching cwd) when the rollout at `path` belongs to `root`, else None."""
+    def _probe(self, path: str, root: str, cache: dict[str, str | None]
+               ) -> tuple[str | None, str, str, int | None, bytes | None] | None:
+        """(session_meta cwd, rel, matching cwd, size, the file's bytes) when the rollout at `path` belongs
+        to `root`, else None.  The head (and, when it does not settle it, a bounded tail) is read as
+        always; a matching plain rollout up to SMALL_ROLLOUT is then read on, through the same descriptor,
+        to its end, so that its summary needs no second open nor stat (the size and bytes are None
+        otherwise).  Rollouts of other folders are never read further than before."""
         rel_to = self._rel_to
         if path.endswith(".zst"):
             line0, cwd, _ = read_rollout_head(path)
@@ -259,10 +284,10 @@ class CodexAdapter(Adapter):
                 return None
             rel = rel_to(root, cwd, cache) if cwd else None
             if rel is not None and cwd:
-                return cwd, rel, cwd
+                return cwd, rel, cwd, None, None
             tcwd = latest_turn_cwd(Path(path))
             rel = rel_to(root, tcwd, cache) if tcwd else None
-            return (cwd, rel, tcwd) if rel is not None and tcwd else None
+            return (cwd, rel, tcwd, None, None) if rel is not None and tcwd else None
         fd = osops.open_read(path)
         try:
             head = os.read(fd, HEAD_BYTES)
@@ -275,23 +300,24 @@ class CodexAdapter(Adapter):
                 line0, cwd, _ = read_rollout_head(path)
             rel = rel_to(root, cwd, cache) if cwd else None
             if rel is not None and cwd:
-                return cwd, rel, cwd
+                return (cwd, rel, cwd, *_rest(fd, head))
             if len(head) < HEAD_BYTES:  # the head is the whole file
                 i = head.rfind(_TURN_CONTEXT)
                 tcwd = _cwd_at(head[i:].split(b"\n", 1)[0]) if i > len(line0) else None
             else:
                 tcwd = _tail_turn_cwd_fd(fd, os.fstat(fd).st_size, len(line0))
+            rel = rel_to(root, tcwd, cache) if tcwd else None
+            return (cwd, rel, tcwd, *_rest(fd, head)) if rel is not None and tcwd else None
         finally:
             os.close(fd)
-        rel = rel_to(root, tcwd, cache) if tcwd else None
-        return (cwd, rel, tcwd) if rel is not None and tcwd else None
 
-    def scan(self, repo_root: str | Path) -> list[tuple[RolloutHead, str, str]]:
+    def scan(self, repo_root: str | Path, *, summarise: bool = False) -> list[tuple[RolloutHead, str, str]]:
         """(head, rel, matching cwd) for every rollout whose cwd lies in `repo_root`.
 
         Reads the first HEAD_BYTES of each rollout (session_meta's cwd sits in its first few hundred bytes);
         only when that cwd is outside the repo is the tail read back to the latest `turn_context`, whose cwd
-        is what Codex's own listing filters on.
+        is what Codex's own listing filters on.  With `summarise`, a rollout read whole is summarised
+        there and then (its bytes are not kept: thousands of sessions).
         """
         root = os.path.normpath(str(repo_root))
         cache: dict[str, str | None] = {}
@@ -304,10 +330,16 @@ class CodexAdapter(Adapter):
                 return None
             if hit is None:
                 return None
-            cwd, rel, recorded = hit
+            cwd, rel, recorded, size, data = hit
+            info: dict[str, Any] | Exception | None = None
+            if summarise and data is not None:
+                try:
+                    info = self._summarise_runs(_runs(data_blocks(data)))
+                except Exception as e:  # raised again where find_sessions uses it, as before
+                    info = e
             # The id in the file name is the one Codex resolves `resume <id>` by.
             sid = name.removesuffix(".zst").removesuffix(".jsonl")[-36:]
-            return RolloutHead(Path(path), sid, cwd, archived), rel, recorded
+            return RolloutHead(Path(path), sid, cwd, archived, size, info), rel, recorded
 
         # (Threads were measured: on 2 cores they make it slower.)
         return [r for r in map(probe, self._walk(self.include_archived)) if r is not None]
@@ -339,7 +371,7 @@ class CodexAdapter(Adapter):
         sessions: list[Session] = []
         seen: set[str] = set()
         root = os.path.normpath(str(repo.root))
-        found = self.scan(root)
+        found = self.scan(root, summarise=True)
         wanted = {rh.id for rh, _, _ in found}
         shared = {fname: self._lines_by_id(self.home() / fname, key, wanted)
                   for fname, key in ((HISTORY_FILE, "session_id"), (SESSION_INDEX_FILE, "id"))}
@@ -347,10 +379,12 @@ class CodexAdapter(Adapter):
             if rh.id in seen or not _UUID_RE.match(rh.id):
                 continue
             seen.add(rh.id)
-            info = self._summarise(rh.path)
-            st = rh.path.stat()
+            if isinstance(rh.info, Exception):
+                raise rh.info
+            info = rh.info if rh.info is not None else self._summarise(rh.path)
+            size = rh.size if rh.size is not None else rh.path.stat().st_size
             arc = f"{ARCHIVED_SUBDIR if rh.archived else SESSIONS_SUBDIR}/{rh.path.name}"
-            files = [ExportFile(arc, rh.path, st.st_size, ROLE_TRANSCRIPT)]
+            files = [ExportFile(arc, rh.path, size, ROLE_TRANSCRIPT)]
             tmp = self._tmpdir()  # one folder for all: a mkdir per session cost 0.7 ms each on a VM
             thread_name = None
             for fname, arcdir in ((HISTORY_FILE, "history"), (SESSION_INDEX_FILE, "session_index")):
@@ -394,6 +428,11 @@ class CodexAdapter(Adapter):
 
         Read in runs of whole lines (`_open_blocks`): each run is searched at once (one SIMD pass
         per rare key), and only the lines that hold what is looked for are looked at one by one."""
+        return CodexAdapter._summarise_runs(_open_blocks(path))
+
+    @staticmethod
+    def _summarise_runs(runs: Iterable[bytes]) -> dict[str, Any]:
+        """`_summarise` of the rollout's runs of whole lines."""
         title = None
         last_ts = None
         lines = 0
@@ -401,7 +440,7 @@ class CodexAdapter(Adapter):
         provider = None
         first = True
         run = b""
-        for run in _open_blocks(path):
+        for run in runs:
             lines += run.count(b"\n")
             if first:
                 first = False

@@ -8,7 +8,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,19 @@ def _read_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
 def _open_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
     """Runs of whole lines, about `size` bytes each (a longer line comes whole), of a plain or
     zstd-compressed rollout: each run is searched at once instead of line by line."""
+    return _runs(_read_blocks(path, size))
+
+
+def data_blocks(data: bytes, size: int = 1 << 20) -> Iterator[bytes]:
+    """The blocks `_read_blocks` reads, of a plain rollout already read whole into `data`."""
+    for i in range(0, len(data), size):
+        yield data[i:i + size] if i or len(data) > size else data
+
+
+def _runs(blocks: Iterable[bytes]) -> Iterator[bytes]:
+    """The runs of whole lines of `_open_blocks`, from the file's blocks."""
     pending: list[bytes] = []  # a line still open (pieces: a long line is joined once)
-    for block in _read_blocks(path, size):
+    for block in blocks:
         cut = block.rfind(b"\n") + 1
         if cut == 0:
             pending.append(block)
@@ -129,6 +140,10 @@ class RolloutHead:
     id: str
     cwd: str | None  # session_meta.cwd
     archived: bool
+    # From discovery, when it read the rollout whole: its size, and its summary (or the error making it
+    # raised, raised again where the summary is used), so that nothing reads the file again.
+    size: int | None = None
+    info: dict[str, Any] | Exception | None = None
 
 
 def _cwd_at(buf: bytes, start: int = 0) -> str | None:
