@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from support.fixtures import fixtures_dir
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import (
     ROLE_TRANSCRIPT,
@@ -633,15 +634,28 @@ def test_find_sessions_opens_each_transcript_once(machine_a: ClaudeAdapter, monk
     assert {str(p): seen.get(str(p), 0) for p in transcripts} == {str(p): 1 for p in transcripts}
 
 
-@pytest.mark.parametrize("cut", [None, "torn", "no-newline", "one-line"])
-def test_the_read_once_path_answers_as_the_file_readers(tmp_path: Path, cut: str | None) -> None:
-    """Over every fixture transcript (and its torn / unterminated / single-line forms): the cwd and the
-    description from the buffer are those read from the file (maps, windows, block counts)."""
-    from sync_ai_sessions.adapters.claude_files import cwd_of, read_small
+@pytest.mark.parametrize("cut", [None, "torn", "no-newline", "one-line", "padded"])
+def test_the_read_once_path_answers_as_the_file_readers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        cut: str | None) -> None:
+    """Over every fixture transcript (and its torn / unterminated / single-line / grown-past-the-windows
+    forms): the cwd and the description from the one read are those read from the file (maps, windows,
+    block counts); a transcript of another folder is read no further than the two end windows."""
+    from sync_ai_sessions.adapters import claude_files
 
     a = ClaudeAdapter({"HOME": str(tmp_path)})
     paths = sorted((fixtures_dir() / "claude").glob("*/projects/*/*.jsonl"))
     assert len(paths) >= 6
+    pad = b'{"type":"progress","data":"' + b"x" * 3000 + b'"}\n'
+    read = {"n": 0}
+    real_pread = osops.pread
+
+    def counting(fd: int, n: int, off: int) -> bytes:
+        b = real_pread(fd, n, off)
+        read["n"] += len(b)
+        return b
+
+    monkeypatch.setattr(claude_files.osops, "pread", counting)
+    whole = 0
     for i, src in enumerate(paths):
         data = src.read_bytes()
         if cut == "torn":
@@ -650,12 +664,21 @@ def test_the_read_once_path_answers_as_the_file_readers(tmp_path: Path, cut: str
             data = data.rstrip(b"\n")
         elif cut == "one-line":
             data = data[: data.index(b"\n") + 1]
+        elif cut == "padded":  # past both windows: the ends, then the middle
+            nl = data.index(b"\n") + 1
+            data = data[:nl] + pad * 60 + data[nl:]
         p = tmp_path / f"p{i}" / src.name
         p.parent.mkdir()
         p.write_bytes(data)
-        st, buf = read_small(p)
-        assert buf == data and st.st_size == len(data)
         cwd = a.session_cwd(p)
-        assert cwd_of(buf) == cwd
-        if cwd is not None:
+        read["n"] = 0
+        st, settled, got, buf = claude_files.read_session(p, lambda c: False)
+        assert read["n"] <= min(len(data), 2 * claude_files._END_WINDOW)
+        assert st.st_size == len(data) and (got == cwd or not settled)
+        st, settled, got, buf = claude_files.read_session(p, lambda c: True)
+        assert got == cwd or not settled
+        if settled and cwd is not None:
+            assert buf == data
             assert a._describe(p, cwd, cwd, None, st, buf) == a._describe(p, cwd, cwd, None)
+            whole += len(data) > 2 * claude_files._END_WINDOW
+    assert whole >= (0 if cut == "one-line" else 1)  # the path through the middle was taken

@@ -58,9 +58,8 @@ from sync_ai_sessions.adapters.claude_files import (
     complete_len,
     count_and_last_of,
     cwd_in,
-    cwd_of,
     encode_project_dir,
-    read_small,
+    read_session,
 )
 from sync_ai_sessions.adapters.jsonl import (
     check_ids,
@@ -197,18 +196,14 @@ class ClaudeAdapter(Adapter):
         sessions: list[Session] = []
         agents: dict[Path, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
         for path in self._transcript_paths():
-            # A small transcript is read once, whole, and every question below is asked of that buffer.
+            # One open: both ends settle the cwd, and a small matching transcript is read whole there, every
+            # question below asked of that buffer.
             try:
-                st, data = read_small(path)
-            except OSError:
+                st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
+            except (OSError, ValueError):
                 continue
-            if data is None:
+            if not settled:
                 cwd = self.session_cwd(path)
-            else:
-                try:
-                    cwd = cwd_of(data)
-                except ValueError:
-                    cwd = None
             if cwd is None or not is_inside(cwd, root):
                 continue
             session = self._describe(Path(path), cwd, root, agents, st, data)

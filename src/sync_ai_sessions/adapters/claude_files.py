@@ -10,7 +10,7 @@ import json
 import mmap
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -251,28 +251,54 @@ def cwd_of(data: bytes) -> str | None:
     return fast if fast is not None else cwd_in(data)
 
 
-SMALL_FILE = 1 << 20  # transcripts up to this size are read whole, once, for everything discovery asks
+SMALL_FILE = 1 << 20  # matching transcripts up to this size are read whole, once, for discovery
 
 
-def read_small(path: Path | str) -> tuple[os.stat_result, bytes | None]:
-    """The file's status and, when it is at most SMALL_FILE bytes, its first `st_size` bytes (one open,
-    one fstat, one read: each small transcript was opened four or five times).  None for a larger file."""
+def _read_exact(fd: int, n: int, offset: int) -> bytes | None:
+    """`n` bytes of the open file from `offset`, None when fewer are there (it changed under us)."""
+    parts = []
+    got = 0
+    while got < n:
+        b = osops.pread(fd, n - got, offset + got)
+        if not b:
+            return None
+        parts.append(b)
+        got += len(b)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def read_session(path: Path | str, wanted: Callable[[str], bool]
+                 ) -> tuple[os.stat_result, bool, str | None, bytes | None]:
+    """One open of a transcript for discovery: (its status, whether the cwd is settled, the session cwd,
+    the whole file when the cwd is `wanted` and the file at most SMALL_FILE bytes, else None).
+
+    Never more bytes than `session_cwd`'s two end windows for a transcript of another folder: a file up to
+    two windows is read whole (the windows would cover it), a larger one is read at both ends and, only
+    when those settle a wanted cwd, in between.  Not settled (a `relocated` record, a cwd-less end): the
+    caller asks `session_cwd`, which searches the whole file."""
     fd = osops.open_read(path)
     try:
         st = os.fstat(fd)
-        if st.st_size > SMALL_FILE:
-            return st, None
-        parts = []
-        got = 0
-        while got < st.st_size:
-            b = os.read(fd, st.st_size - got)
-            if not b:
-                break  # the file shrank under us: what is there
-            parts.append(b)
-            got += len(b)
+        size = st.st_size
+        if size == 0:
+            return st, True, None, None
+        if size <= 2 * _END_WINDOW:
+            data = _read_exact(fd, size, 0)
+            if data is None:
+                return st, False, None, None
+            cwd = cwd_of(data)
+            return st, True, cwd, data
+        head = _read_exact(fd, _END_WINDOW, 0)
+        tail = _read_exact(fd, _END_WINDOW, size - _END_WINDOW)
+        cwd = _ends_decide(head, tail, size) if head is not None and tail is not None else None
+        if cwd is None or head is None or tail is None:
+            return st, False, None, None
+        if size > SMALL_FILE or not wanted(cwd):
+            return st, True, cwd, None
+        mid = _read_exact(fd, size - 2 * _END_WINDOW, _END_WINDOW)
+        return st, True, cwd, None if mid is None else head + mid + tail
     finally:
         os.close(fd)
-    return st, parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 def complete_len(data: bytes) -> int:
