@@ -574,9 +574,13 @@ class Importer:
                         update_row(con, row.table, key, row.values)
                 self._reset_rows(con, db, journal)
                 con.execute("COMMIT")
-            except BaseException:
+            except BaseException as exc:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and (
+                        getattr(exc, "sqlite_errorcode", None) in (5, 6) or "locked" in str(exc)):  # BUSY, LOCKED
+                    raise ConflictError(f"{db} is busy (is {self.adapter.display_name} running?): nothing was "
+                                        "imported; try again when it is idle", code="locked") from exc
                 raise
             finally:
                 con.close()
