@@ -601,6 +601,40 @@ def test_a_busy_state_database_refuses_the_import_in_one_line_and_places_nothing
     assert not list((w.dst_home / "sessions").rglob("*.jsonl")) and _backfill(db) == [(1, "complete")]
 
 
+def test_undo_while_codex_writes_its_state_database_refuses_in_one_line(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync_ai_sessions.commands.undo import undo
+    from sync_ai_sessions.errors import ConflictError
+
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    db = w.dst_home / "state_5.sqlite"
+    _state_db(db)
+    w.dst = CodexAdapter(w.dst_env)
+    (s,) = w.export()
+    sm, files = manifest(s)
+    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
+                      "adapter_meta": w.src.export_meta()},
+           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    st = tmp_path / "import-staging"
+    st.mkdir()
+    (r,) = import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st).results
+    real_connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
+    holder = real_connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(ConflictError, match="busy") as err:
+            undo(env=w.dst_env)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert err.value.exit_code == 6 and r.path.exists() and _backfill(db) == []
+    undo(env=w.dst_env)  # once Codex is idle
+    assert not r.path.exists() and _backfill(db) == [(1, "complete")]
+
+
 @pytest.mark.parametrize("compressed", [False, True])
 def test_rollouts_are_rewritten_in_runs_of_whole_lines(tmp_path: Path, compressed: bool) -> None:
     """`stage` rewrites ~1 MiB runs of whole lines, not line by line: the runs hold every byte, end at a

@@ -130,7 +130,11 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                 raise ConflictError(f"cannot undo the last import: {db} was removed since the import",
                                     code="changed_since")
             con = stack.enter_context(contextlib.closing(open_store(Path(db), write=True)))
-            con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
+            try:
+                con.execute("BEGIN IMMEDIATE")  # held until every row is checked and reverted
+            except sqlite3.OperationalError as exc:  # the tool is writing it (waited 10 s): nothing was undone
+                raise ConflictError(f"cannot undo the last import: {db} is busy (is its tool running?); try "
+                                    "again when it is idle", code="locked") from exc
             cons[db] = con
         # Git records (receive --with-changes) came after the files; gitreceive checks and reverts them.
         git_ops = [op for op in ops if op.get("op") == "git"]
