@@ -77,3 +77,11 @@ class Declined(SyncError):
 
     code = "declined"
     exit_code = 130
+
+
+class Interrupted(SyncError):
+    """Ctrl-C after something was already done (a receive --delete stopped once the import was in):
+    the message says what was done, instead of the usual "nothing was changed"."""
+
+    code = "interrupted"
+    exit_code = 130

@@ -181,6 +181,14 @@ def test_receive_delete_refused_by_a_transport_that_cannot(world, tmp_path, monk
     doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
     assert doc["error"]["code"] == "io" and doc["error"]["message"].endswith("; the import itself succeeded"), doc
 
+    def ctrl_c(self, ref):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FileTransport, "delete", ctrl_c)  # not "nothing was changed": the sessions are in
+    doc = in_process(b, "receive", "--from", str(out), "--cwd", str(rb), "--delete", ok=False)
+    assert doc["error"]["code"] == "interrupted" and doc["error"]["exit_code"] == 130, doc
+    assert "nothing was changed" not in doc["error"]["message"] and "import itself succeeded" in doc["error"]["message"]
+
 
 def test_receive_delete_keeps_a_handoff_file_replaced_while_it_was_received(world, tmp_path, monkeypatch):
     # A synced folder (Syncthing, a cloud drive) may deliver a newer handoff under the same name while the

@@ -14,7 +14,15 @@ from sync_ai_sessions import gitreceive, gitstate, gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import SessionResult
 from sync_ai_sessions.config import config_dir, private_dir
-from sync_ai_sessions.errors import ConflictError, FormatError, IOFailure, NotFoundError, SyncError, UsageError
+from sync_ai_sessions.errors import (
+    ConflictError,
+    FormatError,
+    Interrupted,
+    IOFailure,
+    NotFoundError,
+    SyncError,
+    UsageError,
+)
 from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import Repo, find_repo
@@ -334,6 +342,9 @@ def receive_command(*, from_file: str | None = None, gist: str | None = None, de
         except SyncError as exc:  # offline, no permission, ...: say that what matters did happen
             exc.message = f"--delete: {exc.message}; the import itself succeeded"
             raise
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted while deleting the handoff, which may still be there; the import "
+                              "itself succeeded") from None
         doc["deleted"] = True
     return ReceiveResult(doc=doc, with_changes=with_changes, deleted=deleted)
 
