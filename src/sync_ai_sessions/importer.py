@@ -137,12 +137,26 @@ def _units_relation(local: list[str], incoming: list[str]) -> str:
     return LOCAL_PREFIX if len(local) < len(incoming) else INCOMING_PREFIX
 
 
+def planning_exists(ctx: ImportContext, path: Path) -> bool:
+    """`path.exists()`, remembered while the engine plans (nothing is placed until `apply`, which never
+    replaces a file that appeared since: it refuses)."""
+    if ctx.lookups is None:
+        return path.exists()
+    cache = ctx.lookups.setdefault("exists", {})
+    got = cache.get(path)
+    if got is None:
+        got = cache[path] = path.exists()
+    return got
+
+
 def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
-                 folders: set[str] | None = None) -> Path:
+                 folders: set[str] | None = None, absent: set[str] | None = None) -> Path:
     """`dest` as a real path inside the real `home`, with no symlink or special file on the way.
 
     For many files of one import: `home_real` is `home`'s real path, and `folders` collects the folders
-    found to be real directories (not symlinks), so each is looked at once per import, not once per file.
+    found to be real directories (not symlinks), so each is looked at once per import, not once per file;
+    `absent` the folders found missing (while planning nothing is made: on a fresh machine every file's
+    check stopped at the same missing `projects`, one failed lstat each).
     """
     if home_real is None:
         home_real = Path(os.path.realpath(home))
@@ -156,9 +170,13 @@ def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
         last = i == len(parts) - 1
         if not last and folders is not None and cur in folders:
             continue
+        if not last and absent is not None and cur in absent:
+            break
         try:
             st = os.lstat(cur)
         except FileNotFoundError:
+            if not last and absent is not None:
+                absent.add(cur)
             break
         if stat.S_ISLNK(st.st_mode):
             raise UnsafePayloadError(f"refusing to write through the symlink {cur}")
@@ -301,6 +319,10 @@ class Importer:
         self.home = adapter.home()
         self._home_real = Path(os.path.realpath(self.home))
         self._folders: set[str] = set()  # checked to be real folders while planning (see check_inside)
+        self._absent: set[str] = set()  # found missing while planning (see check_inside)
+        # The staged files' status, taken when planning checks they are there: placing them needs their size
+        # and inode, which nothing changes until then (the fresh mtimes change only the mtime).
+        self._staged_st: dict[str, os.stat_result] = {}
         self._ops: list[_Op] = []
         self._dests: set[Path] = set()
         self._appends: dict[Path, _Op] = {}  # dest as planned -> its one append op
@@ -326,7 +348,7 @@ class Importer:
         got = self._checked.get(dest)
         if got is None:
             got = self._checked[dest] = check_inside(self.home, dest, home_real=self._home_real,
-                                                     folders=self._folders)
+                                                     folders=self._folders, absent=self._absent)
         return got
 
     def _add(self, op: _Op) -> None:
@@ -398,7 +420,7 @@ class Importer:
             return self._plan_rows(sm, files, staged)
         self._check_staged(staged)
         existing = self.adapter.find_existing(staged.session_id, self.ctx)
-        if existing is None and staged.transcript.dest.exists():
+        if existing is None and planning_exists(self.ctx, staged.transcript.dest):
             existing = staged.transcript.dest
         action = "new"
         if existing is not None:
@@ -588,8 +610,13 @@ class Importer:
     def _check_staged(self, staged: StagedSession) -> None:
         for p in [staged.transcript, *staged.sidecars]:
             self._inside(p.dest)
-            if not Path(p.staged).is_file():
+            try:
+                st = os.stat(p.staged)
+            except (OSError, ValueError):
+                st = None
+            if st is None or not stat.S_ISREG(st.st_mode):
                 raise IOFailure(f"adapter staged no file for {p.dest.name}")
+            self._staged_st[str(p.staged)] = st
 
     def _result(self, staged: StagedSession | StagedRows, action: str, path: Path | None, reason: str | None = None
                 ) -> SessionResult:
@@ -715,7 +742,7 @@ class Importer:
         recs = []
         for op in ops:
             assert op.staged is not None
-            st = os.stat(op.staged)
+            st = self._staged_st.get(str(op.staged)) or os.stat(op.staged)
             # The file is known by its size and inode (the staged file's, which link() keeps): enough for
             # `undo` to see it was resumed (appended) or replaced since, without reading it again.
             recs.append({"op": "create", "path": str(op.dest), "size": st.st_size, "ino": st.st_ino})
@@ -947,7 +974,7 @@ def stream_in(
                 st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
             finally:
                 ctx.plan = None
-            if existing is None and st.transcript.dest.exists():
+            if existing is None and planning_exists(ctx, st.transcript.dest):
                 existing = st.transcript.dest
             if existing is None:
                 recipes.update(plan)

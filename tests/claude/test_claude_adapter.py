@@ -682,3 +682,29 @@ def test_the_read_once_path_answers_as_the_file_readers(tmp_path: Path, monkeypa
             assert a._describe(p, cwd, cwd, None, st, buf) == a._describe(p, cwd, cwd, None)
             whole += len(data) > 2 * claude_files._END_WINDOW
     assert whole >= (0 if cut == "one-line" else 1)  # the path through the middle was taken
+
+
+def test_an_import_looks_at_each_path_once(machine_a: ClaudeAdapter, machine_b: tuple[ClaudeAdapter, Path],
+                                          tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh machine's import of many sessions: the staging folder is checked once per import, not once
+    per session; each staged file and each destination is stat'ed once by name; the missing `projects`
+    folder is found missing once, not once per file.  What lands is what lands without the counting."""
+    b, root = machine_b
+    sessions = machine_a.find_sessions(Repo(root=Path(A_ROOT)))
+    assert len(sessions) >= 5
+    seen = _count_opens(monkeypatch)
+    report = _import(b, root, sessions, tmp_path, "w1")
+    monkeypatch.undo()
+    assert {r.action for r in report.results} == {"new"}
+    placed = [Path(r.path) for r in report.results]
+    assert all(p.is_file() for p in placed)
+    staged_dir = str(tmp_path / "w1" / "staged")
+    assert seen.get(staged_dir, 0) <= 1
+    files = sum(len(s.files) for s in sessions)
+    assert files >= 12
+    # Looked at a few times per import (the check, the folders to make), not once per file.
+    assert seen.get(os.path.realpath(b.projects_dir()), 0) <= 3
+    # (The project memory is one file every session brings; the sessions after the first compare theirs.)
+    staged = {p: n for p, n in seen.items() if p.startswith(staged_dir + os.sep) and not p.endswith("MEMORY.md")}
+    assert staged and max(staged.values()) <= 2, {os.path.basename(p)[-50:]: n for p, n in staged.items()}
+    assert max(seen.get(str(p), 0) for p in placed) <= 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -172,9 +173,60 @@ def test_background_writer_reports_the_disk_error_and_closes_the_file(tmp_path, 
     with pytest.raises(OSError, match="No space left"), bgwrite.BackgroundWriter(depth=1) as bw, \
             bw.open(tmp_path / "f") as out:
         for _ in range(1000):
-            out.write(b"x")
+            out.write(b"x" * 300)  # past the small-file size: written as it comes, through `open`
     assert closed == [True]
     assert _threads("sais-write") == []
+
+
+def test_background_writer_reports_the_disk_error_of_a_small_file_and_closes_it(tmp_path, monkeypatch) -> None:
+    """Small files whole by their close are written with os.write on a descriptor of their own: a full
+    disk is reported in the caller's thread, the descriptor closed, the files after it not written."""
+    import os
+
+    from sync_ai_sessions import bgwrite
+
+    real_write, real_close = os.write, os.close
+    opened: list[int] = []
+    closed: list[int] = []
+    real_open_fd = bgwrite.osops.open_fd
+
+    def open_fd(path, flags, *a, **k):
+        fd = real_open_fd(path, flags, *a, **k)
+        opened.append(fd)
+        return fd
+
+    def write(fd, data):
+        if threading.current_thread().name == "sais-write" and fd in opened:
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    def close(fd):
+        if fd in opened:
+            closed.append(fd)
+        return real_close(fd)
+
+    monkeypatch.setattr(bgwrite.osops, "open_fd", open_fd)
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "close", close)
+    with pytest.raises(OSError, match="No space left"), bgwrite.BackgroundWriter(depth=1) as bw:
+        for i in range(3):
+            with bw.open(tmp_path / f"f{i}") as out:
+                out.write(b"x" * 10)
+    monkeypatch.undo()
+    assert len(opened) == 1 and closed == opened  # the first failed, closed; nothing after it was begun
+    assert (tmp_path / "f0").read_bytes() == b"" and not (tmp_path / "f1").exists()
+    assert _threads("sais-write") == []
+
+
+def test_background_writer_writes_small_files_whole(tmp_path) -> None:
+    from sync_ai_sessions import bgwrite
+
+    with bgwrite.BackgroundWriter() as bw:
+        for i in range(300):
+            with bw.open(tmp_path / f"f{i}") as out:
+                out.write(b"a" * i)
+                out.write(memoryview(b"bc" * i))
+    assert all((tmp_path / f"f{i}").read_bytes() == b"a" * i + b"bc" * i for i in range(300))
 
 
 def test_ctrl_c_while_waiting_is_not_taken_for_the_jobs_result(monkeypatch) -> None:
@@ -207,6 +259,9 @@ def test_background_writer_writes_small_and_large_files_alike_and_in_order(tmp_p
     real_open = open
     monkeypatch.setattr(bgwrite, "open", lambda path, mode: (order.append(path.name), real_open(path, mode))[1],
                         raising=False)
+    real_open_fd = bgwrite.osops.open_fd  # the small files' way in
+    monkeypatch.setattr(bgwrite.osops, "open_fd",
+                        lambda path, *a, **k: (order.append(Path(path).name), real_open_fd(path, *a, **k))[1])
     rng = random.Random(5)
     want: dict[str, bytes] = {}
     with bgwrite.BackgroundWriter(depth=2) as bw:

@@ -311,12 +311,16 @@ class StagedFiles:
     copied as they are) in a private folder of `ctx.staging`, and where each lands."""
 
     def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None,
-                 plan: dict[Path, Recipe] | None = None):
+                 plan: dict[Path, Recipe] | None = None, made: set[Path] | None = None):
         # One folder per staging folder, not one per session (thousands of sessions: a mkdir and an rmdir
-        # each); every staged name is made unique by a per-process sequence number and `prefix`.
+        # each); every staged name is made unique by a per-process sequence number and `prefix`.  `made`:
+        # the folders already made while the engine plans this import (no stat per session).
         self.folder = staging / "staged"
-        if not self.folder.is_dir():
-            self.folder.mkdir(parents=True, exist_ok=True)
+        if made is None or self.folder not in made:
+            if not self.folder.is_dir():
+                self.folder.mkdir(parents=True, exist_ok=True)
+            if made is not None:
+                made.add(self.folder)
         self.prefix = f"{prefix}{next(_SEQ):06d}-"
         self.plan = plan
         self.rewriter = rewriter
@@ -328,7 +332,8 @@ class StagedFiles:
     def of(cls, ctx: ImportContext, tool: str, sid: str, out_id: str, rewriter: PathRewriter) -> StagedFiles:
         """The staged files of the session `sid`, to be known as `out_id` (a copy renames the id in them)."""
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        return cls(ctx.staging, f"{tool}-{out_id}-", rewriter, ids, plan=ctx.plan)
+        made = ctx.lookups.setdefault("staged_dirs", set()) if ctx.lookups is not None else None
+        return cls(ctx.staging, f"{tool}-{out_id}-", rewriter, ids, plan=ctx.plan, made=made)
 
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
         refuse_unportable(dest)
