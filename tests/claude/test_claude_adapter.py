@@ -708,3 +708,23 @@ def test_an_import_looks_at_each_path_once(machine_a: ClaudeAdapter, machine_b: 
     staged = {p: n for p, n in seen.items() if p.startswith(staged_dir + os.sep) and not p.endswith("MEMORY.md")}
     assert staged and max(staged.values()) <= 2, {os.path.basename(p)[-50:]: n for p, n in staged.items()}
     assert max(seen.get(str(p), 0) for p in placed) <= 1
+
+
+def test_tool_version_after_find_sessions_stats_no_transcript_again(
+        machine_a: ClaudeAdapter, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send asks for the version right after the scan: the newest transcript the scan's fstat saw, the
+    one a fresh look finds; a later call looks afresh (a session written since counts)."""
+    fresh = ClaudeAdapter(machine_a.env).tool_version()
+    assert fresh is not None
+    machine_a.find_sessions(Repo(root=Path(A_ROOT)))
+    seen = _count_opens(monkeypatch)
+    got = machine_a.tool_version()
+    monkeypatch.undo()
+    transcripts = [p for p in machine_a.projects_dir().glob("*/*.jsonl") if not p.name.startswith("agent-")]
+    assert got == fresh
+    assert sum(seen.get(str(p), 0) for p in transcripts) == 1  # the newest one, opened to read its version
+    newer = transcripts[0].parent / "66666666-6666-4666-8666-666666666666.jsonl"
+    newer.write_bytes(_jsonl([{"type": "user", "version": "9.9.9", "cwd": A_ROOT}]))
+    future = time.time() + 100
+    os.utime(newer, (future, future))
+    assert machine_a.tool_version() == "9.9.9"

@@ -94,6 +94,7 @@ class ClaudeAdapter(Adapter):
     name = "claude"
     display_name = "Claude Code"
     streams = True
+    _newest_seen: tuple[Path | None] | None = None  # set by find_sessions, taken by tool_version
 
     # -- locations ---------------------------------------------------------------------------
     def _expand(self, p: str) -> Path:
@@ -195,6 +196,7 @@ class ClaudeAdapter(Adapter):
         root = os.path.realpath(repo.root)
         sessions: list[Session] = []
         agents: dict[Path, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
+        best: tuple[float, str] | None = None  # the newest transcript, as `newest` picks it (for tool_version)
         for path in self._transcript_paths():
             # One open: both ends settle the cwd, and a small matching transcript is read whole there, every
             # question below asked of that buffer.
@@ -202,6 +204,8 @@ class ClaudeAdapter(Adapter):
                 st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
             except (OSError, ValueError):
                 continue
+            if best is None or st.st_mtime > best[0]:
+                best = (st.st_mtime, path)
             if not settled:
                 cwd = self.session_cwd(path)
             if cwd is None or not is_inside(cwd, root):
@@ -209,6 +213,7 @@ class ClaudeAdapter(Adapter):
             session = self._describe(Path(path), cwd, root, agents, st, data)
             if session is not None:
                 sessions.append(session)
+        self._newest_seen = (Path(best[1]) if best else None,)
         # Project memory travels with every session (each under its own names: the payload refuses
         # duplicates); on import the first session of the handoff that carries it places it.
         memory = self._memory_files(root)
@@ -334,7 +339,10 @@ class ClaudeAdapter(Adapter):
         }
 
     def tool_version(self) -> str | None:
-        last = newest(self._transcripts())
+        # Right after `find_sessions` (send), the newest transcript it saw (its fstat gave every mtime)
+        # instead of a stat of every transcript again; once, so that a later call looks afresh.
+        seen, self._newest_seen = self._newest_seen, None
+        last = seen[0] if seen is not None else newest(self._transcripts())
         if last is None:
             return None
         try:
