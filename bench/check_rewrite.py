@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from sync_ai_sessions.rewrite import PathRewriter, Rule
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 
 RULESETS = [
     ([Rule("/home/alice/src/app", "/home/bob/w/app"), Rule("/home/alice", "/home/bob")], "posix", "posix"),

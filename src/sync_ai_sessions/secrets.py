@@ -1,5 +1,9 @@
 """Find (and optionally redact) well-known secret shapes in what `send` is about to upload.
 
+Why this module stays whole (~540 lines): the detectors, their trigger table and prefilter, the block
+`Scanner` (its window and overlap between blocks), the background scan and the redactor all work from
+the same detector list and the same raw forms of a match; it is one feature, read top to bottom.
+
     scan_files([(session_id, arcname, path), ...]) -> [Finding(session_id, arcname, line, type), ...]
     redact_file(src, dst) -> number of secrets replaced by "[REDACTED:<type>]" in the copy `dst`
 

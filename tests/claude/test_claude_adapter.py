@@ -436,7 +436,7 @@ def test_unsafe_arcnames_refused(machine_b: tuple[ClaudeAdapter, Path], tmp_path
 
 
 def _import(b: ClaudeAdapter, root: Path, sessions, tmp_path: Path, name: str):
-    from sync_ai_sessions.importer import import_sessions
+    from sync_ai_sessions.engine.intake import import_sessions
 
     manifest = {"tool": "claude", "source": {"os_flavor": "posix", "repo_root": A_ROOT, "home": "/home/alice",
                                              "adapter_meta": dict(A_META)},

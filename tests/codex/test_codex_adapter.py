@@ -24,8 +24,8 @@ from sync_ai_sessions.adapters import codex_files
 from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.codex import CodexAdapter
 from sync_ai_sessions.adapters.codex_files import HEAD_BYTES, TAIL_MAX_BYTES
+from sync_ai_sessions.engine.intake import import_sessions
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.importer import import_sessions
 
 OLD_ROOT = "/home/alice/src/projA"
 OLD_HOME = "/home/alice/.codex"
@@ -771,7 +771,7 @@ def test_summary_in_runs_equals_line_by_line(tmp_path: Path, monkeypatch: pytest
 def test_history_lines_of_many_sessions_are_appended_in_one_write(tmp_path: Path) -> None:
     """A handoff of many sessions grows each shared file once (one journalled append, one fsync), with
     every session's lines, in the handoff's order."""
-    from sync_ai_sessions.journal import journals, read_journal
+    from sync_ai_sessions.engine.journal import journals, read_journal
 
     w = World(tmp_path)
     f = fixture("tui-0.169.0")

@@ -29,8 +29,8 @@ from sync_ai_sessions.adapters.claude import ClaudeAdapter
 from sync_ai_sessions.adapters.codex import CodexAdapter
 from sync_ai_sessions.adapters.gemini import GeminiAdapter
 from sync_ai_sessions.adapters.qwen import QwenAdapter, sanitize_cwd
+from sync_ai_sessions.engine.rewrite import PathRewriter
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter
 
 A_HOME = "/home/alice"
 ROOTS = {"claude": "/home/alice/src/my_app.v2", "codex": "/home/alice/src/projA",

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync_ai_sessions.adapters.demo import DemoAdapter, enc
+from sync_ai_sessions.engine.intake import import_sessions
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.importer import import_sessions
 
 IDS = ["s1", "s2", "s3"]
 line = st.integers(0, 3).map(lambda n: json.dumps({"n": n}))

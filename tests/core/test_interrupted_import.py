@@ -10,9 +10,9 @@ import pytest
 
 from sync_ai_sessions.adapters.demo import DemoAdapter
 from sync_ai_sessions.commands.undo import undo
+from sync_ai_sessions.engine.intake import import_sessions
+from sync_ai_sessions.engine.journal import journals, read_journal
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.importer import import_sessions
-from sync_ai_sessions.journal import journals, read_journal
 
 
 class Killed(BaseException):

@@ -153,7 +153,7 @@ def test_behind_leaving_on_an_error_keeps_that_error() -> None:
 
 
 def test_background_writer_reports_the_disk_error_and_closes_the_file(tmp_path, monkeypatch) -> None:
-    from sync_ai_sessions import bgwrite
+    from sync_ai_sessions.engine import bgwrite
 
     closed: list[bool] = []
     real_open = open
@@ -251,7 +251,7 @@ def test_background_writer_writes_small_and_large_files_alike_and_in_order(tmp_p
     created; every file holds exactly its bytes, and they are opened in the order the caller asked."""
     import random
 
-    from sync_ai_sessions import bgwrite
+    from sync_ai_sessions.engine import bgwrite
 
     monkeypatch.setattr(bgwrite, "_BATCH", 4096)
     monkeypatch.setattr(bgwrite, "_SMALL", 1000)

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from sync_ai_sessions.adapters.base import ImportContext, SourceInfo
 from sync_ai_sessions.adapters.claude import ClaudeAdapter
 from sync_ai_sessions.adapters.codex import CodexAdapter
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule, _overlaps
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule, _overlaps
 
 
 @settings(max_examples=400, deadline=None)
@@ -161,7 +161,7 @@ def test_the_quick_checks_still_find_basic_auth_and_mailchimp(tmp_path):
 def test_resume_commands_split_once_per_shape_as_shlex_does(shape, sid):
     import shlex
 
-    from sync_ai_sessions.importer import split_resume
+    from sync_ai_sessions.engine.importer import split_resume
 
     cache: dict[str, list[str]] = {}
     for n in range(3):  # the second and third come from the cache
@@ -209,7 +209,7 @@ def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whol
     import json as _json
 
     from sync_ai_sessions.config import ENV_HOME
-    from sync_ai_sessions.journal import interrupted_journals, journals, read_journal
+    from sync_ai_sessions.engine.journal import interrupted_journals, journals, read_journal
 
     env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
     home = tmp_path / "tool"
@@ -251,8 +251,8 @@ def test_interrupted_journals_found_from_their_ends_agree_with_reading_them_whol
 
 
 def test_a_completed_journal_is_told_without_parsing_its_records(tmp_path, monkeypatch):
-    from sync_ai_sessions import journal as J
     from sync_ai_sessions.config import ENV_HOME
+    from sync_ai_sessions.engine import journal as J
 
     env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
     home = tmp_path / "tool"

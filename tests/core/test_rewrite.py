@@ -15,7 +15,7 @@ import io
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sync_ai_sessions.rewrite import PathRewriter, Rule
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 
 RULESETS = [
     ([Rule("/home/alice/src/app", "/home/bob/w/app"), Rule("/home/alice", "/home/bob")], "posix", "posix"),

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from support.pathcheck import check_lines
 
 from sync_ai_sessions import pathflavor as pf
-from sync_ai_sessions.rewrite import PathRewriter, Rule
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 
 WIN, POSIX = pf.flavor("windows"), pf.flavor("posix")
 W_ROOT, W_HOME = "C:\\Users\\alice\\src\\my-app", "C:\\Users\\alice"

@@ -12,11 +12,11 @@ import pytest
 from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, two_machines, write_demo_session
 
 from sync_ai_sessions.adapters.demo import DemoAdapter
+from sync_ai_sessions.engine.intake import import_sessions
+from sync_ai_sessions.engine.rewrite import PathRewriter
 from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import find_repo
-from sync_ai_sessions.importer import import_sessions
-from sync_ai_sessions.rewrite import PathRewriter
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors"
 
@@ -138,7 +138,7 @@ def test_sessions_already_here_are_decided_while_streaming_without_staging_a_byt
     """Receiving a handoff again compares each session with the local one while it is decrypted: the
     ones B already holds (identical, or newer here) are not written anywhere; the ones that need work
     (fast-forward, copy) are kept raw for the usual staging, and end as they always did."""
-    from sync_ai_sessions import importer
+    from sync_ai_sessions.engine import bgwrite
 
     a, b, ra, rb = two
     for sid in ("s-same", "s-newer", "s-ff", "s-div"):
@@ -159,13 +159,13 @@ def test_sessions_already_here_are_decided_while_streaming_without_staging_a_byt
     before = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
 
     opened: list[str] = []
-    real_open = importer.BackgroundWriter.open
+    real_open = bgwrite.BackgroundWriter.open
 
     def spy(self, path):
         opened.append(Path(path).name)
         return real_open(self, path)
 
-    monkeypatch.setattr(importer.BackgroundWriter, "open", spy)
+    monkeypatch.setattr(bgwrite.BackgroundWriter, "open", spy)
     actions, second_pass = _receive_in_process(b, rb, out, monkeypatch)
 
     assert actions == {"s-same": "skip", "s-newer": "skip", "s-ff": "fast-forward", "s-div": "copy"}

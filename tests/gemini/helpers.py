@@ -17,9 +17,9 @@ from sync_ai_sessions.adapters.base import (
     SourceInfo,
     StagedSession,
 )
+from sync_ai_sessions.engine.importer import Importer
+from sync_ai_sessions.engine.journal import Journal
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.importer import Importer
-from sync_ai_sessions.journal import Journal
 
 ALICE_ROOT = "/home/alice/src/myproj"
 ALICE_GEMINI = "/home/alice/.gemini"

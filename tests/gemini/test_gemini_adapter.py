@@ -25,12 +25,13 @@ from gemini.helpers import (
     tree,
 )
 
-from sync_ai_sessions import importer
 from sync_ai_sessions.adapters.gemini import GeminiAdapter, read_chat, slugify
 from sync_ai_sessions.commands.undo import undo
+from sync_ai_sessions.engine import importer
+from sync_ai_sessions.engine import place as engine_place
+from sync_ai_sessions.engine.journal import Journal
 from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.journal import Journal
 
 
 def adapter_for(home: Path) -> GeminiAdapter:
@@ -301,7 +302,7 @@ def test_the_engine_waits_for_geminis_lock_and_never_takes_it(tmp_path: Path, mo
     target = tmp_path / "proj"
     target.mkdir()
     a = adapter_for(home_b)
-    monkeypatch.setattr(importer, "BUSY_WAIT_S", 0.3)
+    monkeypatch.setattr(engine_place, "BUSY_WAIT_S", 0.3)
     _, imp = through_engine(a, m, files, context(target, tmp_path / "st", dict(a.env)), apply=False)
     journal = Journal.start(a.env, a.name, a.home())
     started = time.monotonic()

@@ -261,7 +261,7 @@ def test_hostile_session_id_is_refused(tmp_path: Path) -> None:
 
 def test_engine_new_then_identical_then_fast_forward_then_copy(tmp_path: Path) -> None:
     """Through the shared import engine: decisions on the rewritten bytes, nothing overwritten."""
-    from sync_ai_sessions.importer import import_sessions
+    from sync_ai_sessions.engine.intake import import_sessions
 
     home = tmp_path / "home"
     target = Path(os.path.realpath(tmp_path)) / "b"

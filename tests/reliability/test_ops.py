@@ -15,9 +15,9 @@ import pytest
 from support.machines import PASSPHRASE
 
 from reliability.payloads import CASES, build, cli, file_entry, receive_cli, session_lines, snapshot
-from sync_ai_sessions import importer
 from sync_ai_sessions.adapters.demo import enc
-from sync_ai_sessions.journal import import_lock
+from sync_ai_sessions.engine import importer, intake
+from sync_ai_sessions.engine.journal import import_lock
 
 
 def _handoff(world, tmp_path):
@@ -142,7 +142,7 @@ def test_second_receive_waits_for_the_lock(world, tmp_path):
 
 def test_second_receive_refuses_with_exit_6(world, tmp_path, monkeypatch):
     blob, _ = _handoff(world, tmp_path)
-    monkeypatch.setattr(importer, "import_lock", functools.partial(import_lock, wait=0.3))
+    monkeypatch.setattr(intake, "import_lock", functools.partial(import_lock, wait=0.3))
     before = snapshot(world.home)
     with import_lock(world.env, __import__("pathlib").Path(os.path.realpath(world.tool_home))):
         r = receive_cli(world, blob)

@@ -13,7 +13,7 @@ import pytest
 from reliability.payloads import cli, receive_cli, snapshot
 from reliability.test_ops import _handoff
 from sync_ai_sessions import osops
-from sync_ai_sessions.journal import read_journal
+from sync_ai_sessions.engine.journal import read_journal
 
 fcntl = pytest.importorskip("fcntl", reason="the descriptor spy reads POSIX open flags")
 

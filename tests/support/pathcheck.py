@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sync_ai_sessions import pathflavor as pf
-from sync_ai_sessions.rewrite_cross import PATH_KEYS
+from sync_ai_sessions.engine.rewrite_cross import PATH_KEYS
 
 
 def strings(doc: Any, key: str | None = None, depth: int = 0) -> Iterator[tuple[str | None, str, int]]:

@@ -155,7 +155,7 @@ def test_two_imports_take_turns_with_msvcrt_locking(tmp_path):
         "import os, sys, time\n"
         "from pathlib import Path\n"
         "from sync_ai_sessions import osops\n"
-        "from sync_ai_sessions.journal import import_lock\n"
+        "from sync_ai_sessions.engine.journal import import_lock\n"
         "from sync_ai_sessions.adapters import get_adapter\n"
         "assert osops.msvcrt is not None and osops.fcntl is None\n"
         "home = Path(os.path.realpath(get_adapter('demo', dict(os.environ)).home()))\n"

@@ -7,7 +7,7 @@ Send side:   `find_sessions(repo)` -> the repo's sessions, each with the files t
 Receive side: `stage(...)` writes the rewritten files for this machine into a staging folder and says
 where each must land, which lines go to shared append-only files (`LineAppend`) and which shared
 documents change (`FileEdit`: an index such as Gemini's projects.json); the shared import engine
-(`sync_ai_sessions.importer`) then decides, on bytes, new / skip / fast-forward / copy, and places
+(`sync_ai_sessions.engine.importer`) then decides, on bytes, new / skip / fast-forward / copy, and places
 files atomically without ever overwriting, every change journalled for `undo`.  When a session must
 become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once after anything was
 imported, for notes only; an index the tool must rebuild is a planned store operation (`RowsReset`,
@@ -16,7 +16,7 @@ from `index_resets`).  Neither is called when nothing was imported.
 A tool that keeps sessions in an SQLite database (OpenCode) stages `StagedRows` instead: the rows the
 session needs, and the ordered "units" (one per message) that the engine compares the way it compares a
 transcript's bytes; the engine then writes the rows in one transaction, journalled for `undo` (see
-"Store operations" in `sync_ai_sessions.importer`).
+"Store operations" in `sync_ai_sessions.engine.importer`).
 
 Rules every adapter keeps:
 - `arcname`s are POSIX, relative, without `..`, and start with a top folder the adapter owns
@@ -39,9 +39,9 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sync_ai_sessions import osops, pathflavor
+from sync_ai_sessions.engine.rewrite import PathRewriter, copy_file
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, copy_file
 
 
 def is_inside(child: str, root: str, fl: pathflavor.Flavor | None = None) -> bool:

@@ -86,9 +86,9 @@ from sync_ai_sessions.adapters.codex_files import (
     latest_turn_cwd,
     read_rollout_head,
 )
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 SESSIONS_SUBDIR = "sessions"
 ARCHIVED_SUBDIR = "archived_sessions"

@@ -22,8 +22,8 @@ from sync_ai_sessions.adapters.base import (
     StagedFiles,
     StagedSession,
 )
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 
 def enc(path: str) -> str:

@@ -80,9 +80,9 @@ from sync_ai_sessions.adapters.gemini_files import (
     registration,
     slugify,
 )
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 PROJECT_ROOT_FILE = ".project_root"
 _HASH_DIR = re.compile(r"^[0-9a-f]{64}$")

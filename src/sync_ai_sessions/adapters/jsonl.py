@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManifest, arc_parts
+from sync_ai_sessions.engine.rewrite import Rule
 from sync_ai_sessions.errors import UnsafePayloadError
-from sync_ai_sessions.rewrite import Rule
 
 
 def load_object(line: bytes) -> dict[str, Any] | None:

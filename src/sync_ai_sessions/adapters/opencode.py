@@ -18,7 +18,7 @@ not needed.
 Send reads each session in one read transaction (a consistent snapshot while OpenCode may be writing),
 never the whole database, and carries it as one JSON-lines file, `sessions/<id>.jsonl`:
   {"table": "<name>", "row": {column: value, ...}}      parents first: session, project, ..., message, part
-Receive turns it into a store operation (`StagedRows`, see `sync_ai_sessions.importer`): one unit per
+Receive turns it into a store operation (`StagedRows`, see `sync_ai_sessions.engine.importer`): one unit per
 message (its id and the digest of its data and its parts), so a session that gained messages elsewhere is
 fast-forwarded and one that diverged becomes a copy, with new session, message and part ids.
 """
@@ -54,9 +54,9 @@ from sync_ai_sessions.adapters.base import (
     is_inside,
 )
 from sync_ai_sessions.adapters.jsonl import home_rule, iso_time, load_object, moved
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 _SES_RE = re.compile(r"^ses_[0-9a-f]{12}[0-9A-Za-z]{14}$")
 _ID_RE = re.compile(r"\b(?:ses|msg|prt)_[0-9a-f]{12}[0-9A-Za-z]{14}\b")

@@ -52,9 +52,9 @@ from sync_ai_sessions.adapters.jsonl import (
     newest,
     payload_files,
 )
+from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.rewrite import PathRewriter, Rule
 
 # Qwen only lists transcripts whose name matches this (and looks them up by it).
 SESSION_FILE_RE = re.compile(r"^[0-9a-fA-F-]{32,36}\.jsonl$")

@@ -14,6 +14,9 @@ from sync_ai_sessions import gitreceive, gitstate, gitwork, osops
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
 from sync_ai_sessions.adapters.base import SessionResult
 from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.engine.importer import ImportReport
+from sync_ai_sessions.engine.intake import import_sessions
+from sync_ai_sessions.engine.journal import Journal
 from sync_ai_sessions.errors import (
     ConflictError,
     FormatError,
@@ -27,8 +30,6 @@ from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
-from sync_ai_sessions.importer import ImportReport, import_sessions
-from sync_ai_sessions.journal import Journal
 from sync_ai_sessions.passphrase import get_passphrase
 from sync_ai_sessions.results import InspectResult, ReceiveResult
 from sync_ai_sessions.transports import for_receive

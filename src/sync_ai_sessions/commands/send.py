@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from sync_ai_sessions import __version__, gitstate, gitwork, shells
 from sync_ai_sessions.adapters import get_adapter
 from sync_ai_sessions.adapters.base import Session
-from sync_ai_sessions.bgwrite import BackgroundWriter
 from sync_ai_sessions.config import config_dir, load_config, private_dir
+from sync_ai_sessions.engine.bgwrite import BackgroundWriter
 from sync_ai_sessions.errors import Declined, IOFailure, NotFoundError, SyncError, UsageError
 from sync_ai_sessions.format.archive import FORMAT, ArchiveWriter
 from sync_ai_sessions.format.container import EncryptWriter

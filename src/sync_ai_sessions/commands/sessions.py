@@ -14,10 +14,10 @@ from typing import Any
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
 from sync_ai_sessions.adapters.base import Session
+from sync_ai_sessions.engine.journal import journals, read_journal
 from sync_ai_sessions.errors import NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import find_repo
 from sync_ai_sessions.ids import short_ids
-from sync_ai_sessions.journal import journals, read_journal
 from sync_ai_sessions.results import SessionsResult
 from sync_ai_sessions.ui import UI
 

@@ -4,7 +4,7 @@ What `receive --with-changes` did to git (journal records `{"op": "git"}`) is ch
 `sync_ai_sessions.gitreceive` first: branches it created or moved, the switch, the changes it applied.
 
 Files are truncated or removed, a shared document an import edited (`FileEdit`) gets its old bytes back;
-database rows (store operations, see `sync_ai_sessions.importer`) are deleted, given back their old
+database rows (store operations, see `sync_ai_sessions.engine.importer`) are deleted, given back their old
 values, or (an index row the import deleted) inserted back, in one transaction per database, after
 checking every row, so either the whole import is reverted or nothing is.  A database is never created:
 an index whose database or table is gone since is the tool's to rebuild (nothing to put back); a
@@ -26,9 +26,10 @@ from typing import Any
 
 from sync_ai_sessions import gitreceive, osops
 from sync_ai_sessions.config import config_dir, private_dir
+from sync_ai_sessions.engine.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
+from sync_ai_sessions.engine.place import put_bytes
+from sync_ai_sessions.engine.store import delete_row, open_store, quote_ident, update_row
 from sync_ai_sessions.errors import ConflictError
-from sync_ai_sessions.importer import delete_row, open_store, put_bytes, quote_ident, update_row
-from sync_ai_sessions.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
 from sync_ai_sessions.results import UndoResult
 from sync_ai_sessions.ui import UI
 

@@ -1,5 +1,10 @@
 """The import engine shared by every adapter: decide on bytes, place atomically, never overwrite.
 
+Why this module stays whole (~680 lines): `Importer` is one state machine (plan -> journal -> apply ->
+roll back) whose placing, fast-forward, file-edit and row steps share its op list and its rollback; cut
+apart, each piece would need the others' private state.  The decisions (`decide.py`), writes inside a
+tool's folder (`place.py`), SQL (`store.py`) and payload intake (`intake.py`) live beside it.
+
 For each session of a verified payload the adapter stages the rewritten files; the engine then compares
 the staged transcript with the local one holding the same id (if any):
 
@@ -42,7 +47,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import dataclasses
 import hashlib
 import json
 import os
@@ -52,7 +56,7 @@ import shutil
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,33 +70,36 @@ from sync_ai_sessions.adapters.base import (
     ImportContext,
     LineAppend,
     Placement,
-    Recipe,
     Row,
     RowsReset,
     SessionManifest,
     SessionResult,
-    SourceInfo,
     StagedRows,
     StagedSession,
     refuse_unportable,
 )
-from sync_ai_sessions.bgwrite import BackgroundWriter
-from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, SyncError, UnsafePayloadError
-from sync_ai_sessions.format.archive import ArchiveReader
-from sync_ai_sessions.gitrepo import Repo
-from sync_ai_sessions.journal import (
+from sync_ai_sessions.engine.decide import DIVERGED, IDENTICAL, INCOMING_PREFIX, LOCAL_PREFIX, relation, units_relation
+from sync_ai_sessions.engine.journal import (
     Journal,
-    import_lock,
-    interrupted_journals,
-    mark_complete,
-    read_journal,
     row_digest,
     sha256_file,
 )
+from sync_ai_sessions.engine.place import check_inside, planning_exists, put_bytes, read_or_none, wait_until_free
+from sync_ai_sessions.engine.store import (
+    comparable,
+    delete_row,
+    fetch_row,
+    insert_row,
+    open_store,
+    quote_ident,
+    table_columns,
+    update_row,
+)
+from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, UnsafePayloadError
 
-IDENTICAL, LOCAL_PREFIX, INCOMING_PREFIX, DIVERGED = "identical", "local-prefix", "incoming-prefix", "diverged"
-_BLOCK = 1 << 20
 _PLAIN_ID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 _SID_MARK = "SAIS0SESSION0ID"
 
 
@@ -110,83 +117,6 @@ def split_resume(cmd: str, session_id: str, cache: dict[str, list[str]]) -> list
     return [a.replace(_SID_MARK, session_id) for a in argv]
 
 
-def relation(local: Path, incoming: Path) -> str:
-    """How the bytes of `local` relate to those of `incoming`."""
-    ls, is_ = os.path.getsize(local), os.path.getsize(incoming)
-    n = min(ls, is_)
-    with open(local, "rb") as a, open(incoming, "rb") as b:
-        left = n
-        while left:
-            x = a.read(min(_BLOCK, left))
-            y = b.read(min(_BLOCK, left))
-            if x != y or not x:
-                return DIVERGED
-            left -= len(x)
-    if ls == is_:
-        return IDENTICAL
-    return LOCAL_PREFIX if ls < is_ else INCOMING_PREFIX
-
-
-def _units_relation(local: list[str], incoming: list[str]) -> str:
-    """`relation` for the units of a database-backed session (see `StagedRows`)."""
-    n = min(len(local), len(incoming))
-    if local[:n] != incoming[:n]:
-        return DIVERGED
-    if len(local) == len(incoming):
-        return IDENTICAL
-    return LOCAL_PREFIX if len(local) < len(incoming) else INCOMING_PREFIX
-
-
-def planning_exists(ctx: ImportContext, path: Path) -> bool:
-    """`path.exists()`, remembered while the engine plans (nothing is placed until `apply`, which never
-    replaces a file that appeared since: it refuses)."""
-    if ctx.lookups is None:
-        return path.exists()
-    cache = ctx.lookups.setdefault("exists", {})
-    got = cache.get(path)
-    if got is None:
-        got = cache[path] = path.exists()
-    return got
-
-
-def check_inside(home: Path, dest: Path, *, home_real: Path | None = None,
-                 folders: set[str] | None = None, absent: set[str] | None = None) -> Path:
-    """`dest` as a real path inside the real `home`, with no symlink or special file on the way.
-
-    For many files of one import: `home_real` is `home`'s real path, and `folders` collects the folders
-    found to be real directories (not symlinks), so each is looked at once per import, not once per file;
-    `absent` the folders found missing (while planning nothing is made: on a fresh machine every file's
-    check stopped at the same missing `projects`, one failed lstat each).
-    """
-    if home_real is None:
-        home_real = Path(os.path.realpath(home))
-    rel = os.path.relpath(os.path.normpath(dest), os.path.normpath(home))
-    if os.path.isabs(rel) or rel == "." or rel.split(os.sep)[0] == "..":
-        raise UnsafePayloadError(f"refusing to write outside the tool's folder {home}: {dest}")
-    cur = str(home_real)
-    parts = rel.split(os.sep)
-    for i, part in enumerate(parts):
-        cur = os.path.join(cur, part)
-        last = i == len(parts) - 1
-        if not last and folders is not None and cur in folders:
-            continue
-        if not last and absent is not None and cur in absent:
-            break
-        try:
-            st = os.lstat(cur)
-        except FileNotFoundError:
-            if not last and absent is not None:
-                absent.add(cur)
-            break
-        if stat.S_ISLNK(st.st_mode):
-            raise UnsafePayloadError(f"refusing to write through the symlink {cur}")
-        if (not last and not stat.S_ISDIR(st.st_mode)) or (last and not stat.S_ISREG(st.st_mode)):
-            raise UnsafePayloadError(f"refusing to write over the special file or folder {cur}")
-        if not last and folders is not None:
-            folders.add(cur)
-    return osops.long_path(home_real / rel)  # Windows: the \\?\ form past 248 characters
-
-
 @dataclass
 class _Op:
     kind: str  # "create" | "extend" | "append" | "edit"
@@ -200,49 +130,6 @@ class _Op:
     busy: Path | None = None  # "edit": the tool's lock folder for the file (see FileEdit)
 
 
-BUSY_WAIT_S = 10.0  # how long to wait for a tool's lock folder (FileEdit.busy) to go
-BUSY_STALE_S = 10.0  # a lock folder older than this is a crashed holder's (proper-lockfile's default)
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-
-
-def put_bytes(path: Path, data: bytes | None, *, mode: int = 0o644) -> None:
-    """Make `path` hold `data` (None: no file), atomically: a temporary beside it, then renamed over it."""
-    if data is None:
-        path.unlink(missing_ok=True)
-        return
-    tmp = path.with_name(f".sais-{os.urandom(4).hex()}.partial")
-    try:
-        fd = osops.open_fd(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            osops.fsync(fh.fileno())
-        osops.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def wait_until_free(lock: Path, what: Path) -> None:
-    """Wait while another program holds `lock` (a lock folder it keeps fresh, as proper-lockfile does) for
-    `what`; refuse after BUSY_WAIT_S."""
-    deadline = time.monotonic() + BUSY_WAIT_S
-    while True:
-        try:
-            age = time.time() - os.stat(lock).st_mtime
-        except FileNotFoundError:
-            return
-        if age > BUSY_STALE_S:
-            return
-        if time.monotonic() > deadline:
-            raise ConflictError(f"{what} is locked by a running program ({lock}): close it and try again",
-                                code="locked")
-        time.sleep(0.1)
 
 
 @dataclass
@@ -255,54 +142,6 @@ class _StoreOp:
     expect: list[str] | None
     inserts: list[Row] = field(default_factory=list)
     updates: list[tuple[Row, dict[str, Any]]] = field(default_factory=list)  # (new row, old values)
-
-
-def open_store(db: Path, *, write: bool = False) -> sqlite3.Connection:
-    """A connection to a tool's database: read-only, or for writing (waits up to 10 s for the tool's lock)."""
-    if write:
-        con = sqlite3.connect(db, timeout=10, isolation_level=None)
-    else:
-        con = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True, timeout=10, isolation_level=None)
-    con.row_factory = sqlite3.Row
-    return con
-
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def table_columns(con: sqlite3.Connection, table: str) -> list[str]:
-    return [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
-
-
-def fetch_row(con: sqlite3.Connection, row: Row) -> dict[str, Any] | None:
-    where = " AND ".join(f"{quote_ident(k)} = ?" for k in row.key)
-    cur = con.execute(f"SELECT * FROM {quote_ident(row.table)} WHERE {where}", [row.values[k] for k in row.key])
-    r = cur.fetchone()
-    return dict(r) if r is not None else None
-
-
-def _comparable(existing: dict[str, Any], row: Row) -> dict[str, Any]:
-    """`existing` cut to the columns `row` carries (what the import would write)."""
-    return {k: existing.get(k) for k in row.values}
-
-
-def insert_row(con: sqlite3.Connection, row: Row) -> None:
-    cols = list(row.values)
-    names = ", ".join(map(quote_ident, cols))
-    con.execute(f"INSERT INTO {quote_ident(row.table)} ({names}) VALUES ({', '.join('?' * len(cols))})",
-                [row.values[c] for c in cols])
-
-
-def update_row(con: sqlite3.Connection, table: str, key: dict[str, Any], values: dict[str, Any]) -> None:
-    sets = ", ".join(f"{quote_ident(c)} = ?" for c in values)
-    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
-    con.execute(f"UPDATE {quote_ident(table)} SET {sets} WHERE {where}", [*values.values(), *key.values()])
-
-
-def delete_row(con: sqlite3.Connection, table: str, key: dict[str, Any]) -> None:
-    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
-    con.execute(f"DELETE FROM {quote_ident(table)} WHERE {where}", list(key.values()))
 
 
 @dataclass
@@ -398,7 +237,7 @@ class Importer:
             if op is None:
                 op = self._edits[fe.dest] = _Op("edit", fe.dest, busy=fe.busy)
                 self._add(op)
-                op.old = op.new = _read_or_none(op.dest)
+                op.old = op.new = read_or_none(op.dest)
             op.new = fe.edit(op.new)
 
     def plan_session(self, sm: SessionManifest, files: Mapping[str, Path],
@@ -479,7 +318,7 @@ class Importer:
             local = self.adapter.store_units(con, staged.session_id)
             action = "new"
             if local is not None:
-                rel = _units_relation(local, staged.units)
+                rel = units_relation(local, staged.units)
                 if rel == IDENTICAL:
                     return self._result(staged, "skip", db, "already here: identical")
                 if rel == INCOMING_PREFIX:
@@ -495,7 +334,7 @@ class Importer:
                 db = self._store_db(staged)
                 local = self.adapter.store_units(con, staged.session_id)
                 if local is not None:
-                    if _units_relation(local, staged.units) in (IDENTICAL, INCOMING_PREFIX):
+                    if units_relation(local, staged.units) in (IDENTICAL, INCOMING_PREFIX):
                         return self._result(staged, "skip", db, f"already imported as the copy {staged.session_id}")
                     raise ConflictError(f"the id {staged.session_id} for a copy is already taken by another session")
             op = _StoreOp(db, staged.session_id, local)
@@ -522,10 +361,10 @@ class Importer:
                                                  f"{[row.values[k] for k in row.key]}")
                     self._planned_rows[pk] = digest
                     op.inserts.append(row)
-                elif row.mode == ROW_SHARED or row_digest(_comparable(existing, row)) == row_digest(row.values):
+                elif row.mode == ROW_SHARED or row_digest(comparable(existing, row)) == row_digest(row.values):
                     continue
                 elif row.mode == ROW_LATEST and action == "fast-forward":
-                    op.updates.append((row, _comparable(existing, row)))
+                    op.updates.append((row, comparable(existing, row)))
                 else:
                     raise ConflictError(f"{row.table} row {[row.values[k] for k in row.key]} is already in "
                                         f"{db.name} with other contents; nothing was written")
@@ -589,7 +428,7 @@ class Importer:
                     for row, old in op.updates:
                         key = {k: row.values[k] for k in row.key}
                         now = fetch_row(con, row)
-                        if now is None or row_digest(_comparable(now, row)) != row_digest(old):
+                        if now is None or row_digest(comparable(now, row)) != row_digest(old):
                             raise ConflictError(f"the session {op.session_id} changed while importing; try again")
                         journal.record(op="row-update", path=str(db), table=row.table, key=key, old=old,
                                        digest=row_digest(row.values))
@@ -804,7 +643,7 @@ class Importer:
         assert op.new is not None
         if op.busy is not None:
             wait_until_free(op.busy, op.dest)
-        if _read_or_none(op.dest) != op.old:
+        if read_or_none(op.dest) != op.old:
             raise ConflictError(f"{op.dest} changed while importing (is the tool running?); try again")
         tmp = op.dest.with_name(f".sais-{os.urandom(4).hex()}.partial")
         journal.record(op="temp", path=str(tmp))
@@ -826,7 +665,7 @@ class Importer:
             except FileExistsError:
                 raise ConflictError(f"{op.dest} appeared while importing; try again") from None
         else:
-            if _read_or_none(op.dest) != op.old:
+            if read_or_none(op.dest) != op.old:
                 raise ConflictError(f"{op.dest} changed while importing (is the tool running?); try again")
             osops.replace(tmp, op.dest)
         done.append(("edit", (op.dest, op.old, mode)))  # a rollback gives the old file its mode back too
@@ -854,279 +693,3 @@ class Importer:
     def has_changes(self) -> bool:
         return (any(op.kind != "edit" or op.new != op.old for op in self._ops) or bool(self._store_ops)
                 or bool(self._resets))
-
-
-class _Compare:
-    """A write-only sink that tells how the bytes written to it relate to those of the file `local`
-    (what `relation(local, <those bytes>)` would say), without writing them anywhere."""
-
-    def __init__(self, local: Path):
-        self._fh = open(local, "rb")  # noqa: SIM115 - closed by result()
-        self._local_size = os.fstat(self._fh.fileno()).st_size
-        self._seen = 0
-        self._diverged = False
-
-    def write(self, data: bytes) -> int:
-        n = len(data)
-        if not self._diverged and self._seen < self._local_size:
-            want = min(n, self._local_size - self._seen)
-            if self._fh.read(want) != (data[:want] if want < n else data):
-                self._diverged = True
-        self._seen += n
-        return n
-
-    def result(self) -> str:
-        self._fh.close()
-        if self._diverged:
-            return DIVERGED
-        if self._seen == self._local_size:
-            return IDENTICAL
-        return LOCAL_PREFIX if self._local_size < self._seen else INCOMING_PREFIX
-
-
-class _Spool:
-    """The raw bytes of one payload file, kept in memory (up to `limit`) until it is known whether they
-    are needed; past the limit they go to `path` through the writer."""
-
-    def __init__(self, path: Path, writer: BackgroundWriter, limit: int = 4 << 20):
-        self.path, self._writer, self._limit = path, writer, limit
-        self._blocks: list[bytes] | None = []
-        self._size = 0
-        self._out: Any = None
-
-    def tee(self, blocks: Iterator[bytes]) -> Iterator[bytes]:
-        for block in blocks:
-            if self._out is not None:
-                self._out.write(block)
-            else:
-                assert self._blocks is not None
-                self._blocks.append(block)
-                self._size += len(block)
-                if self._size > self._limit:
-                    self._spill()
-            yield block
-
-    def _spill(self) -> None:
-        self._out = self._writer.open(self.path)
-        for block in self._blocks or ():
-            self._out.write(block)
-        self._blocks = None
-
-    def keep(self) -> None:
-        if self._out is None:
-            self._spill()
-        self._out.close()
-
-    def drop(self) -> None:
-        self._blocks = None
-        if self._out is not None:
-            self._out.close()  # written past the limit: left in the staging folder, removed with it
-
-
-@dataclass
-class _Decided:
-    """A session that was already here, compared while the payload streamed in."""
-
-    staged: StagedSession  # as planned (nothing of it was written)
-    existing: Path
-    relation: str
-
-
-_SKIP = {IDENTICAL: "already here: identical",
-         INCOMING_PREFIX: "the local copy is newer: it already holds everything in this handoff"}
-
-
-def stream_in(
-    imp: Importer,
-    sessions: list[SessionManifest],
-    reader: ArchiveReader,
-    raw_dir: Path,
-    progress: Callable[[int], None] | None = None,
-) -> tuple[dict[str, Path], dict[str, StagedSession], dict[str, _Decided]]:
-    """Read a version 2 payload's files, staging each one once, or not at all when it is already here.
-
-    Sessions that no local session shares an id with, of adapters that stream, are staged before the data
-    arrives (the adapter records a Recipe per file) and each file is rewritten into its staged place while
-    it is decrypted.  A session whose transcript is already here is planned the same way, but its
-    transcript is rewritten into a comparison with the local file: when that shows the local one holds it
-    all (identical, or newer), nothing of the session is written.  Otherwise, and for every other file,
-    the bytes are kept as they came in `raw_dir` for the usual `stage`.
-    Returns the raw files, the sessions already staged and the sessions decided while streaming.
-    """
-    adapter, ctx = imp.adapter, imp.ctx
-    raw: dict[str, Path] = {}
-    for sm in sessions:
-        for f in sm.files:
-            raw[f["arcname"]] = raw_dir / f"f{len(raw):06d}"
-    recipes: dict[Path, Recipe] = {}
-    staged: dict[str, StagedSession] = {}
-    compare: dict[Path, tuple[str, Recipe, Path]] = {}  # raw transcript -> (session, recipe, local file)
-    owner: dict[Path, str] = {}  # raw file of a session that is already here -> the session
-    planned: dict[str, StagedSession] = {}
-    if adapter.streams:
-        for sm in sessions:
-            if not adapter.streams_session(sm):
-                continue
-            existing = adapter.find_existing(sm.id, ctx)
-            plan: dict[Path, Recipe] = {}
-            ctx.plan = plan
-            try:
-                st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
-            finally:
-                ctx.plan = None
-            if existing is None and planning_exists(ctx, st.transcript.dest):
-                existing = st.transcript.dest
-            if existing is None:
-                recipes.update(plan)
-                staged[sm.id] = st
-                continue
-            # Already here: compared on bytes while streaming; the raw files are kept only if needed.
-            t_raw = next((src for src, r in plan.items() if r.staged == st.transcript.staged), None)
-            if t_raw is None or not existing.is_file():
-                continue
-            compare[t_raw] = (sm.id, plan[t_raw], existing)
-            planned[sm.id] = st
-            for f in sm.files:
-                owner[raw[f["arcname"]]] = sm.id
-    decided: dict[str, _Decided] = {}
-    with BackgroundWriter() as writer:
-        for name, blocks in reader.entries():
-            if progress is not None:
-                blocks = _counted(blocks, progress)
-            if name not in raw:  # a file of a session not asked for (`receive --session`): read, not kept
-                for _ in blocks:
-                    pass
-                continue
-            path = raw[name]
-            cmp = compare.get(path)
-            if cmp is not None:
-                sid, recipe, local = cmp
-                spool = _Spool(path, writer)
-                sink = _Compare(local)
-                recipe.write(spool.tee(blocks), sink)
-                rel = sink.result()
-                if rel in _SKIP:
-                    spool.drop()
-                    decided[sid] = _Decided(planned[sid], local, rel)
-                else:
-                    spool.keep()
-                continue
-            sid = owner.get(path)
-            if sid is not None and sid in decided:
-                for _ in blocks:  # a file of a session that is already here: not needed
-                    pass
-                continue
-            recipe = recipes.get(path) or Recipe(path, None)  # no recipe: staged raw, as it is
-            with writer.open(recipe.staged) as out:
-                recipe.write(blocks, out)
-    return raw, staged, decided
-
-
-def _counted(blocks: Iterator[bytes], progress: Callable[[int], None]) -> Iterator[bytes]:
-    for block in blocks:
-        progress(len(block))
-        yield block
-
-
-def import_sessions(
-    adapter: Adapter,
-    manifest: dict[str, Any],
-    files: Mapping[str, Path] | None,
-    target: Repo,
-    *,
-    env: Mapping[str, str],
-    staging: Path,
-    options: dict[str, Any] | None = None,
-    on_session: Callable[[SessionResult], None] | None = None,
-    stream: ArchiveReader | None = None,
-    progress: Callable[[int], None] | None = None,
-    only: Collection[str] | None = None,
-    dry_run: bool = False,
-) -> ImportReport:
-    """Import the sessions of a verified `manifest`: from staged raw `files`, or (version 2) from `stream`,
-    which is read to its end here, under the import lock.
-
-    `only`: the ids of the sessions to import (the others are read past and left out of the report).
-    `dry_run`: decide exactly as a real import does, with the same code, and stop there: nothing is
-    placed, journalled or finalized, no lock is taken (it would write into our config folder), and the
-    report holds what a real import would do now.  Only `staging` is written to."""
-    src = manifest["source"]
-    source = SourceInfo(
-        os_flavor=src["os_flavor"], repo_root=src["repo_root"], home=src.get("home"),
-        tool_home=src.get("tool_home"), hostname=src.get("hostname"),
-        adapter_meta=src.get("adapter_meta") or {},
-    )
-    ctx = ImportContext(target=target, source=source, staging=staging, env=env, options=dict(options or {}))
-    home = adapter.home()
-    lock = contextlib.nullcontext() if dry_run else import_lock(env, Path(os.path.realpath(home)))
-    with lock:
-        imp = Importer(adapter, ctx)
-        results: list[SessionResult] = []
-        sessions = [
-            SessionManifest(
-                id=s["id"], files=s["files"], cwd_rel=s.get("cwd_rel", ""), title=s.get("title"),
-                last_activity=s.get("last_activity"), lines=s.get("lines"), tool_version=s.get("tool_version"),
-                meta=s.get("meta") or {},
-            )
-            for s in manifest["sessions"]
-            if only is None or s["id"] in only
-        ]
-        pre: dict[str, StagedSession] = {}
-        decided: dict[str, _Decided] = {}
-        ctx.lookups = {}  # planning: nothing is placed until apply, so per-session lookups may be indexed
-        if stream is not None:
-            raw_dir = staging / "raw"
-            raw_dir.mkdir(exist_ok=True)
-            files, pre, decided = stream_in(imp, sessions, stream, raw_dir, progress)
-        assert files is not None
-        for sm in sessions:
-            d = decided.get(sm.id)
-            if d is not None:
-                r = imp._result(d.staged, "skip", d.existing, _SKIP[d.relation])
-                results.append(r)
-                if on_session:
-                    on_session(r)
-                continue
-            sfiles = {f["arcname"]: files[f["arcname"]] for f in sm.files}
-            st = pre.get(sm.id)
-            if st is not None:
-                st = adapter.complete(st, sm, sfiles, ctx)
-            r = imp.plan_session(sm, sfiles, st)
-            results.append(r)
-            if on_session:
-                on_session(r)
-        ctx.lookups = None
-        # An import killed after placing its files never reset the tool's index (`index_resets`, planned
-        # below) nor ran `finalize`, and its sessions now look "already here": complete them with this run.
-        interrupted = interrupted_journals(env, home)
-        placed = {op["path"] for j in interrupted for op in read_journal(j)[1] if op.get("op") in ("create", "extend")}
-        recovered = [dataclasses.replace(r, action="new") for r in results
-                     if r.action == "skip" and r.path is not None and str(r.path) in placed]
-        if dry_run or (not imp.has_changes and not recovered):
-            return ImportReport(results=results, notes=imp.notes, journal=None)
-        imported = [r for r in results if r.action != "skip"]
-        imp.plan_resets(adapter.index_resets(ctx, imported + recovered))
-        journal = Journal.start(env, adapter.name, home) if imp.has_changes else None
-        if journal is not None:
-            try:
-                imp.apply(journal)
-            except BaseException:
-                journal.abandon()
-                raise
-        notes = list(imp.notes)
-        try:
-            notes += adapter.finalize(ctx, imported + recovered)
-        except (SyncError, OSError) as exc:
-            notes.append(f"warning: imported, but the {adapter.display_name} index step failed: {exc}")
-        for j in interrupted:
-            mark_complete(j, [])
-        if recovered:
-            notes.append(f"completed {len(recovered)} session(s) of an import that was interrupted")
-        if journal is None:
-            return ImportReport(results=results, notes=notes, journal=None)
-        journal.complete([
-            {"id": r.id, "original_id": r.original_id, "action": r.action, "path": str(r.path),
-             "host": source.hostname}
-            for r in imported
-        ])
-        return ImportReport(results=results, notes=notes, journal=journal.path)

@@ -1,5 +1,9 @@
 """Byte-level, JSON-aware path rewriting shared by every adapter.
 
+Why this module stays whole (~560 lines): the needle set, the candidate scan and the boundary rules
+are one algorithm whose fast path and exact fallback must agree byte for byte (bench/check_rewrite.py
+checks them against the reference regex); rewriting with Windows on either side is `rewrite_cross.py`.
+
 Session files are JSON (one document per line, or one document).  A path such as `/home/alice/src/app`
 appears inside JSON string values in a few encodings: as is (UTF-8), with non-ASCII as `\\uXXXX`, with
 `/` escaped as `\\/`, and inside `file://` URLs percent-encoded.  Rather than parse and re-serialise every
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from sync_ai_sessions import pathflavor
-from sync_ai_sessions.rewrite_cross import CrossPlan
+from sync_ai_sessions.engine.rewrite_cross import CrossPlan
 
 # Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
 _NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
