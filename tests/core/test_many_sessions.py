@@ -275,8 +275,8 @@ def test_a_torn_journal_marked_complete_by_a_recovery_stays_complete(tmp_path):
     # for Codex, resets its index again).
     import json as _json
 
-    from sync_ai_sessions import journal as J
     from sync_ai_sessions.config import ENV_HOME
+    from sync_ai_sessions.engine import journal as J
 
     env = {"HOME": str(tmp_path), ENV_HOME: str(tmp_path / "cfg")}
     home = tmp_path / "tool"
