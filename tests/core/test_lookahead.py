@@ -183,7 +183,7 @@ def test_background_writer_reports_the_disk_error_of_a_small_file_and_closes_it(
     disk is reported in the caller's thread, the descriptor closed, the files after it not written."""
     import os
 
-    from sync_ai_sessions import bgwrite
+    from sync_ai_sessions.engine import bgwrite
 
     real_write, real_close = os.write, os.close
     opened: list[int] = []
@@ -219,7 +219,7 @@ def test_background_writer_reports_the_disk_error_of_a_small_file_and_closes_it(
 
 
 def test_background_writer_writes_small_files_whole(tmp_path) -> None:
-    from sync_ai_sessions import bgwrite
+    from sync_ai_sessions.engine import bgwrite
 
     with bgwrite.BackgroundWriter() as bw:
         for i in range(300):
