@@ -312,6 +312,7 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
     r: dict[str, list[Run]] = {k: [] for k in ("send", "pipe", "recv", "rpipe", "noop")}
 
     def ours_send() -> None:
+        sais.unlink(missing_ok=True)  # send --to never replaces a file (--force would): each repetition writes anew
         run, out = run_popen(send, env(home_a))
         doc = json.loads(out)
         assert doc["ok"] and len(doc["sessions"]) == count, (len(doc.get("sessions", [])), count)
