@@ -414,6 +414,19 @@ def _state_db(path: Path) -> None:
     con.commit()
     con.close()
 
+def _one_session_doc(w: World, sm) -> dict:
+    """The manifest of a handoff holding the one session `sm` exported by `w.src`."""
+    return {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
+                       "adapter_meta": w.src.export_meta()},
+            "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+
+
+def _import_into(w: World, doc: dict, files, staging: Path):
+    """`doc`'s session imported into `w.dst` through the engine, from a fresh staging folder."""
+    staging.mkdir()
+    return import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=staging)
+
+
 
 def _rows(path: Path, table: str) -> int:
     con = sqlite3.connect(path)
@@ -434,14 +447,10 @@ def test_import_new_then_identical_then_diverged_copy_and_backfill_reset(tmp_pat
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
-                      "adapter_meta": w.src.export_meta()},
-           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    doc = _one_session_doc(w, sm)
 
     def run(n: int):
-        st = tmp_path / f"staging{n}"
-        st.mkdir()
-        return import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st)
+        return _import_into(w, doc, files, tmp_path / f"staging{n}")
 
     rep = run(1)
     (r,) = rep.results
@@ -506,14 +515,10 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
-                      "adapter_meta": w.src.export_meta()},
-           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    doc = _one_session_doc(w, sm)
 
     def run(n: int):
-        st = tmp_path / f"staging{n}"
-        st.mkdir()
-        return import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st)
+        return _import_into(w, doc, files, tmp_path / f"staging{n}")
 
     (r,) = run(1).results
     assert r.action == "new" and [_backfill(db) for db in dbs] == [[], []]
@@ -553,9 +558,7 @@ def test_undo_after_a_state_database_was_removed_puts_nothing_there(tmp_path: Pa
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
-                      "adapter_meta": w.src.export_meta()},
-           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    doc = _one_session_doc(w, sm)
     st = tmp_path / "import-staging"
     st.mkdir()
     (r,) = import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st).results
@@ -582,9 +585,7 @@ def test_a_busy_state_database_refuses_the_import_in_one_line_and_places_nothing
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
-                      "adapter_meta": w.src.export_meta()},
-           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    doc = _one_session_doc(w, sm)
     real_connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
     holder = real_connect(db, isolation_level=None)
@@ -614,9 +615,7 @@ def test_undo_while_codex_writes_its_state_database_refuses_in_one_line(tmp_path
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = {"source": {"os_flavor": "posix", "repo_root": OLD_ROOT, "tool_home": OLD_HOME,
-                      "adapter_meta": w.src.export_meta()},
-           "sessions": [{"id": sm.id, "files": sm.files, "cwd_rel": sm.cwd_rel, "meta": sm.meta}]}
+    doc = _one_session_doc(w, sm)
     st = tmp_path / "import-staging"
     st.mkdir()
     (r,) = import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st).results
