@@ -4,12 +4,15 @@ It is kept in one module (~470 lines) on purpose: an adapter author reads here, 
 type a plan is made of and every rule the engine holds it to.
 
 Send side:   `find_sessions(repo)` -> the repo's sessions, each with the files that travel with it.
-Receive side: `stage(...)` writes the rewritten files for this machine into a staging folder and says
-where each must land, which lines go to shared append-only files (`LineAppend`) and which shared
-documents change (`FileEdit`: an index such as Gemini's projects.json); the shared import engine
-(`sync_ai_sessions.engine.importer`) then decides, on bytes, new / skip / fast-forward / copy, and places
-files atomically without ever overwriting, every change journalled for `undo`.  When a session must
-become a copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once after anything was
+Receive side: `stage(...)` plans a session for this machine and writes nothing: for each file, a
+`Recipe` (which bytes, rewritten how, staged under which name) and where it must land, which lines go to
+shared append-only files (`LineAppend`) and which shared documents change (`FileEdit`: an index such as
+Gemini's projects.json).  The shared import engine carries the recipes out, in one place
+(`sync_ai_sessions.engine.staging`): while the payload is decrypted when the adapter `streams`, else
+right after `stage` returns, then calls `complete` for what needs the staged bytes; it then decides
+(`sync_ai_sessions.engine.importer`), on bytes, new / skip / fast-forward / copy, and places files
+atomically without ever overwriting, every change journalled for `undo`.  When a session must become a
+copy, the engine calls `stage(..., new_id=...)` again.  `finalize` runs once after anything was
 imported, for notes only; an index the tool must rebuild is a planned store operation (`RowsReset`,
 from `index_resets`).  Neither is called when nothing was imported.
 
@@ -22,8 +25,10 @@ Rules every adapter keeps:
 - `arcname`s are POSIX, relative, without `..`, and start with a top folder the adapter owns
   (e.g. `projects/...`); they are names inside the payload, not paths on this machine.
 - Every `Placement.dest` lies inside `self.home()`; the engine re-checks and refuses anything else.
-- Nothing is written outside `ctx.staging` by `stage`; every change to the tool's home is in the plan
-  it returns (placements, line appends, file edits, rows), so that `undo` and a killed import see it.
+- `stage` and `complete` write nothing, not even into `ctx.staging`: every staged file is a `Recipe`
+  the engine carries out, and every change to the tool's home is in the plan they return (placements,
+  line appends, file edits, rows), so that `undo` and a killed import see it.  They may read the payload
+  files (an adapter that `streams` does not, in `stage`) and the tool's home.
 - No per-import state on `self`: what an adapter remembers across the sessions of one import (names it
   planned, indexes of local files) lives in `ctx.lookups` (or in the returned plan).
 """
@@ -145,19 +150,35 @@ class SourceInfo:
 
 @dataclass
 class Recipe:
-    """How a payload file becomes its staged bytes: rewritten by `rewriter` (with `replace`), or copied."""
+    """How one staged file gets its bytes, which the engine writes (adapters only plan, see the rules):
+    the bytes of the file `src` (a payload file, or one of the tool's own), rewritten by `rewriter` (with
+    `replace`, then `post`) or copied as they are; or `data`, bytes the adapter made (a marker file).
+    A payload file is the `src` of one Recipe at most (a file staged while it is decrypted is not kept)."""
 
-    staged: Path
-    rewriter: PathRewriter | None
+    staged: Path  # where the engine writes them (inside ctx.staging); the Placement names it
+    src: Path | None = None
+    rewriter: PathRewriter | None = None
     replace: tuple[bytes, bytes] | None = None
     post: Callable[[bytes], bytes] | None = None  # the adapter's own edit after the rewrite (whole lines)
+    data: bytes | None = None  # instead of `src`
+    # How to read `src` when not as it is (Codex: a zstd-compressed rollout, decompressed); such a file is
+    # staged from the whole payload file, after it arrived, never while it is decrypted.
+    read: Callable[[Path], Iterable[bytes]] | None = None
 
-    def apply(self, src: Path) -> None:
-        """Stage the bytes of the file `src`."""
-        if self.rewriter is None:
-            copy_file(src, self.staged)
+    def apply(self) -> None:
+        """Write the staged file, reading `src` once (the engine calls it; see `engine.staging`)."""
+        if self.data is not None:
+            with open(self.staged, "wb") as out:
+                out.write(self.data)
+            return
+        assert self.src is not None, f"a Recipe for {self.staged} without src or data"
+        if self.read is not None:
+            with open(self.staged, "wb") as out:
+                self.write(self.read(self.src), out)
+        elif self.rewriter is None:
+            copy_file(self.src, self.staged)
         else:
-            self.rewriter.rewrite_file(src, self.staged, replace=self.replace, post=self.post)
+            self.rewriter.rewrite_file(self.src, self.staged, replace=self.replace, post=self.post)
 
     def write(self, blocks: Iterable[bytes], out: Any) -> None:
         """Stage bytes arriving as `blocks` into `out` (a writable file, opened on `staged`)."""
@@ -175,10 +196,6 @@ class ImportContext:
     staging: Path  # a private folder for staged files; removed by the engine afterwards
     env: Mapping[str, str]
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"keep_provider": True} for codex
-    # Set by the engine while it plans a streamed import (see `Adapter.streams`): StagedFiles then records
-    # a Recipe per payload file here instead of reading it, and the engine writes the staged bytes while
-    # the payload is decrypted.
-    plan: dict[Path, Recipe] | None = None
     # Set by the engine while it plans an import (nothing is placed meanwhile): adapters may keep here what
     # they look up per session (the local transcripts by id, an index file's entries), built once per
     # import instead of once per session.  None outside planning: look on disk.
@@ -242,7 +259,9 @@ class StagedSession:
     resume_cwd: Path | None = None  # folder to run the resume command in
     resume: str | None = None  # the resume command when not `Adapter.resume_command(session_id)`
     notes: list[str] = field(default_factory=list)  # told to the user when the session is imported
-    # The adapter's own, from a streamed `stage` to its `complete` (e.g. the rewriter it planned with).
+    # How each staged file (every `Placement.staged` above) gets its bytes: the engine carries them out.
+    recipes: list[Recipe] = field(default_factory=list)
+    # The adapter's own, from its `stage` to its `complete` (e.g. the rewriter it planned with).
     carry: Any = None
 
 
@@ -307,43 +326,34 @@ def refuse_unportable(dest: Path) -> None:
 
 
 class StagedFiles:
-    """A session's files as `stage` prepares them: the bytes for this machine (paths rewritten, or
-    copied as they are) in a private folder of `ctx.staging`, and where each lands."""
+    """A session's files as `stage` plans them: a Recipe for the bytes for this machine (paths rewritten,
+    or copied as they are), staged under a private name in `ctx.staging`, and where each lands."""
 
-    def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None,
-                 plan: dict[Path, Recipe] | None = None, made: set[Path] | None = None):
+    def __init__(self, staging: Path, prefix: str, rewriter: PathRewriter, replace: tuple[bytes, bytes] | None):
         # One folder per staging folder, not one per session (thousands of sessions: a mkdir and an rmdir
-        # each); every staged name is made unique by a per-process sequence number and `prefix`.  `made`:
-        # the folders already made while the engine plans this import (no stat per session).
+        # each; the engine makes it); every staged name is made unique by a per-process sequence number
+        # and `prefix`.
         self.folder = staging / "staged"
-        if made is None or self.folder not in made:
-            if not self.folder.is_dir():
-                self.folder.mkdir(parents=True, exist_ok=True)
-            if made is not None:
-                made.add(self.folder)
         self.prefix = f"{prefix}{next(_SEQ):06d}-"
-        self.plan = plan
         self.rewriter = rewriter
         self.replace = replace  # (old id, new id) when staging a copy
         self.transcript: Placement | None = None
         self.sidecars: list[Placement] = []
+        self.recipes: list[Recipe] = []
 
     @classmethod
     def of(cls, ctx: ImportContext, tool: str, sid: str, out_id: str, rewriter: PathRewriter) -> StagedFiles:
         """The staged files of the session `sid`, to be known as `out_id` (a copy renames the id in them)."""
         ids = (sid.encode(), out_id.encode()) if out_id != sid else None
-        made = ctx.lookups.setdefault("staged_dirs", set()) if ctx.lookups is not None else None
-        return cls(ctx.staging, f"{tool}-{out_id}-", rewriter, ids, plan=ctx.plan, made=made)
+        return cls(ctx.staging, f"{tool}-{out_id}-", rewriter, ids)
 
     def add(self, src: Path, dest: Path, *, role: str | None, rewrite: bool = True, replace_id: bool = True) -> None:
+        """The file `src` (a payload file) lands at `dest`, rewritten unless `rewrite` is False."""
         refuse_unportable(dest)
         n = len(self.sidecars) + (self.transcript is not None)
         staged = self.folder / f"{self.prefix}{n:05d}-{dest.name}"
-        recipe = Recipe(staged, self.rewriter if rewrite else None, self.replace if rewrite and replace_id else None)
-        if self.plan is not None:
-            self.plan[src] = recipe  # the engine applies it while the payload is decrypted
-        else:
-            recipe.apply(src)
+        self.recipes.append(Recipe(staged, src, self.rewriter if rewrite else None,
+                                   self.replace if rewrite and replace_id else None))
         placement = Placement(dest=dest, staged=staged)
         if role == ROLE_TRANSCRIPT:
             self.transcript = placement
@@ -354,7 +364,7 @@ class StagedFiles:
         if self.transcript is None:
             raise UnsafePayloadError(f"session {original_id} has no transcript in the payload")
         return StagedSession(session_id=session_id, original_id=original_id, transcript=self.transcript,
-                             sidecars=self.sidecars, resume_cwd=resume_cwd)
+                             sidecars=self.sidecars, resume_cwd=resume_cwd, recipes=self.recipes)
 
 
 @dataclass
@@ -372,10 +382,10 @@ class SessionResult:
 class Adapter(ABC):
     name: ClassVar[str]  # "claude", "codex", ... (the --tool value)
     display_name: ClassVar[str]  # "Claude Code"
-    # True when `stage`, given `ctx.plan`, reads no payload file: it records a Recipe there for each file it
-    # rewrites (`StagedFiles` does so when passed `plan=ctx.plan`) and leaves what needs other files' bytes
-    # to `complete`.  The engine may then call it before the data arrives and rewrite each file while
-    # decrypting, in one pass.
+    # True when `stage` reads no payload file (its recipes name them; what needs their bytes is left to
+    # `complete`).  The engine may then call it before the data arrives and carry out each payload file's
+    # Recipe while decrypting it, in one pass.  Otherwise (Gemini reads the transcript to plan) the engine
+    # calls it once the payload files are on disk and carries the recipes out right after.
     streams: ClassVar[bool] = False
 
     def __init__(self, env: Mapping[str, str] | None = None):
@@ -423,11 +433,13 @@ class Adapter(ABC):
         ctx: ImportContext,
         new_id: str | None = None,
     ) -> StagedSession | StagedRows:
-        """Rewrite `session` for this machine into `ctx.staging` and say where each file goes (or, for a
-        database-backed tool, which rows it needs: `StagedRows`).
+        """Plan `session` for this machine, writing nothing: how each file is staged (`Recipe`, in
+        `StagedSession.recipes`) and where it goes (or, for a database-backed tool, which rows it needs:
+        `StagedRows`).  The engine writes the staged files and then calls `complete`.
 
-        `files` maps each manifest arcname to the verified bytes received.  With `new_id`, produce a
-        copy known to the tool under that id everywhere it reads the id (file names included).
+        `files` maps each manifest arcname to the file that holds (or, while the engine streams, will hold)
+        its verified bytes.  With `new_id`, plan a copy known to the tool under that id everywhere it reads
+        the id (file names included).
         """
 
     def streams_session(self, session: SessionManifest) -> bool:
@@ -436,8 +448,10 @@ class Adapter(ABC):
 
     def complete(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
                  ctx: ImportContext) -> StagedSession:
-        """Finish a session that `stage` planned before its bytes arrived, now that they have all been
-        written (`files`: the payload files that had no Recipe, as they came)."""
+        """Finish the plan of `stage` once the engine has written its recipes, for what needs bytes
+        (Codex: the model provider its rewrite saw, the history lines of other payload files); it writes
+        nothing either.  `files`: as given to `stage`; a payload file that has a Recipe is there only when
+        the session did not stream, so read only the others."""
         return staged
 
     def target_cwd(self, session: SessionManifest, ctx: ImportContext) -> Path:

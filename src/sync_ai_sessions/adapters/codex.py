@@ -37,6 +37,7 @@ Path forms per OS (all translated on import, both ways; see pathflavor / rewrite
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -571,21 +572,14 @@ class CodexAdapter(Adapter):
                 self._shared_file(f["arcname"], sid)  # refused before any byte is written
         rw = self.rewriter(session, ctx, sid, out_id)
         provider = _ProviderFix(self._provider(ctx), keep=bool(ctx.options.get("keep_provider")))
-        staging = ctx.staging / "codex"  # one folder for all sessions: the name holds the id
-        if not staging.is_dir():
-            staging.mkdir(parents=True, exist_ok=True)
-        staged_t = staging / name
-        resume_cwd = self.target_cwd(session, ctx)
-        staged = StagedSession(session_id=out_id, original_id=sid, transcript=Placement(dest, staged_t),
-                               resume_cwd=resume_cwd)
-        recipe = Recipe(staged_t, rw, post=provider)
-        if ctx.plan is not None:  # rewritten while it is decrypted; the rest in complete()
-            ctx.plan[files[t_arc]] = recipe
-            staged.carry = (rw, provider)
-            return staged
-        with open(staged_t, "wb") as out:  # the same recipe, over the staged (maybe compressed) rollout
-            recipe.write(_read_blocks(files[t_arc]), out)
-        return self._finish(staged, session, files, rw, provider)
+        staged_t = ctx.staging / "codex" / name  # one folder for all sessions: the name holds the id
+        # Rewritten while it is decrypted, or from its payload file once there (a zstd-compressed rollout,
+        # decompressed: the engine names that file, so its name does not say so); the provider note and the
+        # history lines need the bytes: complete().
+        recipe = Recipe(staged_t, files[t_arc], rw, post=provider,
+                        read=functools.partial(_read_blocks, zst=True) if t_arc.endswith(".zst") else None)
+        return StagedSession(session_id=out_id, original_id=sid, transcript=Placement(dest, staged_t),
+                             resume_cwd=self.target_cwd(session, ctx), recipes=[recipe], carry=(rw, provider))
 
     def _provider(self, ctx: ImportContext) -> str:
         """`configured_provider()`, read once per import while the engine plans (not once per session)."""
@@ -609,14 +603,11 @@ class CodexAdapter(Adapter):
 
     def complete(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
                  ctx: ImportContext) -> StagedSession:
+        """Once the transcript is staged: the note about its model provider (and, when it is kept, the resume
+        command that names it), and its lines for the shared history and session index (read from their
+        payload files, which have no Recipe)."""
         rw, provider = staged.carry
         staged.carry = None
-        return self._finish(staged, session, files, rw, provider)
-
-    def _finish(self, staged: StagedSession, session: SessionManifest, files: Mapping[str, Path],
-                rw: PathRewriter, provider: _ProviderFix) -> StagedSession:
-        """Once the transcript is staged: the note about its model provider (and, when it is kept, the resume
-        command that names it), and its lines for the shared history and session index."""
         sid, out_id = session.id, staged.session_id
         recorded = [p for p in provider.seen if p != provider.target]
         staged.notes = []

@@ -40,11 +40,12 @@ def _jstr(raw: bytes) -> str:
     return json.loads(b'"' + raw + b'"')
 
 
-def _read_blocks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    """The bytes of a plain or zstd-compressed rollout, `size` at a time."""
+def _read_blocks(path: Path, size: int = 1 << 20, *, zst: bool | None = None) -> Iterator[bytes]:
+    """The bytes of a plain or zstd-compressed rollout, `size` at a time (`zst`: whether it is compressed;
+    None: when its name says so)."""
     with open(path, "rb") as raw:
         src: Any = raw
-        if path.name.endswith(".zst"):
+        if path.name.endswith(".zst") if zst is None else zst:
             import zstandard
 
             src = zstandard.ZstdDecompressor().stream_reader(raw)

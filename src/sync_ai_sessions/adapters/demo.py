@@ -82,7 +82,7 @@ class DemoAdapter(Adapter):
             rules.append(Rule(session.id, new_id, kind="token"))
         rw = PathRewriter(rules, source_flavor=ctx.source.os_flavor)
         folder = self.home() / "sessions" / enc(str(cwd))
-        out = StagedFiles(ctx.staging, f"demo-{sid}-", rw, None, plan=ctx.plan)
+        out = StagedFiles(ctx.staging, f"demo-{sid}-", rw, None)
         for f in session.files:
             if f["role"] == ROLE_TRANSCRIPT:
                 dest = folder / f"{sid}.jsonl"

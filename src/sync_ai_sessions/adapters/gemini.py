@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -65,6 +64,7 @@ from sync_ai_sessions.adapters.base import (
     FileEdit,
     ImportContext,
     Placement,
+    Recipe,
     Session,
     SessionManifest,
     StagedSession,
@@ -388,14 +388,13 @@ class GeminiAdapter(Adapter):
 
         rewriter = self._rewriter(session, ctx, files[t_arc], project, temp_dir, sid, out_id)
         staging = ctx.staging / f"gemini-{out_id}"
-        staging.mkdir(parents=True, exist_ok=True)
         staged_t = staging / "transcript"
-        rewriter.rewrite_file(files[t_arc], staged_t)
+        recipes = [Recipe(staged_t, files[t_arc], rewriter)]
         transcript = Placement(temp_dir / "chats" / t_name, staged_t)
 
         # The project's registration goes first (a run killed half-way then leaves the project registered,
         # and the next one places the rest into the same folder), then the session's own files.
-        sidecars = self._registration(project, slug, staging, ctx)
+        sidecars = self._registration(project, slug, staging, ctx, recipes)
         for i, f in enumerate(session.files):
             arc = f["arcname"]
             if arc == t_arc:
@@ -410,10 +409,8 @@ class GeminiAdapter(Adapter):
             else:
                 raise UnsafePayloadError(f"session {sid}: a second chat file {arc!r}")
             staged = staging / f"s{i}"
-            if Path(rel).suffix.lower() in _TEXT_SUFFIXES:
-                rewriter.rewrite_file(files[arc], staged)
-            else:
-                staged.write_bytes(files[arc].read_bytes())
+            text = Path(rel).suffix.lower() in _TEXT_SUFFIXES  # other files are copied as they are
+            recipes.append(Recipe(staged, files[arc], rewriter if text else None))
             sidecars.append(Placement(dest, staged))
 
         key = key_of(project, fl)
@@ -426,21 +423,25 @@ class GeminiAdapter(Adapter):
             sidecars=sidecars,
             edits=[edit],
             resume_cwd=Path(project),
+            recipes=recipes,
         )
 
-    def _registration(self, project: str, slug: str, staging: Path, ctx: ImportContext) -> list[Placement]:
+    def _registration(self, project: str, slug: str, staging: Path, ctx: ImportContext,
+                      recipes: list[Recipe]) -> list[Placement]:
         """The files that make `slug` the project's folder: Gemini's one-time copy of a pre-0.29 folder
-        (see `_legacy_copies`) and the two `.project_root` markers that are not there yet."""
-        out = self._legacy_copies(project, slug, staging, ctx)
+        (see `_legacy_copies`) and the two `.project_root` markers that are not there yet (their recipes
+        added to `recipes`)."""
+        out = self._legacy_copies(project, slug, staging, ctx, recipes)
         key = key_of(project, ctx.target_flavor)
         for base in self.base_dirs:
             if self._marker_owner(base, slug) is None:
                 staged = staging / f"marker-{base.name}"
-                staged.write_bytes(key.encode("utf-8"))  # as Gemini writes it (lower-cased on win32)
+                recipes.append(Recipe(staged, data=key.encode("utf-8")))  # as Gemini writes it (lower-cased on win32)
                 out.append(Placement(base / slug / PROJECT_ROOT_FILE, staged))
         return out
 
-    def _legacy_copies(self, project: str, slug: str, staging: Path, ctx: ImportContext) -> list[Placement]:
+    def _legacy_copies(self, project: str, slug: str, staging: Path, ctx: ImportContext,
+                       recipes: list[Recipe]) -> list[Placement]:
         """Gemini's one-time copy of a pre-0.29 `<sha256(path)>` folder, which our import would block.
 
         Gemini copies `tmp/<hash>` (and `history/<hash>`) into the new short-name folder only while that folder
@@ -466,7 +467,7 @@ class GeminiAdapter(Adapter):
                     if src.is_symlink() or dst.exists():
                         continue
                     staged = staging / f"legacy-{len(out)}"
-                    shutil.copy2(src, staged)
+                    recipes.append(Recipe(staged, src))  # copied as it is
                     out.append(Placement(dst, staged))
         return out
 

@@ -5,8 +5,9 @@ roll back) whose placing, fast-forward, file-edit and row steps share its op lis
 apart, each piece would need the others' private state.  The decisions (`decide.py`), writes inside a
 tool's folder (`place.py`), SQL (`store.py`) and payload intake (`intake.py`) live beside it.
 
-For each session of a verified payload the adapter stages the rewritten files; the engine then compares
-the staged transcript with the local one holding the same id (if any):
+For each session of a verified payload the adapter plans the rewritten files and the engine stages them
+(`staging.py`); the engine then compares the staged transcript with the local one holding the same id
+(if any):
 
   identical                     -> skip ("already here")
   local is a strict prefix      -> fast-forward (the session went on elsewhere)
@@ -85,6 +86,7 @@ from sync_ai_sessions.engine.journal import (
     sha256_file,
 )
 from sync_ai_sessions.engine.place import check_inside, planning_exists, put_bytes, read_or_none, wait_until_free
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.engine.store import (
     comparable,
     delete_row,
@@ -254,7 +256,7 @@ class Importer:
                       staged: StagedSession | None) -> SessionResult:
         streamed = staged is not None
         if staged is None:
-            staged = self.adapter.stage(sm, files, self.ctx)
+            staged = stage(self.adapter, sm, files, self.ctx)
         if isinstance(staged, StagedRows):
             return self._plan_rows(sm, files, staged)
         self._check_staged(staged)
@@ -285,7 +287,8 @@ class Importer:
             if streamed:  # it was streamed because no local session had its id; one appeared meanwhile
                 raise ConflictError(f"the session {sm.id} appeared here while importing; try again")
             new_id = self.adapter.new_session_id(f"{sm.id}\n{sha256_file(staged.transcript.staged)}")
-            staged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
+            staged = stage(self.adapter, sm, files, self.ctx, new_id=new_id)
+            assert isinstance(staged, StagedSession)
             self._check_staged(staged)
             prior = self.adapter.find_existing(staged.session_id, self.ctx)
             if prior is None and staged.transcript.dest.exists():
@@ -328,7 +331,7 @@ class Importer:
             if action == "copy":
                 seed = hashlib.sha256("\n".join(staged.units).encode()).hexdigest()
                 new_id = self.adapter.new_session_id(f"{sm.id}\n{seed}")
-                restaged = self.adapter.stage(sm, files, self.ctx, new_id=new_id)
+                restaged = stage(self.adapter, sm, files, self.ctx, new_id=new_id)
                 assert isinstance(restaged, StagedRows)
                 staged = restaged
                 db = self._store_db(staged)

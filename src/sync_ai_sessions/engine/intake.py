@@ -32,6 +32,7 @@ from sync_ai_sessions.engine.journal import (
     read_journal,
 )
 from sync_ai_sessions.engine.place import planning_exists
+from sync_ai_sessions.engine.staging import make_folders, write_recipes
 from sync_ai_sessions.errors import SyncError
 from sync_ai_sessions.format.archive import ArchiveReader
 from sync_ai_sessions.gitrepo import Repo
@@ -98,12 +99,13 @@ def stream_in(
 ) -> tuple[dict[str, Path], dict[str, StagedSession], dict[str, _Decided]]:
     """Read a version 2 payload's files, staging each one once, or not at all when it is already here.
 
-    Sessions that no local session shares an id with, of adapters that stream, are staged before the data
-    arrives (the adapter records a Recipe per file) and each file is rewritten into its staged place while
-    it is decrypted.  A session whose transcript is already here is planned the same way, but its
-    transcript is rewritten into a comparison with the local file: when that shows the local one holds it
-    all (identical, or newer), nothing of the session is written.  Otherwise, and for every other file,
-    the bytes are kept as they came in `raw_dir` for the usual `stage`.
+    Sessions that no local session shares an id with, of adapters that stream, are planned before the data
+    arrives (the adapter's `stage` returns a Recipe per file) and each payload file is rewritten into its
+    staged place while it is decrypted; their other recipes (bytes the adapter made, a file it reads
+    whole) are written once the payload is in.  A session whose transcript is already here is planned the
+    same way, but its transcript is rewritten into a comparison with the local file: when that shows the
+    local one holds it all (identical, or newer), nothing of the session is written.  Otherwise, and for
+    every other file, the bytes are kept as they came in `raw_dir` for the usual `staging.stage`.
     Returns the raw files, the sessions already staged and the sessions decided while streaming.
     """
     adapter, ctx = imp.adapter, imp.ctx
@@ -111,7 +113,8 @@ def stream_in(
     for sm in sessions:
         for f in sm.files:
             raw[f["arcname"]] = raw_dir / f"f{len(raw):06d}"
-    recipes: dict[Path, Recipe] = {}
+    recipes: dict[Path, Recipe] = {}  # raw file -> its recipe, carried out while it is decrypted
+    after: list[Recipe] = []  # the recipes of streamed sessions that are not (carried out at the end)
     staged: dict[str, StagedSession] = {}
     compare: dict[Path, tuple[str, Recipe, Path]] = {}  # raw transcript -> (session, recipe, local file)
     owner: dict[Path, str] = {}  # raw file of a session that is already here -> the session
@@ -121,16 +124,17 @@ def stream_in(
             if not adapter.streams_session(sm):
                 continue
             existing = adapter.find_existing(sm.id, ctx)
-            plan: dict[Path, Recipe] = {}
-            ctx.plan = plan
-            try:
-                st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
-            finally:
-                ctx.plan = None
+            own = {raw[f["arcname"]] for f in sm.files}
+            st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
+            assert isinstance(st, StagedSession), f"{adapter.name} streams rows"
+            # A payload file whose recipe reads it as it comes is rewritten while it is decrypted.
+            plan = {r.src: r for r in st.recipes if r.src in own and r.read is None and r.data is None}
             if existing is None and planning_exists(ctx, st.transcript.dest):
                 existing = st.transcript.dest
             if existing is None:
+                make_folders(st.recipes, ctx)
                 recipes.update(plan)
+                after += [r for r in st.recipes if plan.get(r.src) is not r]
                 staged[sm.id] = st
                 continue
             # Already here: compared on bytes while streaming; the raw files are kept only if needed.
@@ -169,9 +173,10 @@ def stream_in(
                 for _ in blocks:  # a file of a session that is already here: not needed
                     pass
                 continue
-            recipe = recipes.get(path) or Recipe(path, None)  # no recipe: staged raw, as it is
+            recipe = recipes.get(path) or Recipe(path)  # no recipe: kept raw, as it is
             with writer.open(recipe.staged) as out:
                 recipe.write(blocks, out)
+    write_recipes(after, ctx)
     return raw, staged, decided
 
 
