@@ -25,6 +25,7 @@ from sync_ai_sessions.adapters.base import ImportContext, Session, SessionManife
 from sync_ai_sessions.adapters.codex import CodexAdapter
 from sync_ai_sessions.adapters.codex_files import HEAD_BYTES, TAIL_MAX_BYTES
 from sync_ai_sessions.engine.intake import import_sessions
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.gitrepo import Repo
 
 OLD_ROOT = "/home/alice/src/projA"
@@ -221,12 +222,31 @@ def test_archived_only_on_request_and_zst(tmp_path: Path) -> None:
     # Both land as plain rollouts under sessions/YYYY/MM/DD with their names kept.
     for s in got.values():
         sm, files = manifest(s)
-        st = w.dst.stage(sm, files, w.ctx())
+        st = stage(w.dst, sm, files, w.ctx())
         assert st.transcript.dest == w.dst_home / "sessions/2026/11/24" / s.meta["file_name"].removesuffix(".zst")
         assert st.transcript.staged.read_bytes().startswith(b'{"timestamp"')
     assert CodexAdapter({"CODEX_HOME": str(w.src_home)}, include_archived=False).find_existing(
         sid_of(arch), w.ctx()) == w.src_home / "archived_sessions" / arch.name
 
+
+
+def test_compressed_rollout_is_decompressed_whatever_its_payload_file_is_named(tmp_path: Path) -> None:
+    """receive keeps a payload's files under names of its own (`f000000`), not their arcnames: a `.zst`
+    rollout is still decompressed, from its arcname, and lands plain."""
+    w = World(tmp_path)
+    z = fixture("exec-0.110.0")
+    w.put(zstandard.ZstdCompressor().compress(z.read_bytes()), z.name + ".zst")
+    (s,) = w.export()
+    sm, files = manifest(s)
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    numbered = {}
+    for i, (arc, src) in enumerate(files.items()):
+        numbered[arc] = raw / f"f{i:06d}"
+        shutil.copyfile(src, numbered[arc])
+    (r,) = _import_into(w, _one_session_doc(w, sm), numbered, tmp_path / "in").results
+    assert r.action == "new" and r.path.name == z.name
+    assert r.path.read_bytes().startswith(b'{"timestamp"')
 
 # -- rewriting --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", KINDS)
@@ -235,7 +255,7 @@ def test_stage_rewrites_every_path_and_provider(tmp_path: Path, kind: str) -> No
     w.put(fixture(kind), fixture(kind).name)
     (s,) = w.export()
     sm, files = manifest(s)
-    staged = w.dst.stage(sm, files, w.ctx())
+    staged = stage(w.dst, sm, files, w.ctx())
     assert staged.session_id == s.id and staged.resume_cwd == w.target_root
     assert staged.transcript.dest == w.dst_home / "sessions/2026/11/24" / fixture(kind).name
     data = staged.transcript.staged.read_bytes()
@@ -278,7 +298,7 @@ def test_stage_is_byte_identical_when_nothing_differs(tmp_path: Path) -> None:
     ctx.source.tool_home = str(w.dst_home)
     ctx.source.adapter_meta = {}
     sm.meta["recorded_root"] = str(w.target_root)
-    staged = w.dst.stage(sm, files, ctx)
+    staged = stage(w.dst, sm, files, ctx)
     assert staged.transcript.staged.read_bytes() == f.read_bytes()
 
 
@@ -308,7 +328,7 @@ def test_json_in_json_and_special_characters(tmp_path: Path) -> None:
     sm, files = manifest(s)
     ctx = w.ctx()
     ctx.source.repo_root = odd
-    out = w.dst.stage(sm, files, ctx).transcript.staged.read_bytes()
+    out = stage(w.dst, sm, files, ctx).transcript.staged.read_bytes()
     assert_no_old_paths(out, [odd, OLD_HOME])
     recs = [json.loads(x) for x in out.splitlines()]
     (call,) = [r["payload"] for r in recs if r["payload"].get("type") == "function_call"]
@@ -321,7 +341,7 @@ def test_keep_provider_prints_the_command(tmp_path: Path) -> None:
     w.put(f, f.name)
     (s,) = w.export()
     sm, files = manifest(s)
-    staged = w.dst.stage(sm, files, w.ctx(keep_provider=True))
+    staged = stage(w.dst, sm, files, w.ctx(keep_provider=True))
     data = staged.transcript.staged.read_bytes()
     assert b'"model_provider":"fake"' in data and b'"model_provider_id":"fake"' in data
     assert b'"model_provider":"local"' not in data and b'"model_provider_id":"local"' not in data
@@ -337,7 +357,7 @@ def test_default_provider_is_openai(tmp_path: Path) -> None:
     w.put(f, f.name)
     (s,) = w.export()
     sm, files = manifest(s)
-    data = w.dst.stage(sm, files, w.ctx()).transcript.staged.read_bytes()
+    data = stage(w.dst, sm, files, w.ctx()).transcript.staged.read_bytes()
     assert b'"model_provider":"openai"' in data and b'"fake"' not in data
 
 
@@ -350,7 +370,7 @@ def test_copy_under_new_id(tmp_path: Path) -> None:
     sm, files = manifest(s)
     new = w.dst.new_session_id()
     assert new[14] == "7" and new != s.id
-    staged = w.dst.stage(sm, files, w.ctx(), new_id=new)
+    staged = stage(w.dst, sm, files, w.ctx(), new_id=new)
     assert staged.session_id == new and staged.original_id == s.id
     assert staged.transcript.dest.name == f.name.replace(s.id, new)
     data = staged.transcript.staged.read_bytes()
