@@ -23,6 +23,7 @@ from sync_ai_sessions.adapters.base import (
 )
 from sync_ai_sessions.adapters.claude import ClaudeAdapter
 from sync_ai_sessions.adapters.claude_files import _base36, encode_project_dir, path_hash
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
@@ -268,7 +269,7 @@ def test_stage_places_by_target_cwd_and_rewrites_every_old_prefix(
 ) -> None:
     b, root = machine_b
     man, files = _manifest(_by_id(machine_a, A_ROOT)[SUB])
-    st = b.stage(man, files, _ctx(tmp_path, root))
+    st = stage(b, man, files, _ctx(tmp_path, root))
     enc_b = encode_project_dir(str(root))
     assert st.session_id == st.original_id == SUB
     assert st.transcript.dest == b.projects_dir() / enc_b / f"{SUB}.jsonl"
@@ -300,7 +301,7 @@ def test_stage_matches_the_real_move_fixture_byte_for_byte(
     monkeypatch.setattr(ClaudeAdapter, "tmp_dir", lambda self, fl=None: "/tmp/claude-1000")
     b = ClaudeAdapter({"HOME": "/home/bob"})
     man, files = _manifest(_by_id(machine_a, A_ROOT)[SUB])
-    st = b.stage(man, files, _ctx(tmp_path, Path("/home/bob/dev/Proj B_2")))
+    st = stage(b, man, files, _ctx(tmp_path, Path("/home/bob/dev/Proj B_2")))
     moved = (fixtures_dir() / "claude/2.1.330-print-after-resume-on-B/projects/-home-bob-dev-Proj-B-2"
              / f"{SUB}.jsonl").read_bytes()
     ours = st.transcript.staged.read_bytes()
@@ -313,7 +314,7 @@ def test_subdir_session_lands_in_the_subdir_folder(
 ) -> None:
     b, root = machine_b
     man, files = _manifest(_by_id(machine_a, A_ROOT)["11111111-1111-4111-8111-111111111111"])
-    st = b.stage(man, files, _ctx(tmp_path, root))
+    st = stage(b, man, files, _ctx(tmp_path, root))
     sub = root / "pkg" / "sub dir"
     assert st.resume_cwd == sub
     assert st.transcript.dest.parent.name == encode_project_dir(str(sub))
@@ -327,7 +328,7 @@ def test_file_history_carried_raw_and_real_parent_dir_rewritten(
     b, root = machine_b
     s = _by_id(machine_a, "/home/alice/src/proj")[FH]
     man, files = _manifest(s)
-    st = b.stage(man, files, _ctx(tmp_path, root, repo_root="/home/alice/src/proj"))
+    st = stage(b, man, files, _ctx(tmp_path, root, repo_root="/home/alice/src/proj"))
     blob = next(p for p in st.sidecars if p.dest.name == "2e84d031b534dd46@v2")
     assert blob.dest == b.config_dir() / "file-history" / FH / "2e84d031b534dd46@v2"
     assert blob.staged.read_bytes() == files[f"file-history/{FH}/2e84d031b534dd46@v2"].read_bytes()
@@ -355,7 +356,7 @@ def test_copy_under_new_id_leaves_no_old_id(
     new = "0b5e1c2d-3f4a-4b6c-8d7e-9f0a1b2c3d4e"
     for sid in (SUB, "748c9352-bf5f-4533-a8a3-769f2409611b"):
         man, files = _manifest(_by_id(machine_a, A_ROOT)[sid])
-        st = b.stage(man, files, _ctx(tmp_path, root), new_id=new)
+        st = stage(b, man, files, _ctx(tmp_path, root), new_id=new)
         assert st.session_id == new and st.original_id == sid
         assert st.transcript.dest.name == f"{new}.jsonl"
         data = _all_staged_bytes(st)
@@ -366,7 +367,7 @@ def test_copy_under_new_id_leaves_no_old_id(
         ids = {json.loads(x).get("sessionId") for x in st.transcript.staged.read_bytes().splitlines()}
         assert ids - {None} == {new}
     assert any(p.dest.parent == b.projects_dir() / encode_project_dir(str(root)) / new / "subagents"
-               for p in b.stage(*_manifest(_by_id(machine_a, A_ROOT)[SUB]), _ctx(tmp_path, root),
+               for p in stage(b, *_manifest(_by_id(machine_a, A_ROOT)[SUB]), _ctx(tmp_path, root),
                                 new_id=new).sidecars)
 
 
@@ -391,7 +392,7 @@ def test_windows_source_becomes_posix(machine_b: tuple[ClaudeAdapter, Path], tmp
             "tmp_dir": "C:\\Users\\me\\AppData\\Local\\Temp\\claude-0", "home": "C:\\Users\\me"}
     ctx = _ctx(tmp_path, root, repo_root="C:\\work\\my-app", flavor="windows", meta=meta,
                home="C:\\Users\\me")
-    st = b.stage(man, {f"projects/{sid}.jsonl": src}, ctx)
+    st = stage(b, man, {f"projects/{sid}.jsonl": src}, ctx)
     lines = [json.loads(x) for x in st.transcript.staged.read_bytes().splitlines()]
     assert lines[0]["cwd"] == str(root)
     assert lines[0]["message"]["content"] == f"edit {root}/src/x.py please"
@@ -413,7 +414,7 @@ def test_existing_id_is_found_anywhere_and_never_duplicated(
     (elsewhere / f"{SUB}.jsonl").write_bytes(b"{}\n")
     assert b.find_existing(SUB, ctx) == elsewhere / f"{SUB}.jsonl"
     assert b.find_existing("../../etc/passwd", ctx) is None
-    st = b.stage(*_manifest(_by_id(machine_a, A_ROOT)[SUB]), ctx)
+    st = stage(b, *_manifest(_by_id(machine_a, A_ROOT)[SUB]), ctx)
     assert st.transcript.dest == elsewhere / f"{SUB}.jsonl"
 
 
@@ -461,7 +462,7 @@ def test_project_memory_placed_once_per_handoff_and_rewritten(
     sessions = [s for s in machine_a.find_sessions(Repo(root=Path(A_ROOT))) if s.cwd_rel == ""]
     # every session of the repo brings the project memory, rewritten for this machine ...
     for s in sessions[:2]:
-        st = b.stage(*_manifest(s), ctx)
+        st = stage(b, *_manifest(s), ctx)
         staged = [p.staged for p in st.sidecars if p.dest == mem_dest]
         assert len(staged) == 1 and staged[0].read_text() == f"- the app lives in {root}\n"
     # ... and the import engine places it once

@@ -19,6 +19,7 @@ from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.copilot import CopilotAdapter
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
@@ -109,7 +110,7 @@ def test_stage_rewrites_every_path_and_copies_under_new_id(machine: dict) -> Non
     files = {f"session-state/{FIX_SID}/{p.relative_to(FIXTURE).as_posix()}": p
              for p in FIXTURE.rglob("*") if p.is_file()}
     ctx = _ctx(machine, machine["tmp"] / "staging")
-    st = a.stage(_manifest(files), files, ctx)
+    st = stage(a, _manifest(files), files, ctx)
     assert st.session_id == FIX_SID and st.resume_cwd == machine["repo"]
     assert st.transcript.dest == a.state_dir() / FIX_SID / "events.jsonl"
     ev = st.transcript.staged.read_bytes()
@@ -120,7 +121,7 @@ def test_stage_rewrites_every_path_and_copies_under_new_id(machine: dict) -> Non
     assert f"cwd: {machine['repo']}\n".encode() in ws and f"git_root: {machine['repo']}\n".encode() in ws
 
     new = "33333333-3333-4333-8333-333333333333"
-    cp = a.stage(_manifest(files), files, ctx, new_id=new)
+    cp = stage(a, _manifest(files), files, ctx, new_id=new)
     assert cp.session_id == new and cp.original_id == FIX_SID
     assert {p.dest.parent.relative_to(a.state_dir()).parts[0] for p in [cp.transcript, *cp.sidecars]} == {new}
     for p in [cp.transcript, *cp.sidecars]:
@@ -171,7 +172,7 @@ def test_any_payload_names_are_refused_or_land_in_the_session_folder(machine: di
     ev = f"session-state/{FIX_SID}/events.jsonl"
     files = {ev: FIXTURE / "events.jsonl", **{n: FIXTURE / "workspace.yaml" for n in names if n != ev}}
     try:
-        st_ = a.stage(_manifest(files), files, _ctx(machine, machine["tmp"] / "staging"))
+        st_ = stage(a, _manifest(files), files, _ctx(machine, machine["tmp"] / "staging"))
     except UnsafePayloadError:
         return
     folder = a.state_dir() / FIX_SID

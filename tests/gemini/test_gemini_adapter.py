@@ -30,6 +30,7 @@ from sync_ai_sessions.commands.undo import undo
 from sync_ai_sessions.engine import importer
 from sync_ai_sessions.engine import place as engine_place
 from sync_ai_sessions.engine.journal import Journal
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.errors import ConflictError, UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
@@ -212,7 +213,7 @@ def test_stage_writes_nothing_and_the_engine_registers(tmp_path: Path) -> None:
     target.mkdir(parents=True)
     a = adapter_for(home_b)
     ctx = context(target, tmp_path / "staging", dict(a.env))
-    staged = a.stage(m, files, ctx)
+    staged = stage(a, m, files, ctx)
     assert tree(home_b) == {}  # stage wrote nothing in the tool's home
     gdir = home_b / ".gemini"
     assert staged.transcript.dest == gdir / "tmp" / "renamed-proj-2" / "chats" / CHAT_NAME
@@ -258,7 +259,7 @@ def test_registration_keeps_the_registry_and_a_skip_writes_nothing(tmp_path: Pat
     a = adapter_for(home_b)
     ctx = context(target, tmp_path / "staging", dict(a.env))
     before = tree(home_b)
-    staged = a.stage(m, files, ctx)
+    staged = stage(a, m, files, ctx)
     assert staged.transcript.dest.parent.parent.name == "renamed-2"
     assert tree(home_b) == before
     result, _ = through_engine(a, m, files, ctx)
@@ -371,7 +372,7 @@ def test_copy_under_new_id(tmp_path: Path) -> None:
     a = adapter_for(home_b)
     ctx = context(target, tmp_path / "staging", dict(a.env))
     new = "abcdef12-0000-4000-8000-000000000000"
-    staged = a.stage(m, files, ctx, new_id=new)
+    staged = stage(a, m, files, ctx, new_id=new)
     assert staged.session_id == new and staged.original_id == SID
     assert staged.transcript.dest.name == "session-2026-11-24T01-06-abcdef12.jsonl"
     out = staged.transcript.staged.read_bytes()
@@ -402,7 +403,7 @@ def test_legacy_json_stages_as_json(tmp_path: Path) -> None:
     store.mkdir()
     m, files = manifest_of(s, store)
     b = adapter_for(tmp_path / "b")
-    staged = b.stage(m, files, context(repo, tmp_path / "st", dict(b.env)))
+    staged = stage(b, m, files, context(repo, tmp_path / "st", dict(b.env)))
     assert staged.transcript.dest.name == "session-2026-11-24T01-06-b49d9bf8.json"
     doc = json.loads(staged.transcript.staged.read_text())
     assert doc["projectHash"] == sha(str(repo))
@@ -444,7 +445,7 @@ def test_directories_and_missing_subfolder(tmp_path: Path) -> None:
     target = tmp_path / "clone"
     target.mkdir()
     a = adapter_for(tmp_path / "b")
-    staged = a.stage(m, files, context(target, tmp_path / "st", dict(a.env)))
+    staged = stage(a, m, files, context(target, tmp_path / "st", dict(a.env)))
     assert staged.resume_cwd == target
     last = json.loads(staged.transcript.staged.read_bytes().splitlines()[-1])
     assert last == {"$set": {"directories": [f"{target}/lib", str(target)]}}

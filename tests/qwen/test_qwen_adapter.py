@@ -18,6 +18,7 @@ from support.fixtures import fixtures_dir
 
 from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.qwen import QwenAdapter, project_hash, sanitize_cwd
+from sync_ai_sessions.engine.staging import stage
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
 
@@ -179,7 +180,7 @@ def test_stage_rewrites_every_cwd_and_leaves_no_old_path(tmp_path: Path) -> None
     ])
     files = {f"chats/{FIX_SID}.jsonl": src, f"chats/{FIX_SID}.runtime.json": rt,
              f"tool-results/{FIX_SID}/call_1.txt": tr}
-    staged = a.stage(man, files, _ctx(tmp_path, target))
+    staged = stage(a, man, files, _ctx(tmp_path, target))
 
     chats = home / ".qwen" / "projects" / sanitize_cwd(str(target)) / "chats"
     assert staged.transcript.dest == chats / f"{FIX_SID}.jsonl"
@@ -209,7 +210,7 @@ def test_stage_subfolder_session_lands_in_the_subfolder_project(tmp_path: Path) 
     a = QwenAdapter({"HOME": str(home)})
     src = tmp_path / "in.jsonl"
     src.write_bytes(fixture_bytes().replace(FIX_CWD.encode(), FIX_CWD.encode() + b"/pkg"))
-    staged = a.stage(_manifest(cwd_rel="pkg"), {f"chats/{FIX_SID}.jsonl": src}, _ctx(tmp_path, target))
+    staged = stage(a, _manifest(cwd_rel="pkg"), {f"chats/{FIX_SID}.jsonl": src}, _ctx(tmp_path, target))
     assert staged.resume_cwd == target / "pkg"
     assert staged.transcript.dest.parent.parent.name == sanitize_cwd(str(target / "pkg"))
     assert all(r["cwd"] == str(target / "pkg") for r in records(staged.transcript.staged.read_bytes()))
@@ -226,7 +227,7 @@ def test_copy_under_new_id_changes_id_everywhere(tmp_path: Path) -> None:
     rt.write_text(json.dumps({"session_id": FIX_SID, "work_dir": FIX_CWD}))
     man = _manifest([{"arcname": f"chats/{FIX_SID}.runtime.json", "role": "sidecar"}])
     new_id = a.new_session_id()
-    staged = a.stage(man, {f"chats/{FIX_SID}.jsonl": src, f"chats/{FIX_SID}.runtime.json": rt},
+    staged = stage(a, man, {f"chats/{FIX_SID}.jsonl": src, f"chats/{FIX_SID}.runtime.json": rt},
                      _ctx(tmp_path, target), new_id=new_id)
     assert staged.session_id == new_id and staged.original_id == FIX_SID
     assert staged.transcript.dest.name == f"{new_id}.jsonl"
@@ -318,7 +319,7 @@ def test_windows_origin_session_gets_posix_cwd(tmp_path: Path) -> None:
                adapter_meta={"runtime_dir": "C:\\Users\\alice\\.qwen", "global_dir": "C:\\Users\\alice\\.qwen"})
     man = SessionManifest(id=FIX_SID, files=[{"arcname": f"chats/{FIX_SID}.jsonl", "role": "transcript"}],
                           meta={"cwd": win_root})
-    staged = a.stage(man, {f"chats/{FIX_SID}.jsonl": src}, ctx)
+    staged = stage(a, man, {f"chats/{FIX_SID}.jsonl": src}, ctx)
     out = staged.transcript.staged.read_bytes()
     assert b"alice" not in out
     assert all(r["cwd"] == str(target) for r in records(out))
