@@ -21,6 +21,9 @@ The rules (the model is restic's internal/backend/test: one suite, each backend 
   arcnames          every payload name is safe (POSIX, relative, no `..`), starts with a folder the
                     adapter owns, names its session, and belongs to one session only
   destinations      receive writes nothing outside the tool's home and our own config folder
+  stage only plans  `stage` writes nothing, not even into the staging folder (a new session, one that
+                    is already here, a copy under a new id): every staged file is a Recipe, and the
+                    engine carrying them out (`engine.staging`) stages the bytes for this machine
   round trip        A -> B (a clone at another path, another spelling of the remote): every session
                     arrives, no machine-A path or path-derived name is left in B's files
   re-receive        the same handoff again changes no byte
@@ -32,8 +35,8 @@ The rules (the model is restic's internal/backend/test: one suite, each backend 
                     one does
 
 Only public entry points are used: the registry (`get_adapter`, `find_sessions` for the send side's
-names), and the CLI (`send`, `receive`, `undo` with --json) run in-process by click's runner with the
-machine's environment and nothing else.
+names, `stage` for its plan, carried out by `engine.staging`), and the CLI (`send`, `receive`, `undo`
+with --json) run in-process by click's runner with the machine's environment and nothing else.
 """
 
 from __future__ import annotations
@@ -54,7 +57,16 @@ from support.machines import Machine, git_repo, make_machine
 from support.machines import in_process as ours
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter
-from sync_ai_sessions.adapters.base import ROLE_TRANSCRIPT, ImportContext, SourceInfo, arc_parts, is_inside
+from sync_ai_sessions.adapters.base import (
+    ROLE_TRANSCRIPT,
+    ImportContext,
+    SessionManifest,
+    SourceInfo,
+    StagedSession,
+    arc_parts,
+    is_inside,
+)
+from sync_ai_sessions.engine.staging import carry_out
 from sync_ai_sessions.gitrepo import Repo
 
 
@@ -181,6 +193,46 @@ def test_find_existing_has_one_signature_and_one_answer(world: World) -> None:
         assert adapter.find_existing(sid, ctx) == want, sid
         ctx.lookups = None
     assert adapter.find_existing("0" * 8 + world.ids[0][8:].replace("a", "b").replace("1", "2")) is None
+
+
+@each("test_stage_only_plans")
+def test_stage_only_plans(world: World) -> None:
+    a = world.adapter(world.a)
+    sessions = a.find_sessions(Repo(root=world.ra))
+    source = SourceInfo(os_flavor="posix", repo_root=str(world.ra), home=str(a.user_home()),
+                        tool_home=str(a.home()), adapter_meta=a.export_meta())
+    payload = {f.arcname: f.source for s in sessions for f in s.files}  # read in place: nothing may change
+    manifests = [SessionManifest(id=s.id, files=[{"arcname": f.arcname, "size": f.size, "role": f.role}
+                                                 for f in s.files],
+                                 cwd_rel=s.cwd_rel, title=s.title, last_activity=s.last_activity, lines=s.lines,
+                                 tool_version=s.tool_version, meta=s.meta)
+                 for s in sessions]
+    cases = [("new", world.b, world.rb, False), ("here", world.a, world.ra, False), ("copy", world.a, world.ra, True)]
+    for case, m, repo, new_id in cases:
+        adapter = world.adapter(m)  # B: new sessions; A: sessions already here, and copies of them
+        staging = world.base / f"staging-{case}"
+        staging.mkdir()
+        ctx = ImportContext(target=Repo(root=repo), source=source, staging=staging, env=m.env, lookups={})
+        before = tree(world.base)
+        plans = [(sm, adapter.stage(sm, payload, ctx, new_id=adapter.new_session_id(sm.id) if new_id else None))
+                 for sm in manifests]
+        after = tree(world.base)
+        assert after == before, ("stage wrote", sorted(k for k in before.keys() | after.keys()
+                                                        if before.get(k, b"-") != after.get(k, b"-")))
+        for sm, plan in plans:
+            if not isinstance(plan, StagedSession):
+                continue  # rows (a database-backed tool): nothing to stage
+            placed = [plan.transcript, *plan.sidecars]
+            assert sorted(r.staged for r in plan.recipes) == sorted(p.staged for p in placed), sm.id
+            srcs = [r.src for r in plan.recipes if r.src in payload.values()]
+            assert len(srcs) == len(set(srcs)), f"{sm.id}: a payload file with two recipes"
+            done = carry_out(adapter, plan, sm, payload, ctx)
+            assert isinstance(done, StagedSession)
+            assert all(p.staged.is_file() and is_inside(str(p.staged), str(staging)) for p in placed), sm.id
+            assert str(repo).encode() in done.transcript.staged.read_bytes(), sm.id
+        outside = [k for k, v in tree(world.base).items()
+                   if before.get(k, b"-") != v and not is_inside(str(world.base / k), str(staging))]
+        assert not outside, outside
 
 
 @each("test_receive_writes_only_inside_the_tool_home")

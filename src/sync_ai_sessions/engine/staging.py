@@ -45,11 +45,17 @@ def write_recipes(recipes: Iterable[Recipe], ctx: ImportContext) -> None:
         r.apply()
 
 
-def stage(adapter: Adapter, session: SessionManifest, files: Mapping[str, Path], ctx: ImportContext,
-          new_id: str | None = None) -> StagedSession | StagedRows:
-    """`adapter.stage`, its recipes written and its plan completed: the session staged from `files`."""
-    staged = adapter.stage(session, files, ctx, new_id=new_id)
+def carry_out(adapter: Adapter, staged: StagedSession | StagedRows, session: SessionManifest,
+              files: Mapping[str, Path], ctx: ImportContext) -> StagedSession | StagedRows:
+    """The plan `adapter.stage` returned for `session` (from `files`, on disk), carried out: its recipes
+    written, then completed by the adapter.  Rows have nothing to stage."""
     if isinstance(staged, StagedRows):
         return staged
     write_recipes(staged.recipes, ctx)
     return adapter.complete(staged, session, files, ctx)
+
+
+def stage(adapter: Adapter, session: SessionManifest, files: Mapping[str, Path], ctx: ImportContext,
+          new_id: str | None = None) -> StagedSession | StagedRows:
+    """The session staged from `files` (on disk): planned by `adapter.stage`, then carried out."""
+    return carry_out(adapter, adapter.stage(session, files, ctx, new_id=new_id), session, files, ctx)
