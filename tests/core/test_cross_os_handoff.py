@@ -24,12 +24,13 @@ from support.pathcheck import check_lines
 from support.windows_shape import WIN_HOME, WIN_TEMP, fixture_shapers
 
 from sync_ai_sessions import pathflavor as pf
-from sync_ai_sessions.adapters.base import ImportContext, SessionManifest, SourceInfo
+from sync_ai_sessions.adapters.base import ImportContext, Recipe, SessionManifest, SourceInfo
 from sync_ai_sessions.adapters.claude import ClaudeAdapter
 from sync_ai_sessions.adapters.codex import CodexAdapter
 from sync_ai_sessions.adapters.gemini import GeminiAdapter
 from sync_ai_sessions.adapters.qwen import QwenAdapter, sanitize_cwd
 from sync_ai_sessions.engine.rewrite import PathRewriter
+from sync_ai_sessions.engine.staging import write_recipes
 from sync_ai_sessions.gitrepo import Repo
 
 A_HOME = "/home/alice"
@@ -187,7 +188,9 @@ def test_gemini_on_a_windows_target_keys_and_marks_projects_as_gemini_does(tmp_p
     staging.mkdir()
     ctx = ImportContext(target=Repo(root=tmp_path), source=SourceInfo(os_flavor="windows", repo_root="C:\\Work"),
                         staging=staging, env={}, target_flavor=win)
-    markers = g._registration("C:\\Work\\App", "app", staging, ctx)  # what the plan places
+    recipes: list[Recipe] = []
+    markers = g._registration("C:\\Work\\App", "app", staging, ctx, recipes)  # what the plan places
+    write_recipes(recipes, ctx)  # as the engine stages them
     assert [(mk.dest, mk.staged.read_text()) for mk in markers] == [
         (gdir / base / "app" / ".project_root", "c:\\work\\app") for base in ("tmp", "history")]
     raw = registration(key_of("C:\\Work\\App", win), "app")(None)  # the projects.json edit
