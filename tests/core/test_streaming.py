@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from support.machines import PASSPHRASE, demo_enc, git_repo, make_machine, two_machines, write_demo_session
 
+from sync_ai_sessions.adapters.base import Placement, Recipe
 from sync_ai_sessions.adapters.demo import DemoAdapter
 from sync_ai_sessions.engine.intake import import_sessions
 from sync_ai_sessions.engine.rewrite import PathRewriter
@@ -26,7 +27,8 @@ def two(tmp_path):
     return two_machines(tmp_path, "work/the proj", "https://github.com/o/r")
 
 
-def _receive_in_process(b, rb: Path, payload: Path, monkeypatch) -> tuple[dict, list[str]]:
+def _receive_in_process(b, rb: Path, payload: Path, monkeypatch, tool: type[DemoAdapter] = DemoAdapter
+                        ) -> tuple[dict, list[str]]:
     """Import `payload` on machine B through the library, recording which files went through a second
     rewriting pass (PathRewriter.rewrite_file reads a staged raw file)."""
     second_pass: list[str] = []
@@ -44,7 +46,7 @@ def _receive_in_process(b, rb: Path, payload: Path, monkeypatch) -> tuple[dict, 
         with open(payload, "rb") as fh, DecryptReader(fh, PASSPHRASE, threaded=True) as reader:
             arch = ArchiveReader(reader)
             assert arch.version == 2 and arch.manifest is not None
-            report = import_sessions(DemoAdapter(env), arch.manifest, None, find_repo(str(rb)), env=env,
+            report = import_sessions(tool(env), arch.manifest, None, find_repo(str(rb)), env=env,
                                      staging=staging, stream=arch)
     finally:
         shutil.rmtree(staging)
@@ -73,6 +75,38 @@ def test_new_sessions_are_rewritten_while_decrypting(two, tmp_path, monkeypatch)
     assert (folder / "s-new" / "notes.txt").read_text() == f"see {rb}/notes"
     ff = [json.loads(x) for x in (folder / "s-ff.jsonl").read_text().splitlines()]
     assert [x["n"] for x in ff] == [1, 2] and all(x["cwd"] == str(rb) for x in ff)
+
+
+class _Marking(DemoAdapter):
+    """The demo tool, planning one more file it makes itself next to each session (as Gemini plans its
+    `.project_root` markers): a Recipe with bytes of its own, not a payload file."""
+
+    def stage(self, session, files, ctx, new_id=None):
+        st = super().stage(session, files, ctx, new_id)
+        staged = ctx.staging / "marks" / st.session_id
+        st.recipes.append(Recipe(staged, data=f"mark {st.session_id}\n".encode()))
+        st.sidecars.append(Placement(st.transcript.dest.with_suffix(".mark"), staged))
+        return st
+
+
+def test_recipes_with_bytes_of_their_own_are_staged_streamed_or_not(two, tmp_path, monkeypatch):
+    """The engine writes every Recipe: a streamed session's payload files while decrypting and its own bytes
+    after; a session staged from raw files (here a fast-forward) all of them once it is planned."""
+    a, b, ra, rb = two
+    write_demo_session(a, ra, "s-new", lines=[{"n": 1}])
+    write_demo_session(a, ra, "s-ff", lines=[{"n": 1}, {"n": 2}])
+    write_demo_session(b, rb, "s-ff", lines=[{"n": 1}])
+    out = tmp_path / "h.sais"
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))
+    assert rc == 0, doc
+
+    actions, _ = _receive_in_process(b, rb, out, monkeypatch, _Marking)
+
+    assert actions == {"s-new": "new", "s-ff": "fast-forward"}
+    folder = b.home / ".sais-demo" / "sessions" / demo_enc(str(rb))
+    assert (folder / "s-new.mark").read_text() == "mark s-new\n"
+    assert (folder / "s-ff.mark").read_text() == "mark s-ff\n"
+    assert str(rb) in (folder / "s-new.jsonl").read_text()
 
 
 def test_a_version_1_handoff_still_imports(tmp_path):

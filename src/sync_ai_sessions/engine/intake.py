@@ -124,9 +124,10 @@ def stream_in(
             if not adapter.streams_session(sm):
                 continue
             existing = adapter.find_existing(sm.id, ctx)
-            own = {raw[f["arcname"]] for f in sm.files}
-            st = adapter.stage(sm, {f["arcname"]: raw[f["arcname"]] for f in sm.files}, ctx)
+            sfiles = {f["arcname"]: raw[f["arcname"]] for f in sm.files}  # none of them written yet
+            st = adapter.stage(sm, sfiles, ctx)
             assert isinstance(st, StagedSession), f"{adapter.name} streams rows"
+            own = set(sfiles.values())
             # A payload file whose recipe reads it as it comes is rewritten while it is decrypted.
             plan = {r.src: r for r in st.recipes if r.src in own and r.read is None and r.data is None}
             if existing is None and planning_exists(ctx, st.transcript.dest):
