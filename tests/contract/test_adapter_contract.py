@@ -197,6 +197,9 @@ def test_find_existing_has_one_signature_and_one_answer(world: World) -> None:
 
 @each("test_stage_only_plans")
 def test_stage_only_plans(world: World) -> None:
+    """`stage` writes nothing anywhere (both machines and every staging folder are compared byte for byte
+    around it), for sessions new here, already here, and copies; each staged file it names has one Recipe,
+    and the engine carrying them out stages this machine's bytes inside the staging folder only."""
     a = world.adapter(world.a)
     sessions = a.find_sessions(Repo(root=world.ra))
     source = SourceInfo(os_flavor="posix", repo_root=str(world.ra), home=str(a.user_home()),
