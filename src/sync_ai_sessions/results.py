@@ -61,6 +61,10 @@ class DocResult(Result):
     def to_json(self) -> dict[str, Any]:
         return self.doc
 
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], **kw: Any) -> DocResult:
+        return cls(doc=doc, **kw)
+
 
 def render(result: Result, ui: UI) -> int:
     """Print `result` once, as JSON or as its messages; return its exit code."""
@@ -81,20 +85,77 @@ def render(result: Result, ui: UI) -> int:
 
 # -- sessions ---------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """One local session as `send` and `sessions` show it (`cwd`: its folder relative to the repo root)."""
+
+    id: str
+    title: str | None
+    cwd: str
+    last_activity: str | None
+    lines: int | None
+    files: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "cwd": self.cwd, "last_activity": self.last_activity,
+                "lines": self.lines, "files": self.files, "bytes": self.bytes}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SessionInfo:
+        return cls(id=d["id"], title=d["title"], cwd=d["cwd"], last_activity=d["last_activity"], lines=d["lines"],
+                   files=d["files"], bytes=d["bytes"])
+
+
+@dataclass(frozen=True)
+class SessionRow:
+    """A row of `sessions`: the tool, the session, the host an earlier receive brought it from, its short id."""
+
+    tool: str
+    session: SessionInfo
+    imported_from: str | None
+    short_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, **self.session.to_json(), "imported_from": self.imported_from,
+                "short_id": self.short_id}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> SessionRow:
+        return cls(tool=d["tool"], session=SessionInfo.from_json(d), imported_from=d["imported_from"],
+                   short_id=d["short_id"])
+
+
 @dataclass(kw_only=True)
-class SessionsResult(DocResult):
+class SessionsResult(Result):
+    """`tools`: how many sessions each tool that could be read has for the repo (0 included)."""
+
+    repo: str | None
+    repo_root: str
+    tools: dict[str, int]
+    sessions: list[SessionRow]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "repo": self.repo, "repo_root": self.repo_root, "tools": dict(self.tools),
+                "sessions": [r.to_json() for r in self.sessions]}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SessionsResult:
+        return cls(repo=doc["repo"], repo_root=doc["repo_root"], tools=dict(doc["tools"]),
+                   sessions=[SessionRow.from_json(d) for d in doc["sessions"]])
+
     def messages(self) -> list[Message]:
-        doc = self.doc
         out: list[Message] = []
-        if not doc["sessions"]:
-            out.append(Message(f"No sessions for the repo at {doc['repo_root']}.", Stream.ERR))
+        if not self.sessions:
+            out.append(Message(f"No sessions for the repo at {self.repo_root}.", Stream.ERR))
         rows = [("TOOL", "ID", "LAST ACTIVITY", "LINES", "SIZE", "TITLE")]
-        for s in doc["sessions"]:
-            title = one_line(s["title"], 50)
-            if s["imported_from"]:
-                title += f"  (imported from {s['imported_from']})"
-            rows.append((s["tool"], s["short_id"], local_time(s["last_activity"]),
-                         "" if s["lines"] is None else str(s["lines"]), human_size(s["bytes"]), title))
+        for r in self.sessions:
+            s = r.session
+            title = one_line(s.title, 50)
+            if r.imported_from:
+                title += f"  (imported from {r.imported_from})"
+            rows.append((r.tool, r.short_id, local_time(s.last_activity),
+                         "" if s.lines is None else str(s.lines), human_size(s.bytes), title))
         if len(rows) > 1:
             widths = [max(len(r[i]) for r in rows) for i in range(5)]
             for r in rows:

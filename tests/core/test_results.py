@@ -52,14 +52,22 @@ def rendered(result: results.Result, capsys) -> tuple[str, str]:
     return out.out, out.err
 
 
+def from_json(cls, doc, **kw):
+    """The typed result a document describes; it gives back that very document (same keys in the same
+    order, same values), so the result's fields hold all of it."""
+    result = cls.from_json(doc, **kw)
+    assert json.dumps(result.to_json()) == json.dumps(doc)
+    return result
+
+
 def same(m, capsys, cls, *args, expect_rc=0, progress=False, **kw):
-    """Run `args` with --json, then without; the human run's output is the render of `cls(doc=...)`
-    (after the progress said during the work, for a command that says some: `progress`)."""
+    """Run `args` with --json, then without; the human run's output is the render of the result rebuilt
+    from the document (after the progress said during the work, for a command that says some: `progress`)."""
     rc, doc = m.run_json(*args)
     assert rc == expect_rc, doc
     human = m.run(*args)
     assert human.returncode == expect_rc, human.stderr
-    out, err = rendered(cls(doc=doc, **kw), capsys)
+    out, err = rendered(from_json(cls, doc, **kw), capsys)
     assert out or err  # something to compare
     assert human.stdout == out
     if progress:
@@ -92,7 +100,7 @@ def test_send_dry_run_and_send(world, capsys, tmp_path):
     human = a.run(*args)
     assert human.returncode == 0
     doc["bytes"] = out.stat().st_size  # compressed sizes may differ by a byte from one send to the next
-    _, err = rendered(results.SendResult(doc=doc), capsys)
+    _, err = rendered(from_json(results.SendResult, doc), capsys)
     assert human.stderr.endswith(err) and human.stderr != err and "receive --from" in err
 
 
@@ -111,12 +119,12 @@ def test_inspect_receive_dry_run_receive_undo(world, capsys, tmp_path):
     assert rc == 0 and undone["reverted"]
     human = b.run("receive", "--from", str(out), "--cwd", str(rb))
     assert human.returncode == 0
-    expected_out, expected_err = rendered(results.ReceiveResult(doc=doc), capsys)
+    expected_out, expected_err = rendered(from_json(results.ReceiveResult, doc), capsys)
     assert human.stdout == expected_out and human.stderr == expected_err
     assert "Continue with:" in human.stderr
     human = b.run("undo")
     assert human.returncode == 0
-    _, expected_err = rendered(results.UndoResult(doc=undone), capsys)
+    _, expected_err = rendered(from_json(results.UndoResult, undone), capsys)
     assert human.stderr == expected_err and "reverted create:" in human.stderr
 
 
@@ -131,7 +139,7 @@ def test_install_and_doctor(world, capsys):
         from sync_ai_sessions.commands.doctor import gh_fix
 
         fix = gh_fix(doc["gh"].get("code"), doc["gh"].get("fix"))
-    _, err = rendered(results.InstallResult(doc=doc, gh_fix=fix), capsys)
+    _, err = rendered(from_json(results.InstallResult, doc, gh_fix=fix), capsys)
     assert human.stderr == err and "Ready. Config in" in err
     same(b, capsys, results.DoctorResult, "doctor", "--cwd", str(rb))
 

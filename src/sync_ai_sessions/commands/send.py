@@ -103,10 +103,10 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
 
 
 def _document(tool: str, repo: Repo, sessions: list[Session]) -> dict[str, Any]:
-    from sync_ai_sessions.commands.sessions import session_document
+    from sync_ai_sessions.commands.sessions import session_info
 
     return {"ok": True, "tool": tool, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-            "repo_root": str(repo.root), "sessions": [session_document(s) for s in sessions]}
+            "repo_root": str(repo.root), "sessions": [session_info(s).to_json() for s in sessions]}
 
 
 def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],

@@ -18,14 +18,14 @@ from sync_ai_sessions.engine.journal import journals, read_journal
 from sync_ai_sessions.errors import NotFoundError, SyncError, UsageError
 from sync_ai_sessions.gitrepo import find_repo
 from sync_ai_sessions.ids import short_ids
-from sync_ai_sessions.results import SessionsResult
+from sync_ai_sessions.results import SessionInfo, SessionRow, SessionsResult
 from sync_ai_sessions.ui import UI
 
 
-def session_document(s: Session) -> dict[str, Any]:
-    """One session as `send`, `sessions` and `inspect` show it."""
-    return {"id": s.id, "title": s.title, "cwd": s.cwd_rel, "last_activity": s.last_activity,
-            "lines": s.lines, "files": len(s.files), "bytes": sum(f.size for f in s.files)}
+def session_info(s: Session) -> SessionInfo:
+    """One session as `send` and `sessions` show it."""
+    return SessionInfo(id=s.id, title=s.title, cwd=s.cwd_rel, last_activity=s.last_activity, lines=s.lines,
+                       files=len(s.files), bytes=sum(f.size for f in s.files))
 
 
 def imported_from(env: Mapping[str, str]) -> dict[str, str]:
@@ -61,7 +61,7 @@ def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str 
     repo = find_repo(cwd)
     names = [tool] if tool else tool_names()
     hosts = imported_from(env)
-    out: list[dict[str, Any]] = []
+    found_here: list[tuple[str, SessionInfo, str | None]] = []
     counts: dict[str, int] = {}
     for name in names:
         try:
@@ -72,14 +72,13 @@ def list_sessions(*, tool: str | None = None, all_tools: bool = False, cwd: str 
             continue
         counts[name] = len(found)
         for s in found:
-            d = {"tool": name, **session_document(s)}
-            d["imported_from"] = hosts.get(os.path.realpath(s.transcript.source)) if s.files else None
-            out.append(d)
-    shorts = short_ids(d["id"] for d in out)
-    for d in out:
-        d["short_id"] = shorts[d["id"]]
-    return SessionsResult(doc={"ok": True, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-                               "repo_root": str(Path(repo.root)), "tools": counts, "sessions": out})
+            found_here.append((name, session_info(s),
+                               hosts.get(os.path.realpath(s.transcript.source)) if s.files else None))
+    shorts = short_ids(info.id for _, info, _ in found_here)
+    return SessionsResult(repo=repo.normalized_remotes[0] if repo.normalized_remotes else None,
+                          repo_root=str(Path(repo.root)), tools=counts,
+                          sessions=[SessionRow(tool=name, session=info, imported_from=host, short_id=shorts[info.id])
+                                    for name, info, host in found_here])
 
 
 def _check_tool(tool: str) -> str:
