@@ -197,75 +197,218 @@ LABELS = {"new": "import", "fast-forward": "fast-forward", "copy": "import as a 
 DONE = {"new": "imported", "fast-forward": "fast-forwarded", "copy": "imported as a copy"}
 
 
-def _handoff_line(doc: dict[str, Any]) -> Message:
-    from sync_ai_sessions.adapters import REGISTRY
+@dataclass(frozen=True)
+class HandoffInfo:
+    """What a handoff says about where it comes from (all of it from inside the ciphertext)."""
 
-    h = doc.get("handoff") or {}
-    name = REGISTRY.get(doc["tool"], ("", "", doc["tool"]))[2]
-    at = f", branch {h['branch']}" if h.get("branch") else ""
-    if h.get("commit"):
-        at += f" @ {str(h['commit'])[:10]}"
-    return say(f"Handoff from {h.get('host') or '?'}, made {local_time(h.get('created')) or '?'}: {name} sessions "
-               f"of {h.get('repo') or '(no remote)'}{at}")
+    tool: str
+    tool_version: str | None
+    created: str | None
+    generator: str | None
+    host: str | None
+    os: str | None
+    repo: str | None
+    remotes: list[str]
+    branch: str | None
+    commit: str | None
+    dirty: bool | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tool": self.tool, "tool_version": self.tool_version, "created": self.created,
+                "generator": self.generator, "host": self.host, "os": self.os, "repo": self.repo,
+                "remotes": list(self.remotes), "branch": self.branch, "commit": self.commit, "dirty": self.dirty}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> HandoffInfo:
+        return cls(tool=d["tool"], tool_version=d["tool_version"], created=d["created"], generator=d["generator"],
+                   host=d["host"], os=d["os"], repo=d["repo"], remotes=list(d["remotes"]), branch=d["branch"],
+                   commit=d["commit"], dirty=d["dirty"])
+
+
+@dataclass(frozen=True)
+class HandoffSession:
+    """A session inside a handoff as `inspect` lists it (the fields `send` shows, without the line count)."""
+
+    id: str
+    title: str | None
+    cwd: str
+    last_activity: str | None
+    files: int
+    bytes: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "title": self.title, "cwd": self.cwd, "last_activity": self.last_activity,
+                "files": self.files, "bytes": self.bytes}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> HandoffSession:
+        return cls(id=d["id"], title=d["title"], cwd=d["cwd"], last_activity=d["last_activity"], files=d["files"],
+                   bytes=d["bytes"])
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A session receive placed (or in a dry run would place): `action` new | fast-forward | copy; `id` is
+    the copy's own id for a copy; `note`: what the engine said about it, if anything."""
+
+    id: str
+    original_id: str
+    path: str | None
+    action: str
+    resume: str | None
+    title: str | None
+    last_activity: str | None
+    note: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d = {"id": self.id, "original_id": self.original_id, "path": self.path, "action": self.action,
+             "resume": self.resume, "title": self.title, "last_activity": self.last_activity}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Imported:
+        return cls(id=d["id"], original_id=d["original_id"], path=d["path"], action=d["action"], resume=d["resume"],
+                   title=d["title"], last_activity=d["last_activity"], note=d.get("note"))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A session receive left alone, and why; `path` and `resume` when a version of it is here."""
+
+    id: str
+    original_id: str
+    reason: str | None
+    path: str | None
+    resume: str | None
+    title: str | None
+    last_activity: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "original_id": self.original_id, "reason": self.reason, "path": self.path,
+                "resume": self.resume, "title": self.title, "last_activity": self.last_activity}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Skipped:
+        return cls(id=d["id"], original_id=d["original_id"], reason=d["reason"], path=d["path"], resume=d["resume"],
+                   title=d["title"], last_activity=d["last_activity"])
 
 
 @dataclass(kw_only=True)
-class InspectResult(DocResult):
+class ReceiveResult(Result):
+    """What receive did (or, in a dry run, would do) with each session, by title and date, then the command
+    that resumes every session of the handoff that is on this machine, those already here included.
+
+    `imported`/`skipped` are None when there was no plan (inspect without a clone of the repo; `notes` then
+    says why); `sessions`: the handoff's sessions (inspect only); `git`: where the code stands
+    (`gitstate.compare`, and what `--with-changes` did); `deleted`: the references the transport removed
+    after the import (`receive --delete`; None when nothing was to be deleted); `with_changes` only
+    changes what is said about the code."""
+
+    tool: str
+    repo: str | None
+    repo_root: str | None
+    handoff: HandoffInfo
+    sessions: list[HandoffSession] | None = None
+    imported: list[Imported] | None
+    skipped: list[Skipped] | None
+    notes: list[str] = field(default_factory=list)
+    journal: str | None = None
+    git: dict[str, Any] | None = None
+    dry_run: bool = False
+    deleted: list[str] | None = None
+    with_changes: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"ok": True, "tool": self.tool, "repo": self.repo, "repo_root": self.repo_root,
+                             "handoff": self.handoff.to_json()}
+        if self.sessions is not None:
+            d["sessions"] = [s.to_json() for s in self.sessions]
+        d["imported"] = None if self.imported is None else [i.to_json() for i in self.imported]
+        d["skipped"] = None if self.skipped is None else [i.to_json() for i in self.skipped]
+        d["notes"] = list(self.notes)
+        d["journal"] = self.journal
+        d["git"] = self.git
+        if self.dry_run:
+            d["dry_run"] = True
+        if self.deleted is not None:
+            d["deleted"] = True
+        return d
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], **kw: Any) -> ReceiveResult:
+        """The result a document describes (`kw`: what the document does not hold, e.g. `with_changes`)."""
+        sessions, imported, skipped = doc.get("sessions"), doc["imported"], doc["skipped"]
+        return cls(tool=doc["tool"], repo=doc["repo"], repo_root=doc["repo_root"],
+                   handoff=HandoffInfo.from_json(doc["handoff"]),
+                   sessions=None if sessions is None else [HandoffSession.from_json(s) for s in sessions],
+                   imported=None if imported is None else [Imported.from_json(i) for i in imported],
+                   skipped=None if skipped is None else [Skipped.from_json(i) for i in skipped],
+                   notes=list(doc["notes"]), journal=doc["journal"], git=doc["git"],
+                   dry_run=bool(doc.get("dry_run")), deleted=[] if doc.get("deleted") else None, **kw)
+
+    def _handoff_line(self) -> Message:
+        from sync_ai_sessions.adapters import REGISTRY
+
+        h = self.handoff
+        name = REGISTRY.get(self.tool, ("", "", self.tool))[2]
+        at = f", branch {h.branch}" if h.branch else ""
+        if h.commit:
+            at += f" @ {str(h.commit)[:10]}"
+        return say(f"Handoff from {h.host or '?'}, made {local_time(h.created) or '?'}: {name} sessions "
+                   f"of {h.repo or '(no remote)'}{at}")
+
     def messages(self) -> list[Message]:
-        doc = self.doc
-        out = [_handoff_line(doc)]
-        plan = {i["original_id"]: i for i in (doc["imported"] or []) + (doc["skipped"] or [])}
-        for s in doc["sessions"]:
-            sub = f"  [{s['cwd']}]" if s["cwd"] else ""
-            out.append(say(f"  {one_line(s['title'], 50)}  [dim]{local_time(s['last_activity'])}  "
-                           f"{human_size(s['bytes'])}{sub}  {s['id']}[/dim]"))
-            p = plan.get(s["id"])
-            if p is not None:
-                what = f"would {LABELS[p['action']]}" if "action" in p else f"would skip: {p['reason']}"
-                out.append(say(f"      → {what}"))
-        out += [info(n) for n in doc["notes"]]
+        imported, skipped = self.imported or [], self.skipped or []
+        out = [self._handoff_line()]
+        for item in imported:
+            label = (LABELS if self.dry_run else DONE)[item.action]
+            extra = f" (copy of {item.original_id})" if item.action == "copy" else ""
+            out.append(say(f"  [green]{label}[/green] {one_line(item.title, 50)}  "
+                           f"[dim]{local_time(item.last_activity)}  {item.id}{extra}[/dim]"))
+        for s in skipped:
+            out.append(say(f"  [yellow]{'would skip' if self.dry_run else 'skipped'}[/yellow] "
+                           f"{one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
+                           f"{s.id}[/dim]: {s.reason}"))
+        out += [info(n) for n in self.notes]
+        here = [i for i in [*imported, *skipped] if i.resume]
+        if here and not self.dry_run:
+            out.append(say("Continue with:"))
+            for i in here:
+                assert i.resume is not None
+                out.append(say(f"  [bold]{shown_command(i.resume)}[/bold]  "
+                               f"[dim]# {one_line(i.title, 40)}[/dim]"))
+        if self.dry_run:
+            out.append(say("Dry run: nothing was written."))
+        if self.git:
+            from sync_ai_sessions.gitreceive import say_where
+
+            lines: list[str] = []
+            say_where(self.git, lines.append, with_changes=self.with_changes)
+            out += [say(line) for line in lines]
+        if self.deleted:
+            out.append(info(f"Deleted {' '.join(self.deleted)}."))
         return out
 
 
 @dataclass(kw_only=True)
-class ReceiveResult(DocResult):
-    """What receive did (or, in a dry run, would do) with each session, by title and date, then the command
-    that resumes every session of the handoff that is on this machine, those already here included.
-    `deleted`: the references the transport removed after the import (`receive --delete`)."""
-
-    with_changes: bool = False
-    deleted: list[str] = field(default_factory=list)
+class InspectResult(ReceiveResult):
+    """A dry-run receive that also lists the handoff's sessions, each with what receive would do with it."""
 
     def messages(self) -> list[Message]:
-        doc = self.doc
-        dry_run = bool(doc.get("dry_run"))
-        out = [_handoff_line(doc)]
-        for item in doc["imported"]:
-            label = (LABELS if dry_run else DONE)[item["action"]]
-            extra = f" (copy of {item['original_id']})" if item["action"] == "copy" else ""
-            out.append(say(f"  [green]{label}[/green] {one_line(item['title'], 50)}  "
-                           f"[dim]{local_time(item['last_activity'])}  {item['id']}{extra}[/dim]"))
-        for item in doc["skipped"]:
-            out.append(say(f"  [yellow]{'would skip' if dry_run else 'skipped'}[/yellow] "
-                           f"{one_line(item['title'], 50)}  [dim]{local_time(item['last_activity'])}  "
-                           f"{item['id']}[/dim]: {item['reason']}"))
-        out += [info(n) for n in doc["notes"]]
-        here = [i for i in doc["imported"] + doc["skipped"] if i.get("resume")]
-        if here and not dry_run:
-            out.append(say("Continue with:"))
-            for item in here:
-                out.append(say(f"  [bold]{shown_command(item['resume'])}[/bold]  "
-                               f"[dim]# {one_line(item['title'], 40)}[/dim]"))
-        if dry_run:
-            out.append(say("Dry run: nothing was written."))
-        if doc.get("git"):
-            from sync_ai_sessions.gitreceive import say_where
-
-            lines: list[str] = []
-            say_where(doc["git"], lines.append, with_changes=self.with_changes)
-            out += [say(line) for line in lines]
-        if self.deleted:
-            out.append(info(f"Deleted {' '.join(self.deleted)}."))
+        out = [self._handoff_line()]
+        plan: dict[str, Imported | Skipped] = {i.original_id: i for i in [*(self.imported or []),
+                                                                         *(self.skipped or [])]}
+        for s in self.sessions or []:
+            sub = f"  [{s.cwd}]" if s.cwd else ""
+            out.append(say(f"  {one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
+                           f"{human_size(s.bytes)}{sub}  {s.id}[/dim]"))
+            p = plan.get(s.id)
+            if p is not None:
+                what = f"would {LABELS[p.action]}" if isinstance(p, Imported) else f"would skip: {p.reason}"
+                out.append(say(f"      → {what}"))
+        out += [info(n) for n in self.notes]
         return out
 
 

@@ -61,7 +61,7 @@ def _setup(tmp_path: Path):
 
 
 def _run(w, payload: Path) -> dict:
-    return receive(from_file=str(payload), cwd=str(w.repo), env=w.env, ui=UI(json_mode=True))
+    return receive(from_file=str(payload), cwd=str(w.repo), env=w.env, ui=UI(json_mode=True)).to_json()
 
 
 def _child(w, payload: Path) -> int:

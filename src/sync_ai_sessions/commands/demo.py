@@ -92,17 +92,17 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> D
         story.append(say(f"[bold]2.[/bold] send: {len(sent['sessions'])} session(s) -> {handoff} "
                f"({sent['bytes']:,} bytes, AES-256-GCM, scrypt; throwaway passphrase)"))
         got = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
-        item = got["imported"][0]
+        item = (got.imported or [])[0]
         story.append(say(f"[bold]3.[/bold] Machine B: receive matched github.com/acme/my-app at {repo_b}\n"
-               f"   {item['action']}: {item['path']}"))
-        text = Path(item["path"]).read_text("utf-8")
+               f"   {item.action}: {item.path}"))
+        text = Path(str(item.path)).read_text("utf-8")
         ok = json.dumps(str(repo_b))[1:-1] in text and json.dumps(str(repo_a))[1:-1] not in text
         story.append(say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if ok else 'NO'}; resume there with:\n"
-               f"   [bold]{item['resume']}[/bold]"))
+               f"   [bold]{item.resume}[/bold]"))
         again = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
-        story.append(say(f"[bold]5.[/bold] Receiving the same handoff again: {again['skipped'][0]['reason']}"))
+        story.append(say(f"[bold]5.[/bold] Receiving the same handoff again: {(again.skipped or [])[0].reason}"))
         result = DemoResult(doc={"ok": ok, "tool": tool, "workdir": str(base) if keep else None, "sent": sent,
-                                 "received": got, "again": again}, story=story)
+                                 "received": got.to_json(), "again": again.to_json()}, story=story)
     except BaseException:
         if keep:
             ui.info(f"Kept the demo machines in {base}")

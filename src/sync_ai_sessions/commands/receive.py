@@ -31,7 +31,7 @@ from sync_ai_sessions.format.container import DecryptReader
 from sync_ai_sessions.gitrepo import Repo, find_repo
 from sync_ai_sessions.ids import resolve
 from sync_ai_sessions.passphrase import get_passphrase
-from sync_ai_sessions.results import InspectResult, ReceiveResult
+from sync_ai_sessions.results import HandoffInfo, HandoffSession, Imported, InspectResult, ReceiveResult, Skipped
 from sync_ai_sessions.transports import for_receive
 from sync_ai_sessions.transports.base import Transport
 from sync_ai_sessions.ui import UI, absolute, human_size
@@ -81,53 +81,50 @@ def find_target(manifest: dict[str, Any], cwd: str | None) -> Repo:
     return repo
 
 
-def manifest_sessions(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    """The handoff's sessions as every command shows them: `id`, `title`, `cwd`, `last_activity`,
-    `files`, `bytes` (the same fields as `send` and `sessions`)."""
+def manifest_sessions(manifest: dict[str, Any]) -> list[HandoffSession]:
+    """The handoff's sessions as every command shows them (the same fields as `send` and `sessions`)."""
     return [
-        {"id": s["id"], "title": s.get("title"), "cwd": s.get("cwd_rel", ""), "last_activity": s.get("last_activity"),
-         "files": len(s["files"]), "bytes": sum(int(f.get("size") or 0) for f in s["files"])}
+        HandoffSession(id=s["id"], title=s.get("title"), cwd=s.get("cwd_rel", ""), last_activity=s.get("last_activity"),
+                       files=len(s["files"]), bytes=sum(int(f.get("size") or 0) for f in s["files"]))
         for s in manifest["sessions"]
     ]
 
 
-def describe_handoff(manifest: dict[str, Any]) -> dict[str, Any]:
+def describe_handoff(manifest: dict[str, Any]) -> HandoffInfo:
     """What a handoff says about where it comes from (all of it from inside the ciphertext)."""
     src, repo = manifest.get("source") or {}, manifest.get("repo") or {}
     remotes = repo.get("remotes") or []
-    return {
-        "tool": manifest["tool"],
-        "tool_version": manifest.get("tool_version"),
-        "created": manifest.get("created"),
-        "generator": manifest.get("generator"),
-        "host": src.get("hostname"),
-        "os": src.get("os_flavor"),
-        "repo": remotes[0] if remotes else None,
-        "remotes": remotes,
-        "branch": repo.get("branch"),
-        "commit": repo.get("commit"),
-        "dirty": repo.get("dirty"),
-    }
+    return HandoffInfo(
+        tool=manifest["tool"],
+        tool_version=manifest.get("tool_version"),
+        created=manifest.get("created"),
+        generator=manifest.get("generator"),
+        host=src.get("hostname"),
+        os=src.get("os_flavor"),
+        repo=remotes[0] if remotes else None,
+        remotes=remotes,
+        branch=repo.get("branch"),
+        commit=repo.get("commit"),
+        dirty=repo.get("dirty"),
+    )
 
 
-def plan_document(report: ImportReport, manifest: dict[str, Any]) -> dict[str, Any]:
-    """`imported`, `skipped` and `notes` of the receive document, from the import engine's report: the
-    same function for a real import and a dry run, so what a dry run shows is what receive prints."""
+def plan(report: ImportReport, manifest: dict[str, Any]) -> tuple[list[Imported], list[Skipped]]:
+    """What receive did (or would do) with each session, from the import engine's report: the same
+    function for a real import and a dry run, so what a dry run shows is what receive prints."""
     about = {s["id"]: s for s in manifest["sessions"]}
 
     def described(r: SessionResult) -> dict[str, Any]:
         s = about.get(r.original_id) or {}
         return {"title": s.get("title"), "last_activity": s.get("last_activity")}
 
-    imported = [
-        {"id": r.id, "original_id": r.original_id, "path": str(r.path) if r.path else None,
-         "action": r.action, "resume": r.resume, **described(r), **({"note": r.reason} if r.reason else {})}
-        for r in report.results if r.action != "skip"
-    ]
-    skipped = [{"id": r.id, "original_id": r.original_id, "reason": r.reason, "path": str(r.path) if r.path else None,
-                "resume": r.resume, **described(r)}
+    imported = [Imported(id=r.id, original_id=r.original_id, path=str(r.path) if r.path else None, action=r.action,
+                         resume=r.resume, **described(r), note=r.reason or None)
+                for r in report.results if r.action != "skip"]
+    skipped = [Skipped(id=r.id, original_id=r.original_id, reason=r.reason, path=str(r.path) if r.path else None,
+                       resume=r.resume, **described(r))
                for r in report.results if r.action == "skip"]
-    return {"imported": imported, "skipped": skipped, "notes": list(report.notes)}
+    return imported, skipped
 
 
 def _drain(arch: ArchiveReader) -> None:
@@ -152,11 +149,12 @@ def receive(
     sessions: list[str] | None = None,
     dry_run: bool = False,
     inspect: bool = False,
-) -> dict[str, Any]:
-    """Receive a handoff.  `sessions`: ids or unique prefixes of the sessions to import (default all).
+) -> ReceiveResult:
+    """Receive a handoff; what it did is the result (an `InspectResult` with `inspect`).  `sessions`: ids
+    or unique prefixes of the sessions to import (default all).
 
     `dry_run`: everything `receive` does except placing files: the same engine decides (see
-    `import_sessions(dry_run=True)`), the document is the one receive would print plus `"dry_run": true`,
+    `import_sessions(dry_run=True)`), the result is the one receive would give, with `dry_run` set,
     and nothing is written outside a temporary folder of the system's (not our config folder: no
     staging, lock or journal there).  `inspect`: a dry run that also describes the handoff and still
     succeeds when this machine has no clone of its repo (the plan is then null).
@@ -261,25 +259,22 @@ def receive(
         with contextlib.suppress(OSError):
             base.rmdir()  # only when no other run is staging
     handoff = describe_handoff(manifest)
-    doc: dict[str, Any] = {
-        "ok": True,
-        "tool": name,
-        "repo": handoff["repo"],
-        "repo_root": str(target.root) if target is not None else None,
-    }
-    doc["handoff"] = handoff
-    if inspect:
-        doc["sessions"] = manifest_sessions(manifest)
-    if report is not None:
-        doc.update(plan_document(report, manifest))
-    else:
-        doc.update({"imported": None, "skipped": None, "notes": [missing_clone] if missing_clone else []})
+    imported, skipped = plan(report, manifest) if report is not None else (None, None)
     git_journal = git.pop("_journal", None) if git else None
-    doc["journal"] = str(report.journal) if report is not None and report.journal else git_journal
-    doc["git"] = git
-    if dry_run:
-        doc["dry_run"] = True
-    return doc
+    return (InspectResult if inspect else ReceiveResult)(
+        tool=name,
+        repo=handoff.repo,
+        repo_root=str(target.root) if target is not None else None,
+        handoff=handoff,
+        sessions=manifest_sessions(manifest) if inspect else None,
+        imported=imported,
+        skipped=skipped,
+        notes=list(report.notes) if report is not None else [missing_clone] if missing_clone else [],
+        journal=str(report.journal) if report is not None and report.journal else git_journal,
+        git=git,
+        dry_run=dry_run,
+        with_changes=with_changes,
+    )
 
 
 def _check_carry(carry: dict[str, Any], target: Repo) -> None:
@@ -325,18 +320,17 @@ def receive_command(*, from_file: str | None = None, gist: str | None = None, de
     import is durable (its files reach the disk) before the only other copy goes."""
     options = {**(options or {}), "durable": delete_after}
     if inspect:
-        return InspectResult(doc=receive(from_file=from_file, gist=gist, inspect=True, **kw))
+        return receive(from_file=from_file, gist=gist, inspect=True, **kw)
     read = _identity(from_file) if delete_after and from_file else None
-    doc = receive(from_file=from_file, gist=gist, with_changes=with_changes, options=options, **kw)
-    deleted: list[str] = []
-    if delete_after and not doc.get("dry_run"):
+    result = receive(from_file=from_file, gist=gist, with_changes=with_changes, options=options, **kw)
+    if delete_after and not result.dry_run:
         if from_file and _identity(from_file) != read:
             # A synced folder delivered another handoff under this name meanwhile: nobody received that one.
             raise ConflictError(f"--delete: {from_file} changed while it was received, so it was kept; the "
                                 "import itself succeeded", code="changed_since")
         transport, ref = for_receive(from_file=from_file, gist=gist)
         try:
-            deleted = transport.delete(ref)
+            result.deleted = transport.delete(ref)
         except NotImplementedError:
             raise UsageError(f"--delete: this handoff's transport ({transport.kind}) cannot delete; the import "
                              "itself succeeded", code="cannot_delete") from None
@@ -346,8 +340,7 @@ def receive_command(*, from_file: str | None = None, gist: str | None = None, de
         except KeyboardInterrupt:
             raise Interrupted("interrupted while deleting the handoff, which may still be there; the import "
                               "itself succeeded") from None
-        doc["deleted"] = True
-    return ReceiveResult(doc=doc, with_changes=with_changes, deleted=deleted)
+    return result
 
 
 def _identity(path: str) -> tuple[int, int, int, int] | None:
