@@ -437,15 +437,59 @@ class InstallResult(DocResult):
         return out
 
 
+@dataclass(frozen=True)
+class Reverted:
+    """One thing undo put back: `op` is the journal's (create, extend, append, edit, mkdir, temp, row-*, or
+    git); `table` for a database row (`kept`: an index row the tool wrote again since, left as it is);
+    `what` for git (what was reverted in the clone at `path`)."""
+
+    op: str
+    path: str
+    what: str | None = None
+    table: str | None = None
+    kept: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"op": self.op, "path": self.path}
+        if self.what is not None:
+            d["what"] = self.what
+        if self.table is not None:
+            d["table"] = self.table
+        if self.kept:
+            d["kept"] = True
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Reverted:
+        return cls(op=d["op"], path=d["path"], what=d.get("what"), table=d.get("table"), kept=bool(d.get("kept")))
+
+
 @dataclass(kw_only=True)
-class UndoResult(DocResult):
+class UndoResult(Result):
+    """`complete`: the import had finished (else an interrupted one was reverted); `sessions`: those the
+    import had placed, as its journal recorded them."""
+
+    journal: str
+    complete: bool
+    reverted: list[Reverted]
+    sessions: list[dict[str, Any]]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "journal": self.journal, "complete": self.complete,
+                "reverted": [r.to_json() for r in self.reverted], "sessions": list(self.sessions)}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> UndoResult:
+        return cls(journal=doc["journal"], complete=doc["complete"],
+                   reverted=[Reverted.from_json(r) for r in doc["reverted"]], sessions=list(doc["sessions"]))
+
     def messages(self) -> list[Message]:
         out = []
-        for r in self.doc["reverted"]:
-            if r["op"] == "git":
-                out.append(say(f"reverted git: {r['what']} ({r['path']})"))
-            elif r["op"] != "mkdir" and "table" not in r:
-                out.append(say(f"reverted {r['op']}: {r['path']}"))
+        for r in self.reverted:
+            if r.op == "git":
+                out.append(say(f"reverted git: {r.what} ({r.path})"))
+            elif r.op != "mkdir" and r.table is None:
+                out.append(say(f"reverted {r.op}: {r.path}"))
         return out
 
 

@@ -545,7 +545,7 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     res = undo(env=w.dst_env)
     assert not r.path.exists()
     assert [_backfill(db) for db in dbs] == before
-    assert sorted(x["path"] for x in res.doc["reverted"] if x["op"] == "row-delete") == sorted(map(str, dbs))
+    assert sorted(x.path for x in res.reverted if x.op == "row-delete") == sorted(map(str, dbs))
     assert _rows(dbs[0], "threads") == 1
 
     # Imported again, then Codex re-indexed (its backfill row is back in one database): undo still removes
@@ -558,7 +558,7 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     res = undo(env=w.dst_env)
     assert not r.path.exists()
     assert _backfill(dbs[0]) == before[0] and _backfill(dbs[1]) == [(1, "complete")]
-    kept = [x["path"] for x in res.doc["reverted"] if x["op"] == "row-delete" and x.get("kept")]
+    kept = [x.path for x in res.reverted if x.op == "row-delete" and x.kept]
     assert kept == [str(dbs[1])]
 
 

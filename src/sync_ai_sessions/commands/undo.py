@@ -30,7 +30,7 @@ from sync_ai_sessions.engine.journal import import_lock, latest_journal, read_jo
 from sync_ai_sessions.engine.place import put_bytes
 from sync_ai_sessions.engine.store import delete_row, open_store, quote_ident, update_row
 from sync_ai_sessions.errors import ConflictError
-from sync_ai_sessions.results import UndoResult
+from sync_ai_sessions.results import Reverted, UndoResult
 from sync_ai_sessions.ui import UI
 
 _ROW_OPS = ("row-insert", "row-update", "row-delete")
@@ -155,10 +155,10 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                                                   else _changed(op, inodes)))]
             if problems:
                 raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
-            reverted: list[dict[str, Any]] = []
+            reverted: list[Reverted] = []
             for op in reversed(git_ops):
                 if what := gitreceive.undo_op(op, scratch):
-                    reverted.append({"op": "git", "path": op["repo"], "what": what})
+                    reverted.append(Reverted(op="git", path=op["repo"], what=what))
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
             with contextlib.suppress(OSError):
@@ -187,18 +187,18 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                     delete_row(con, op["table"], op["key"])
                 elif kind == "row-delete":
                     if _row_now(con, op) is not None:  # the tool re-indexed since: keep its newer row
-                        reverted.append({"op": kind, "path": str(p), "table": op["table"], "kept": True})
+                        reverted.append(Reverted(op=kind, path=str(p), table=op["table"], kept=True))
                         continue
                     cols = list(op["old"])
                     con.execute(f"INSERT INTO {quote_ident(op['table'])} ({', '.join(map(quote_ident, cols))}) "
                                 f"VALUES ({', '.join('?' * len(cols))})", list(op["old"].values()))
                 else:
                     update_row(con, op["table"], op["key"], op["old"])
-                reverted.append({"op": kind, "path": str(p), "table": op["table"]})
+                reverted.append(Reverted(op=kind, path=str(p), table=op["table"]))
                 continue
-            reverted.append({"op": kind, "path": str(p)})
+            reverted.append(Reverted(op=kind, path=str(p)))
         for con in cons.values():
             con.execute("COMMIT")
         jpath.rename(jpath.with_suffix(".undone"))
-    return UndoResult(doc={"ok": True, "journal": str(jpath), "complete": done is not None, "reverted": reverted,
-                           "sessions": (done or {}).get("sessions", [])})
+    return UndoResult(journal=str(jpath), complete=done is not None, reverted=reverted,
+                      sessions=list((done or {}).get("sessions", [])))
