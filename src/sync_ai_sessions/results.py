@@ -415,25 +415,47 @@ class InspectResult(ReceiveResult):
 # -- install, undo, doctor, demo --------------------------------------------------------------------------
 
 @dataclass(kw_only=True)
-class InstallResult(DocResult):
-    """`gh_fix`: the command that fixes gh here, when gh has a problem."""
+class InstallResult(Result):
+    """`gh`: gh's state here as `ghauth.check_gh` found it (`problem` when gists cannot be used); `gh_fix`:
+    the command that fixes gh here, when gh has a problem; `transport`: how this device now sends (when
+    given); `passphrase_check`: a check was stored; `passphrase`: the one `--generate` made (shown once)."""
 
+    config_dir: str
+    gh: dict[str, Any]
     gh_fix: str | None = None
+    transport: str | None = None
+    passphrase_check: bool = False
+    passphrase: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"ok": True, "config_dir": self.config_dir, "gh": dict(self.gh)}
+        if self.transport is not None:
+            d["transport"] = self.transport
+        if self.passphrase_check:
+            d["passphrase_check"] = True
+        if self.passphrase:
+            d["passphrase"] = self.passphrase
+        return d
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any], **kw: Any) -> InstallResult:
+        return cls(config_dir=doc["config_dir"], gh=dict(doc["gh"]), transport=doc.get("transport"),
+                   passphrase_check=bool(doc.get("passphrase_check")), passphrase=doc.get("passphrase"), **kw)
 
     def messages(self) -> list[Message]:
-        doc, gh = self.doc, self.doc["gh"]
+        gh = self.gh
         if gh.get("problem"):
             out = [say(f"[yellow]gh:[/yellow] {gh['problem']} — fix: [bold]{self.gh_fix}[/bold] "
                        "(only needed for gists)")]
         else:
             out = [say(f"gh: logged in as {gh.get('user') or '?'} on {gh.get('host') or 'github.com'}, "
                        "gist scope ok")]
-        if doc.get("passphrase"):
+        if self.passphrase:
             out += [say("Your new passphrase (write it down; it is shown once and never stored):"),
-                    say(f"  [bold]{doc['passphrase']}[/bold]"),
+                    say(f"  [bold]{self.passphrase}[/bold]"),
                     say("On your other devices run `sync-ai-sessions install` and type this passphrase "
                         "(not --generate).")]
-        out.append(say(f"Ready. Config in {doc['config_dir']}"))
+        out.append(say(f"Ready. Config in {self.config_dir}"))
         return out
 
 

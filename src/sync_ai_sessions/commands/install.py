@@ -24,14 +24,12 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
     ui = ui or UI()
     d = private_dir(config_dir(env))
     cfg = load_config(env)
-    doc: dict[str, Any] = {"ok": True, "config_dir": str(d)}
     gh = _gh_status(env)
-    doc["gh"] = gh
-    fix = gh_fix(gh.get("code"), gh.get("fix")) if gh.get("problem") else None
+    result = InstallResult(config_dir=str(d), gh=gh, transport=transport,
+                           gh_fix=gh_fix(gh.get("code"), gh.get("fix")) if gh.get("problem") else None)
     generated = None
     if transport is not None:
         cfg["transport"] = transport
-        doc["transport"] = transport
     if not no_passphrase:
         existing = cfg.get("verifier")
         if existing and generate and not force:
@@ -62,11 +60,10 @@ def install(*, generate: bool = False, passphrase_file: str | None = None, no_pa
                         code="verifier_exists",
                     ) from None
         cfg["verifier"] = make_verifier(passphrase)
-        doc["passphrase_check"] = True
+        result.passphrase_check = True
     save_config(cfg, env)
-    if generated:
-        doc["passphrase"] = generated
-    return InstallResult(doc=doc, gh_fix=fix)
+    result.passphrase = generated
+    return result
 
 
 def _gen() -> str:
