@@ -519,19 +519,81 @@ MARKS = {"ok": "[green]ok[/green]  ", "warn": "[yellow]warn[/yellow]", "fail": "
          "info": "[dim]info[/dim]"}
 
 
+@dataclass(frozen=True)
+class Check:
+    """One doctor check: `status` ok | warn | fail | info; `fix`: the command or step that fixes it."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail, "fix": self.fix}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Check:
+        return cls(name=d["name"], status=d["status"], detail=d["detail"], fix=d["fix"])
+
+
+@dataclass(frozen=True)
+class ToolHome:
+    """A tool's session folder: `sessions` in all (None: could not count); `repo_sessions`: those of this
+    repo, when `counted_here` (there was a repo and the folder exists; None: could not count)."""
+
+    home: str
+    exists: bool
+    sessions: int | None
+    repo_sessions: int | None = None
+    counted_here: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"home": self.home, "exists": self.exists, "sessions": self.sessions}
+        if self.counted_here:
+            d["repo_sessions"] = self.repo_sessions
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> ToolHome:
+        return cls(home=d["home"], exists=d["exists"], sessions=d["sessions"], repo_sessions=d.get("repo_sessions"),
+                   counted_here="repo_sessions" in d)
+
+
 @dataclass(kw_only=True)
-class DoctorResult(DocResult):
+class DoctorResult(Result):
     """Exit code 3 when a check failed (the document is still printed)."""
 
+    checks: list[Check]
+    tools: dict[str, ToolHome]
+    repo: str | None
+    repo_root: str | None
+    transport: str | None
+    config_dir: str
+
     def __post_init__(self) -> None:
-        self.exit_code = 0 if self.doc["ok"] else 3
+        self.exit_code = 0 if self.ok else 3
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status != "fail" for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "checks": [c.to_json() for c in self.checks],
+                "tools": {name: t.to_json() for name, t in self.tools.items()}, "repo": self.repo,
+                "repo_root": self.repo_root, "transport": self.transport, "config_dir": self.config_dir}
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> DoctorResult:
+        return cls(checks=[Check.from_json(c) for c in doc["checks"]],
+                   tools={name: ToolHome.from_json(t) for name, t in doc["tools"].items()}, repo=doc["repo"],
+                   repo_root=doc["repo_root"], transport=doc["transport"], config_dir=doc["config_dir"])
 
     def messages(self) -> list[Message]:
         out = []
-        for c in self.doc["checks"]:
-            line = f"{MARKS[c['status']]} {c['name']}: {c['detail']}"
-            if c["fix"] and c["status"] != "ok":
-                line += f"  → [bold]{c['fix']}[/bold]"
+        for c in self.checks:
+            line = f"{MARKS[c.status]} {c.name}: {c.detail}"
+            if c.fix and c.status != "ok":
+                line += f"  → [bold]{c.fix}[/bold]"
             out.append(say(line))
         return out
 

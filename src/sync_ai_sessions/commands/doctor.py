@@ -7,40 +7,33 @@ import shutil
 import stat
 import sys
 from collections.abc import Mapping
-from typing import Any
 
 from sync_ai_sessions.adapters import REGISTRY, get_adapter, tool_names
 from sync_ai_sessions.config import config_dir, load_config
 from sync_ai_sessions.errors import SyncError
 from sync_ai_sessions.gitrepo import Repo, find_repo
-from sync_ai_sessions.results import DoctorResult
+from sync_ai_sessions.results import Check, DoctorResult, ToolHome
 from sync_ai_sessions.ui import UI
-
-
-def _check(name: str, status: str, detail: str, fix: str | None = None) -> dict[str, Any]:
-    return {"name": name, "status": status, "detail": detail, "fix": fix}
 
 
 def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: UI | None = None
            ) -> DoctorResult:
     env = dict(os.environ if env is None else env)
     ui = ui or UI()
-    checks: list[dict[str, Any]] = []
+    checks: list[Check] = []
     v = sys.version_info
-    checks.append(_check("python", "ok" if v >= (3, 11) else "fail", f"{v.major}.{v.minor}.{v.micro}",
+    checks.append(Check("python", "ok" if v >= (3, 11) else "fail", f"{v.major}.{v.minor}.{v.micro}",
                          None if v >= (3, 11) else "install Python 3.11 or newer"))
     git = shutil.which("git")
-    checks.append(_check("git", "ok" if git else "fail", git or "not found",
+    checks.append(Check("git", "ok" if git else "fail", git or "not found",
                          None if git else "install git (e.g. apt-get install git)"))
-    repo_info: dict[str, Any] | None = None
     repo: Repo | None = None
     if git:
         try:
             repo = find_repo(cwd)
-            repo_info = {"root": str(repo.root), "remotes": repo.normalized_remotes}
-            checks.append(_check("repo", "ok", f"{repo.root} ({', '.join(repo.normalized_remotes)})"))
+            checks.append(Check("repo", "ok", f"{repo.root} ({', '.join(repo.normalized_remotes)})"))
         except SyncError as exc:
-            checks.append(_check("repo", "warn", exc.message, "cd into your repo or pass --cwd PATH"))
+            checks.append(Check("repo", "warn", exc.message, "cd into your repo or pass --cwd PATH"))
     cfg = load_config(env)
     gist_required = cfg.get("transport") == "gist"
     try:
@@ -51,14 +44,14 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
             # gh is needed for gists only: `--to FILE` works without it, so it fails the check only when
             # this device was set up to send by gist (`install --transport gist`).
             why = "" if gist_required else " (needed for gists only; --to FILE works without it)"
-            checks.append(_check("gh", "fail" if gist_required else "warn", f"{gh.problem}{why}",
+            checks.append(Check("gh", "fail" if gist_required else "warn", f"{gh.problem}{why}",
                                  gh_fix(getattr(gh, "code", None), getattr(gh, "fix", None))))
         else:
-            checks.append(_check("gh", "ok", f"logged in as {getattr(gh, 'user', '?')} on "
+            checks.append(Check("gh", "ok", f"logged in as {getattr(gh, 'user', '?')} on "
                                  f"{getattr(gh, 'host', 'github.com')} with the gist scope"))
     except ModuleNotFoundError:
-        checks.append(_check("gh", "warn", "gist support not available in this build"))
-    tools: dict[str, Any] = {}
+        checks.append(Check("gh", "warn", "gist support not available in this build"))
+    tools: dict[str, ToolHome] = {}
     for name in tool_names():
         try:
             a = get_adapter(name, env)
@@ -70,38 +63,36 @@ def doctor(*, cwd: str | None = None, env: Mapping[str, str] | None = None, ui: 
             count = a.session_count()
         except (OSError, SyncError):
             count = None
-        tools[name] = {"home": str(home), "exists": home.exists(), "sessions": count}
         here: int | None = None
         if repo is not None and home.exists():
             try:
                 here = len(a.find_sessions(repo))
             except (OSError, SyncError):
                 here = None
-            tools[name]["repo_sessions"] = here
+        tools[name] = ToolHome(home=str(home), exists=home.exists(), sessions=count, repo_sessions=here,
+                               counted_here=repo is not None and home.exists())
         if not home.exists():
             detail = f"{home} missing (no sessions yet)"
         elif repo is None:
             detail = f"{home}"
         else:
             detail = f"{here if here is not None else '?'} session(s) for this repo in {home}"
-        checks.append(_check(f"tool:{name}", "ok" if home.exists() else "info", f"{REGISTRY[name][2]}: {detail}"))
+        checks.append(Check(f"tool:{name}", "ok" if home.exists() else "info", f"{REGISTRY[name][2]}: {detail}"))
     d = config_dir(env)
     if d.exists():
         mode = stat.S_IMODE(d.stat().st_mode)
         private = mode & 0o077 == 0
-        checks.append(_check("config", "ok" if private else "warn", f"{d} (mode {mode:o})",
+        checks.append(Check("config", "ok" if private else "warn", f"{d} (mode {mode:o})",
                              None if private else f"chmod 700 {d}"))
-        checks.append(_check("passphrase_check", "ok" if cfg.get("verifier") else "info",
+        checks.append(Check("passphrase_check", "ok" if cfg.get("verifier") else "info",
                              "set" if cfg.get("verifier") else "not set (optional)",
                              None if cfg.get("verifier") else "sync-ai-sessions install"))
     else:
-        checks.append(_check("config", "warn", f"{d} missing", "sync-ai-sessions install"))
-    ok = all(c["status"] != "fail" for c in checks)
-    return DoctorResult(doc={
-        "ok": ok, "checks": checks, "tools": tools,
-        "repo": repo_info["remotes"][0] if repo_info and repo_info["remotes"] else None,
-        "repo_root": repo_info["root"] if repo_info else None, "transport": cfg.get("transport"),
-        "config_dir": str(d)})
+        checks.append(Check("config", "warn", f"{d} missing", "sync-ai-sessions install"))
+    return DoctorResult(checks=checks, tools=tools,
+                        repo=repo.normalized_remotes[0] if repo is not None and repo.normalized_remotes else None,
+                        repo_root=str(repo.root) if repo is not None else None, transport=cfg.get("transport"),
+                        config_dir=str(d))
 
 
 def gh_fix(code: str | None, fix: str | None, platform: str | None = None) -> str | None:
