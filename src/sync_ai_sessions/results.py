@@ -1,8 +1,12 @@
 """What each command returns: a typed result that carries its data and the human messages it says.
 
-A command function (`commands/*.py`) does the work and returns one of these; `render` is the one place
-that turns a result into output: with `--json` its `to_json()` document on stdout (the keys scripts rely
-on, pinned by tests/core/snapshots), otherwise its `messages()` (human lines on stderr, tables on stdout).
+A command function (`commands/*.py`) does the work and returns one of these dataclasses (lists of records
+are small dataclasses of their own: a session row, an imported or skipped session, a doctor check);
+`render` is the one place that turns a result into output: with `--json` its `to_json()` document, made
+from the fields, on stdout (the keys, their order and values are a contract scripts rely on, pinned by
+tests/core/snapshots), otherwise its `messages()`, made from the same fields (human lines on stderr,
+tables on stdout).  `from_json` turns a document back into its result: the tests check that it gives
+back the very same document, and send continues an interrupted upload from the summary it kept.
 Progress and warnings said *during* long work (bars, "Sending 3 sessions", secrets found) are not results
 and still go through `ui.UI` as the work happens.  The exit code of a result that is not a failure but
 still says "not fine" (doctor) is the result's `exit_code`.
@@ -50,20 +54,6 @@ class Result:
 
     def messages(self) -> list[Message]:
         return []
-
-
-@dataclass(kw_only=True)
-class DocResult(Result):
-    """A result whose data is the command's document as it has always been (its keys are a contract)."""
-
-    doc: dict[str, Any]
-
-    def to_json(self) -> dict[str, Any]:
-        return self.doc
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any], **kw: Any) -> DocResult:
-        return cls(doc=doc, **kw)
 
 
 def render(result: Result, ui: UI) -> int:
@@ -167,26 +157,83 @@ class SessionsResult(Result):
 
 # -- send -------------------------------------------------------------------------------------------------
 
+_SEND_KEYS = ("ok", "tool", "repo", "repo_root", "sessions", "dry_run", "plain_bytes", "git", "secrets", "bytes",
+              "file", "gist", "receive", "copied")
+
+
 @dataclass(kw_only=True)
-class SendResult(DocResult):
-    """`doc["copied"]` is there when the receive command was to be copied to the clipboard."""
+class SendResult(Result):
+    """What send sent (or with `dry_run` would send).  `plain_bytes`, `git` (the sender's code state and
+    what was carried) are there once the handoff is packed; `bytes`, `file` or `gist`, and `receive` (the
+    command to run on the other machine) once it is stored; `secrets`: the scan's report when one ran;
+    `extra`: the transport's own keys (in a dry run its `describe()`, after an upload what it says about
+    what it stored, e.g. a gist's url and parts); `copied`: whether the receive command reached the
+    clipboard, when it was to be copied."""
+
+    tool: str
+    repo: str | None
+    repo_root: str
+    sessions: list[SessionInfo]
+    dry_run: bool = False
+    plain_bytes: int | None = None
+    git: dict[str, Any] | None = None
+    secrets: dict[str, Any] | None = None
+    bytes: int | None = None
+    file: str | None = None
+    gist: str | None = None
+    receive: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    copied: bool | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"ok": True, "tool": self.tool, "repo": self.repo, "repo_root": self.repo_root,
+                             "sessions": [s.to_json() for s in self.sessions]}
+        if self.dry_run:
+            d["dry_run"] = True
+            if self.secrets is not None:
+                d["secrets"] = self.secrets
+            d.update(self.extra)
+            return d
+        d["plain_bytes"] = self.plain_bytes
+        d["git"] = self.git
+        if self.secrets is not None:
+            d["secrets"] = self.secrets
+        for key in ("bytes", "file", "gist", "receive"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        d.update({k: v for k, v in self.extra.items() if k not in d})
+        if self.copied is not None:
+            d["copied"] = self.copied
+        return d
+
+    @classmethod
+    def from_json(cls, doc: dict[str, Any]) -> SendResult:
+        """The result a document describes: a send's, a dry run's, or the summary of a packed handoff that
+        an interrupted upload kept (no `bytes` yet)."""
+        common = {"tool": doc["tool"], "repo": doc["repo"], "repo_root": doc["repo_root"],
+                  "sessions": [SessionInfo.from_json(s) for s in doc["sessions"]], "secrets": doc.get("secrets")}
+        if doc.get("dry_run"):
+            known: tuple[str, ...] = ("ok", "tool", "repo", "repo_root", "sessions", "dry_run", "secrets")
+            return cls(**common, dry_run=True, extra={k: v for k, v in doc.items() if k not in known})
+        return cls(**common, plain_bytes=doc.get("plain_bytes"), git=doc.get("git"), bytes=doc.get("bytes"),
+                   file=doc.get("file"), gist=doc.get("gist"), receive=doc.get("receive"), copied=doc.get("copied"),
+                   extra={k: v for k, v in doc.items() if k not in _SEND_KEYS})
 
     def messages(self) -> list[Message]:
-        doc = self.doc
-        if doc.get("dry_run"):
-            total = sum(s["bytes"] for s in doc["sessions"])
-            return [say(f"Dry run: {len(doc['sessions'])} session(s), {human_size(total)} before compression; "
+        if self.dry_run:
+            total = sum(s.bytes for s in self.sessions)
+            return [say(f"Dry run: {len(self.sessions)} session(s), {human_size(total)} before compression; "
                         "nothing was sent or written.")]
-        where = f"gist [bold]{doc['gist']}[/bold]" if "gist" in doc else f"[bold]{doc['file']}[/bold]"
-        out = [say(f"Sent {len(doc['sessions'])} session(s), {doc['bytes']:,} bytes encrypted, to {where}")]
-        if doc.get("git"):
+        where = f"gist [bold]{self.gist}[/bold]" if self.gist is not None else f"[bold]{self.file}[/bold]"
+        out = [say(f"Sent {len(self.sessions)} session(s), {self.bytes or 0:,} bytes encrypted, to {where}")]
+        if self.git:
             from sync_ai_sessions.gitstate import describe_state
 
-            out.append(info(f"Code: {describe_state(doc['git']['sender'])}"))
+            out.append(info(f"Code: {describe_state(self.git['sender'])}"))
         out.append(say("On the other machine, in your clone of the repo, run:\n"
-                       f"  [bold]{shown_command(doc['receive'])}[/bold]"))
-        if "copied" in doc:
-            out.append(info("Copied to the clipboard." if doc["copied"]
+                       f"  [bold]{shown_command(self.receive or '')}[/bold]"))
+        if self.copied is not None:
+            out.append(info("Copied to the clipboard." if self.copied
                             else "Could not reach a clipboard; copy it by hand."))
         return out
 
@@ -599,13 +646,37 @@ class DoctorResult(Result):
 
 
 @dataclass(kw_only=True)
-class DemoResult(DocResult):
-    """The demo's story, step by step, is its messages (each line is made from what the step returned)."""
+class DemoResult(Result):
+    """The demo's three steps (`sent` on machine A, `received` on B, the same handoff received `again`);
+    its story is told from them.  `source`: the session file written on A (not in the document);
+    `workdir`: the demo machines' folder, when kept (`--keep`)."""
 
-    story: list[Message] = field(default_factory=list)
+    ok: bool
+    tool: str
+    workdir: str | None
+    sent: SendResult
+    received: ReceiveResult
+    again: ReceiveResult
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "tool": self.tool, "workdir": self.workdir, "sent": self.sent.to_json(),
+                "received": self.received.to_json(), "again": self.again.to_json()}
 
     def messages(self) -> list[Message]:
-        return list(self.story)
+        item = (self.received.imported or [])[0]
+        again = (self.again.skipped or [])[0]
+        out = [say(f"[bold]1.[/bold] Machine A: a {self.tool} session in {self.sent.repo_root}\n   {self.source}"),
+               say(f"[bold]2.[/bold] send: {len(self.sent.sessions)} session(s) -> {self.sent.file} "
+                   f"({self.sent.bytes or 0:,} bytes, AES-256-GCM, scrypt; throwaway passphrase)"),
+               say(f"[bold]3.[/bold] Machine B: receive matched {self.received.repo} at {self.received.repo_root}\n"
+                   f"   {item.action}: {item.path}"),
+               say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if self.ok else 'NO'}; resume there with:\n"
+                   f"   [bold]{item.resume}[/bold]"),
+               say(f"[bold]5.[/bold] Receiving the same handoff again: {again.reason}")]
+        if self.workdir is not None:
+            out.append(info(f"Kept the demo machines in {self.workdir}"))
+        return out
 
 
 # -- list, delete, prune (handoffs of a transport that can enumerate them) ----------------------------------

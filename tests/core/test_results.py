@@ -222,6 +222,26 @@ def test_receive_delete_keeps_a_handoff_file_replaced_while_it_was_received(worl
     assert out.read_bytes() == want.read_bytes()
 
 
+def test_demo_tells_its_story_from_its_results(capsys, tmp_path, monkeypatch):
+    import tempfile
+
+    from sync_ai_sessions.commands.demo import demo
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # --keep leaves the machines here
+    result = demo(keep=True)
+    doc = result.to_json()
+    assert list(doc) == ["ok", "tool", "workdir", "sent", "received", "again"] and doc["ok"] is True
+    for key, cls in (("sent", results.SendResult), ("received", results.ReceiveResult),
+                     ("again", results.ReceiveResult)):
+        from_json(cls, doc[key])
+    _, err = rendered(result, capsys)
+    [item] = result.received.imported
+    assert f"-> {result.sent.file} ({result.sent.bytes:,} bytes" in err
+    assert f"{item.action}: {item.path}" in err and item.resume in err
+    assert f"again: {result.again.skipped[0].reason}" in err
+    assert err.rstrip().endswith(f"Kept the demo machines in {result.workdir}")
+
+
 # -- list, delete, prune: the same results and the same error path as every other command --------------
 
 

@@ -21,7 +21,7 @@ from typing import Any
 from sync_ai_sessions.commands.receive import receive
 from sync_ai_sessions.commands.send import send
 from sync_ai_sessions.passphrase import generate
-from sync_ai_sessions.results import DemoResult, Message, info, say
+from sync_ai_sessions.results import DemoResult
 from sync_ai_sessions.ui import UI
 
 
@@ -69,7 +69,6 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> D
     env_b = {**path_env, "HOME": str(base / "B" / "home"), "SYNC_AI_SESSIONS_PASSPHRASE": passphrase}
     for e in (env_a, env_b):
         e["USERPROFILE"] = e["HOME"]
-    story: list[Message] = []
     try:
         for e in (env_a, env_b):
             Path(e["HOME"]).mkdir(parents=True)
@@ -85,24 +84,15 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> D
             d.mkdir(parents=True)
             src = d / f"{sid}.jsonl"
             src.write_bytes(json.dumps({"cwd": str(repo_a), "sessionId": sid, "text": "hello"}).encode() + b"\n")
-        story.append(say(f"[bold]1.[/bold] Machine A: a {tool} session in {repo_a}\n   {src}"))
         handoff = base / "handoff.sais"
         quiet = UI(json_mode=True)
         sent = _in_env(env_a, lambda: send(tool=tool, cwd=str(repo_a), to=str(handoff), env=env_a, ui=quiet))
-        story.append(say(f"[bold]2.[/bold] send: {len(sent['sessions'])} session(s) -> {handoff} "
-               f"({sent['bytes']:,} bytes, AES-256-GCM, scrypt; throwaway passphrase)"))
         got = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
-        item = (got.imported or [])[0]
-        story.append(say(f"[bold]3.[/bold] Machine B: receive matched github.com/acme/my-app at {repo_b}\n"
-               f"   {item.action}: {item.path}"))
-        text = Path(str(item.path)).read_text("utf-8")
+        text = Path(str((got.imported or [])[0].path)).read_text("utf-8")
         ok = json.dumps(str(repo_b))[1:-1] in text and json.dumps(str(repo_a))[1:-1] not in text
-        story.append(say(f"[bold]4.[/bold] Paths rewritten for B: {'yes' if ok else 'NO'}; resume there with:\n"
-               f"   [bold]{item.resume}[/bold]"))
         again = _in_env(env_b, lambda: receive(from_file=str(handoff), cwd=str(repo_b), env=env_b, ui=quiet))
-        story.append(say(f"[bold]5.[/bold] Receiving the same handoff again: {(again.skipped or [])[0].reason}"))
-        result = DemoResult(doc={"ok": ok, "tool": tool, "workdir": str(base) if keep else None, "sent": sent,
-                                 "received": got.to_json(), "again": again.to_json()}, story=story)
+        result = DemoResult(ok=ok, tool=tool, workdir=str(base) if keep else None, sent=sent, received=got,
+                            again=again, source=str(src))
     except BaseException:
         if keep:
             ui.info(f"Kept the demo machines in {base}")
@@ -110,8 +100,6 @@ def demo(*, tool: str = "claude", keep: bool = False, ui: UI | None = None) -> D
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
-    if keep:
-        story.append(info(f"Kept the demo machines in {base}"))
     return result
 
 

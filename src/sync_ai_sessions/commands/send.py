@@ -102,11 +102,12 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
     return out, count
 
 
-def _document(tool: str, repo: Repo, sessions: list[Session]) -> dict[str, Any]:
+def _result_of(tool: str, repo: Repo, sessions: list[Session], **fields: Any) -> SendResult:
+    """The send result for `sessions` (what is known so far: `fields`)."""
     from sync_ai_sessions.commands.sessions import session_info
 
-    return {"ok": True, "tool": tool, "repo": repo.normalized_remotes[0] if repo.normalized_remotes else None,
-            "repo_root": str(repo.root), "sessions": [session_info(s).to_json() for s in sessions]}
+    return SendResult(tool=tool, repo=repo.normalized_remotes[0] if repo.normalized_remotes else None,
+                      repo_root=str(repo.root), sessions=[session_info(s) for s in sessions], **fields)
 
 
 def build_manifest(tool: str, adapter: Any, repo: Repo, sessions: list[Session],
@@ -195,7 +196,7 @@ def send(
     dry_run: bool = False,
     overwrite: bool = False,
     confirm_secrets: Callable[[dict[str, Any]], bool] | None = None,
-) -> dict[str, Any]:
+) -> SendResult:
     """Send the repo's sessions; `choose` (the CLI's picker) may narrow them when none were named.
     With `with_changes`, the unpushed commits and uncommitted changes travel too (see gitwork).
 
@@ -246,13 +247,9 @@ def send(
         ui.say(f"  {one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
                f"{human_size(sum(f.size for f in s.files))}  {s.id}[/dim]")
     if dry_run:
-        doc = _document(tool, repo, sessions)
-        doc["dry_run"] = True
-        if scan:
-            doc["secrets"], _ = scan_for_secrets(sessions, ui)
-        if transport is not None:
-            doc.update(transport.describe())
-        return doc
+        return _result_of(tool, repo, sessions, dry_run=True,
+                          secrets=scan_for_secrets(sessions, ui)[0] if scan else None,
+                          extra=transport.describe() if transport is not None else {})
     keys = resume_keys(tool, repo, sessions, redact)
     if with_changes:  # the working tree may have changed unseen: only `send --resume` continues such an upload
         keys = (keys[0] + "-work-" + os.urandom(8).hex(), keys[1])
@@ -309,20 +306,17 @@ def send(
                 plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, git=git_doc, carried=carried)
         except OSError as exc:
             raise IOFailure(f"cannot write the handoff: {exc.strerror or exc}") from exc
-        summary = _document(tool, repo, sessions)
-        summary["plain_bytes"] = plain
-        summary["git"] = {"sender": git_state,
-                          "carried": None if carried is None else {
-                              "commits": carried.meta["commits"], "changes": carried.meta["stash"] is not None,
-                              "bytes": carried.size}}
-        if report is not None:
-            summary["secrets"] = report
+        summary = _result_of(tool, repo, sessions, plain_bytes=plain, secrets=report,
+                             git={"sender": git_state,
+                                  "carried": None if carried is None else {
+                                      "commits": carried.meta["commits"], "changes": carried.meta["stash"] is not None,
+                                      "bytes": carried.size}})
         if checking is not None:
             checking.result()
         if (report is not None and report["found"] and not report["redacted"] and confirm_secrets is not None
                 and not confirm_secrets(report)):
             raise Declined("nothing was sent (the sessions hold possible secrets; --redact replaces them)")
-        more = {"key": keys[0], "scope": keys[1], "summary": summary} if resumable else {}
+        more = {"key": keys[0], "scope": keys[1], "summary": summary.to_json()} if resumable else {}
         with ui.progress(tmp.stat().st_size, "Uploading") as advance, _kept_hint(transport, tmp, ui):
             stored = transport.upload(tmp, progress=absolute(advance), **more)
     finally:
@@ -368,7 +362,7 @@ def _kept_hint(transport: Transport, payload: Path, ui: UI) -> Iterator[None]:
         raise
 
 
-def _continue(transport: Transport, saved: Any, ui: UI) -> dict[str, Any]:
+def _continue(transport: Transport, saved: Any, ui: UI) -> SendResult:
     """Continue the interrupted upload `saved` (its ciphertext was kept: no packing, no passphrase)."""
     ui.say(f"Continuing the upload interrupted since {saved.started.replace('T', ' ').rstrip('Z')} UTC "
            f"({saved.done} of {saved.total} gists are on GitHub already); it keeps the passphrase given then")
@@ -378,21 +372,21 @@ def _continue(transport: Transport, saved: Any, ui: UI) -> dict[str, Any]:
             stored = transport.upload(saved.payload, progress=absolute(advance))
     finally:
         transport.release(saved.payload)
-    return _result(saved.summary, stored)
+    return _result(SendResult.from_json(saved.summary), stored)
 
 
-def _result(summary: dict[str, Any], stored: Any) -> dict[str, Any]:
-    result = dict(summary)
-    result["bytes"] = stored.size
+def _result(summary: SendResult, stored: Any) -> SendResult:
+    """The packed handoff's `summary` completed with where it was stored and how to receive it."""
+    summary.bytes = stored.size
     if stored.kind == "file":
-        result["file"] = stored.ref
-        result["receive"] = shells.join(["sync-ai-sessions", "receive", "--from", stored.ref],
-                                        shells.user_shell(os.environ))
+        summary.file = stored.ref
+        summary.receive = shells.join(["sync-ai-sessions", "receive", "--from", stored.ref],
+                                      shells.user_shell(os.environ))
     else:
-        result["gist"] = stored.ref
-        result["receive"] = f"sync-ai-sessions receive --gist {stored.ref}"
-        result.update({k: v for k, v in stored.extra.items() if k not in result})
-    return result
+        summary.gist = stored.ref
+        summary.receive = f"sync-ai-sessions receive --gist {stored.ref}"
+        summary.extra = dict(stored.extra)
+    return summary
 
 
 def send_command(*, to: str | None = None, dry_run: bool = False, max_gist_mb: float | None = None,
@@ -403,7 +397,7 @@ def send_command(*, to: str | None = None, dry_run: bool = False, max_gist_mb: f
     from sync_ai_sessions.ui import copy_to_clipboard
 
     transport = None if to is not None or dry_run else for_send(max_mb=max_gist_mb)
-    doc = send(to=to, dry_run=dry_run, transport=transport, **options)
+    result = send(to=to, dry_run=dry_run, transport=transport, **options)
     if copy and not dry_run:
-        doc["copied"] = copy_to_clipboard(doc["receive"])
-    return SendResult(doc=doc)
+        result.copied = copy_to_clipboard(result.receive or "")
+    return result
