@@ -43,7 +43,7 @@ import re
 import shutil
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
@@ -418,9 +418,13 @@ class GistTransport(Transport):
 
     def _recent(self, since: float) -> dict[str, dict[str, Any]]:
         """Our gists updated since `since` (minus a margin for clocks), by id, from the gist list."""
-        out: dict[str, dict[str, Any]] = {}
-        url: str | None = f"gists?per_page=100&since={_iso(since - CLOCK_SLACK)}"
-        for _ in range(10):
+        listed = self._listed(f"gists?per_page=100&since={_iso(since - CLOCK_SLACK)}", pages=10)
+        return {g["id"]: g for g in listed if isinstance(g.get("id"), str)}
+
+    def _listed(self, url: str | None, *, pages: int) -> Iterator[dict[str, Any]]:
+        """Our gists (handoffs and their parts) in the gist list from `url` on, following its next links
+        for at most `pages` pages; entries that are not gist objects are passed over."""
+        for _ in range(pages):
             if not url:
                 break
             resp = self.gh.api_ok(url)
@@ -429,12 +433,9 @@ class GistTransport(Transport):
             except ValueError as exc:
                 raise FormatError(f"GitHub ({self.host}) returned an unreadable gist list") from exc
             for g in page if isinstance(page, list) else []:
-                if not isinstance(g, dict) or not isinstance(g.get("id"), str):
-                    continue
-                if g.get("description") in (MARKER, PART_MARKER):
-                    out[g["id"]] = g
+                if isinstance(g, dict) and g.get("description") in (MARKER, PART_MARKER):
+                    yield g
             url = _next_link(resp)
-        return out
 
     def _find_created(
         self, expect: Expect, since: float, listed: dict[str, dict[str, Any]]
@@ -592,19 +593,7 @@ class GistTransport(Transport):
 
     # ------------------------------------------------------------------------ list/delete/prune --
     def _our_gists(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        url: str | None = "gists?per_page=100"
-        for _ in range(1000):
-            if not url:
-                break
-            resp = self.gh.api_ok(url)
-            try:
-                page = resp.json()
-            except ValueError as exc:
-                raise FormatError(f"GitHub ({self.host}) returned an unreadable gist list") from exc
-            out += [g for g in page if isinstance(g, dict) and g.get("description") in (MARKER, PART_MARKER)]
-            url = _next_link(resp)
-        return out
+        return list(self._listed("gists?per_page=100", pages=1000))
 
     def list_handoffs(self) -> list[Handoff]:
         """Our gists, newest first, with ciphertext size and age; nothing is decrypted."""
