@@ -104,6 +104,26 @@ def test_send_dry_run_and_send(world, capsys, tmp_path):
     assert human.stderr.endswith(err) and human.stderr != err and "receive --from" in err
 
 
+def test_send_result_keeps_a_gist_send_and_a_kept_summary_as_they_are():
+    """A gist send's document (the transport's own keys after `receive`, then `copied`) and the summary an
+    interrupted upload keeps (no `bytes` yet) both come back unchanged from their SendResult."""
+    session = {"id": "s1", "title": None, "cwd": "", "last_activity": None, "lines": 1, "files": 1, "bytes": 9}
+    summary = {"ok": True, "tool": "demo", "repo": "github.com/o/r", "repo_root": "/r", "sessions": [session],
+               "plain_bytes": 99, "git": {"sender": None, "carried": None},
+               "secrets": {"found": 0, "types": {}, "where": [], "detector": "regex", "redacted": 0}}
+    kept = from_json(results.SendResult, summary)
+    assert kept.bytes is None and kept.gist is None
+    sent = {**summary, "bytes": 120, "gist": "a" * 32, "receive": f"sync-ai-sessions receive --gist {'a' * 32}",
+            "url": "https://gist.github.com/x", "gists": ["a" * 32], "parts": 1, "host": "github.com",
+            "resumed": True, "gists_reused": 1, "copied": False}
+    result = from_json(results.SendResult, sent)
+    assert result.extra == {"url": "https://gist.github.com/x", "gists": ["a" * 32], "parts": 1,
+                            "host": "github.com", "resumed": True, "gists_reused": 1}
+    dry = {**{k: summary[k] for k in ("ok", "tool", "repo", "repo_root", "sessions")}, "dry_run": True,
+           "file": "/h.sais"}
+    assert from_json(results.SendResult, dry).extra == {"file": "/h.sais"}
+
+
 def test_inspect_receive_dry_run_receive_undo(world, capsys, tmp_path):
     a, b, ra, rb = world
     out = tmp_path / "h.sais"
