@@ -26,6 +26,7 @@ is and what kind.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 from collections.abc import Iterable
@@ -309,23 +310,28 @@ class Scanner:
         return b
 
 
-def _scan_path(path: Path, *, keep_raw: bool = False) -> list[Match]:
+def _open(src: Path | bytes) -> BinaryIO:
+    """A file to read: `src` is a path, or the bytes themselves (a part of a shared file, kept in memory)."""
+    return io.BytesIO(src) if isinstance(src, bytes) else open(src, "rb")
+
+
+def _scan_path(path: Path | bytes, *, keep_raw: bool = False) -> list[Match]:
     sc = Scanner(keep_raw=keep_raw)
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         while sc.feed_from(fh):
             pass
     return sc.close()
 
 
-def findings(path: Path, matches: list[Match], session_id: str = "", arcname: str = "") -> list[Finding]:
-    """The findings for `matches` in `path`: line numbers (counted only for a file that has matches, in one
-    pass over the bytes before the last one), one finding per secret, line and type."""
+def findings(path: Path | bytes, matches: list[Match], session_id: str = "", arcname: str = "") -> list[Finding]:
+    """The findings for `matches` in `path` (or in the bytes given): line numbers (counted only for a file
+    that has matches, in one pass over the bytes before the last one), one finding per secret, line and type."""
     if not matches:
         return []
     offsets = sorted({m[0] for m in matches})
     line_of: dict[int, int] = {}
     line, at = 1, 0
-    with open(path, "rb") as fh:
+    with _open(path) as fh:
         for off in offsets:
             while at + _BLOCK <= off:
                 line += fh.read(_BLOCK).count(b"\n")
@@ -344,8 +350,10 @@ def findings(path: Path, matches: list[Match], session_id: str = "", arcname: st
     return out
 
 
-def scan_file(path: Path, session_id: str = "", arcname: str = "") -> list[Finding]:
-    return findings(Path(path), _scan_path(Path(path)), session_id, arcname)
+def scan_file(path: Path | bytes, session_id: str = "", arcname: str = "") -> list[Finding]:
+    """The findings in the file at `path`, or in the bytes `path`."""
+    src = path if isinstance(path, bytes) else Path(path)
+    return findings(src, _scan_path(src), session_id, arcname)
 
 
 class BackgroundScan:
@@ -366,9 +374,9 @@ class BackgroundScan:
 
     def __init__(self, queued: int = 16) -> None:
         self.findings: list[Finding] = []
-        self._done: list[tuple[str, str, Path, list[Match]]] = []
+        self._done: list[tuple[str, str, Path | bytes, list[Match]]] = []
         self._worker: Behind[Any] = Behind(self._run, depth=queued, name="secret-scan")
-        self._file: tuple[str, str, Path] | None = None  # begun, still held here
+        self._file: tuple[str, str, Path | bytes] | None = None  # begun, still held here
         self._blocks: list[bytes] | None = None  # its bytes so far (None: streamed to the worker)
         self._size = 0
         self._batch: list[tuple[tuple[str, str, Path], list[bytes]]] = []
@@ -380,8 +388,10 @@ class BackgroundScan:
             self._worker.put(batch)  # whatever came before goes first
         self._worker.put(item)
 
-    def begin(self, session_id: str, arcname: str, path: Path) -> None:
-        self._file, self._blocks, self._size = (session_id, arcname, Path(path)), [], 0
+    def begin(self, session_id: str, arcname: str, path: Path | bytes) -> None:
+        """Start the next file: `path` (or its bytes, when it is a part of a shared file kept in memory) is
+        where its line numbers are counted, if it holds a finding."""
+        self._file, self._blocks, self._size = (session_id, arcname, path), [], 0
 
     def feed(self, block: bytes) -> None:
         if not block:
@@ -445,21 +455,17 @@ class BackgroundScan:
                 current = None
 
 
-def scan_files(files: Iterable[tuple[str, str, Path]]) -> list[Finding]:
-    """Scan every (session id, arcname, path); the findings say where and what kind, never the secret."""
+def scan_files(files: Iterable[tuple[str, str, Path | bytes]]) -> list[Finding]:
+    """Scan every (session id, arcname, path or bytes); the findings say where and what kind, never the
+    secret."""
     out: list[Finding] = []
     for sid, arcname, path in files:
-        out.extend(scan_file(Path(path), sid, arcname))
+        out.extend(scan_file(path, sid, arcname))
     return out
 
 
 def scan_bytes(data: bytes) -> list[Finding]:
-    import tempfile
-
-    with tempfile.NamedTemporaryFile() as fh:
-        fh.write(data)
-        fh.flush()
-        return scan_file(Path(fh.name))
+    return scan_file(bytes(data))
 
 
 def summarize(findings: Iterable[Finding]) -> dict[str, int]:
@@ -487,11 +493,12 @@ _PEM_RAW = re.compile(rb"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----.{0,16000}?
 _PEM_OPEN = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[A-Za-z0-9+/=\\\n\r :,-]{0,16000}")
 
 
-def redact_file(src: Path, dst: Path) -> int:
-    """Copy `src` to `dst` with every detected secret replaced by `[REDACTED:<type>]`; returns how many
-    occurrences were replaced.  `src` is never modified.  The markers hold no quote or backslash, so JSON
-    lines stay valid JSON."""
-    src, dst = Path(src), Path(dst)
+def redact_file(src: Path | bytes, dst: Path) -> int:
+    """Copy `src` (a file, or bytes) to `dst` with every detected secret replaced by `[REDACTED:<type>]`;
+    returns how many occurrences were replaced.  `src` is never modified.  The markers hold no quote or
+    backslash, so JSON lines stay valid JSON."""
+    src = src if isinstance(src, bytes) else Path(src)
+    dst = Path(dst)
     targets: dict[bytes, str] = {}
     for _off, typ, value, raw in _scan_path(src, keep_raw=True):
         if typ == "Private Key":
@@ -503,7 +510,9 @@ def redact_file(src: Path, dst: Path) -> int:
             if len(form) <= _MAX_SECRET:
                 targets.setdefault(form, typ)
     if not targets:
-        if src.resolve() != dst.resolve():
+        if isinstance(src, bytes):
+            dst.write_bytes(src)
+        elif src.resolve() != dst.resolve():
             import shutil
 
             shutil.copyfile(src, dst)
@@ -513,7 +522,7 @@ def redact_file(src: Path, dst: Path) -> int:
     longest = len(keys[0])
     count = 0
     tmp = dst.with_name(f".{dst.name}.redact-{os.getpid()}")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+    with _open(src) as fin, open(tmp, "wb") as fout:
         carry = b""
         while True:
             block = fin.read(_BLOCK)

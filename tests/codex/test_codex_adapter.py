@@ -9,6 +9,7 @@ import os
 import shlex
 import shutil
 import sqlite3
+import tempfile
 import urllib.parse
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,19 @@ class World:
 
 def manifest(s: Session) -> tuple[SessionManifest, dict[str, Path]]:
     files = [{"arcname": f.arcname, "size": f.size, "role": f.role,
-              "sha256": hashlib.sha256(f.source.read_bytes()).hexdigest()} for f in s.files]
+              "sha256": hashlib.sha256(f.read()).hexdigest()} for f in s.files]
     sm = SessionManifest(id=s.id, files=files, cwd_rel=s.cwd_rel, title=s.title, meta=json.loads(json.dumps(s.meta)))
-    return sm, {f.arcname: f.source for f in s.files}
+    return sm, {f.arcname: _received(f) for f in s.files}
+
+
+def _received(f) -> Path:
+    """The file as the receiver gets it: the sender's own file, or (a session's lines of a shared file,
+    carried from memory) those bytes written beside the sender's tool home, inside the test's folder."""
+    if f.data is None:
+        return f.source
+    out = Path(tempfile.mkdtemp(dir=f.source.parent.parent)) / "part"
+    out.write_bytes(f.data)
+    return out
 
 
 def strings(obj: Any) -> list[str]:
@@ -398,7 +409,7 @@ def test_history_and_session_index_lines_travel_and_append(tmp_path: Path) -> No
         + json.dumps({"id": sid, "thread_name": "my thread", "updated_at": "2026-11-24T00:16:00Z"}) + "\n")
     (s,) = w.export()
     assert s.title == "my thread"
-    side = {f.arcname: f.source.read_bytes() for f in s.files if f.role == "sidecar"}
+    side = {f.arcname: f.read() for f in s.files if f.role == "sidecar"}
     assert set(side) == {f"history/{sid}.jsonl", f"session_index/{sid}.jsonl"}
     assert other.encode() not in b"".join(side.values())
     assert side[f"history/{sid}.jsonl"].count(b"\n") == 2

@@ -79,7 +79,7 @@ def export(tool: str, tmp: Path) -> tuple[list[tuple[dict[str, Any], dict[str, b
     assert sessions, tool
     out = []
     for s in sessions:
-        files = {f.arcname: f.source.read_bytes()[: f.size] for f in s.files}
+        files = {f.arcname: f.read() for f in s.files}
         sm = {"id": s.id, "cwd_rel": s.cwd_rel, "meta": _localise(s.meta, str(a)),
               "files": [{"arcname": f.arcname, "size": f.size, "role": f.role} for f in s.files]}
         out.append((sm, files))

@@ -111,7 +111,10 @@ def test_codex_send_reads_history_and_index_once_for_all_sessions(tmp_path, monk
     assert sorted(reads) == ["history.jsonl", "session_index.jsonl"]
     assert set(found) == set(ids)
     for i, sid in enumerate(ids):
-        side = {f.arcname: f.source.read_bytes() for f in found[sid].files if f.role != "transcript"}
+        side = {f.arcname: f.data for f in found[sid].files if f.role != "transcript"}
+        # Carried from memory (no temporary file per session), and said to come from the shared files.
+        assert {f.source.name for f in found[sid].files if f.role != "transcript"} <= {
+            "history.jsonl", "session_index.jsonl"}
         want = [json.dumps(h).encode() for h in hist if h["session_id"] == sid]
         got = side.get(f"history/{sid}.jsonl", b"").splitlines()
         assert got == want, i

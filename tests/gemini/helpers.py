@@ -54,7 +54,7 @@ def manifest_of(session: Session, store: Path) -> tuple[SessionManifest, dict[st
     files: dict[str, Path] = {}
     entries = []
     for i, f in enumerate(session.files):
-        data = f.source.read_bytes()[: f.size]
+        data = f.read()
         p = store / f"recv{i}"
         p.write_bytes(data)
         files[f.arcname] = p

@@ -102,6 +102,22 @@ class ExportFile:
     source: Path  # file to read on this machine
     size: int  # bytes to carry: read exactly this many (append-only files may grow while we read)
     role: str = ROLE_SIDECAR
+    # The bytes to carry when they are not the file at `source` but a part of it (a session's lines of a
+    # shared file such as Codex's history.jsonl): `size` is then len(data), and `source` only says where they
+    # came from (in messages).  Kept in memory: for small extracts only.
+    data: bytes | None = None
+
+    @property
+    def content(self) -> Path | bytes:
+        """What to read: the file at `source`, or `data` when set (the secret scan takes either)."""
+        return self.source if self.data is None else self.data
+
+    def read(self) -> bytes:
+        """The bytes this file carries (tests and small files: everything in memory)."""
+        if self.data is not None:
+            return self.data
+        with open(self.source, "rb") as fh:
+            return fh.read(self.size)
 
 
 @dataclass

@@ -57,7 +57,7 @@ def scan_for_secrets(sessions: list[Session], ui: UI, *, redacting: bool = False
     """Scan what will be uploaded for well-known secret shapes, before packing (--redact, --dry-run)."""
     from sync_ai_sessions.secrets import scan_files
 
-    findings = scan_files([(s.id, f.arcname, f.source) for s in sessions for f in s.files])
+    findings = scan_files([(s.id, f.arcname, f.content) for s in sessions for f in s.files])
     return report_secrets(findings, ui, sessions, redacting=redacting)
 
 
@@ -95,8 +95,8 @@ def redacted_copies(sessions: list[Session], files: set[str], folder: Path) -> t
         for i, f in enumerate(s.files):
             if f.arcname in files:
                 dst = folder / f"{len(out):04d}-{i:04d}"
-                count += redact_file(f.source, dst)
-                f = dataclasses.replace(f, source=dst, size=dst.stat().st_size)
+                count += redact_file(f.content, dst)
+                f = dataclasses.replace(f, source=dst, size=dst.stat().st_size, data=None)
             new_files.append(f)
         out.append(dataclasses.replace(s, files=new_files))
     return out, count
@@ -164,10 +164,10 @@ def write_payload(path: Path, key: Key, tool: str, adapter: Any, repo: Repo,
             for s in sessions:
                 for f in s.files:
                     if scan is None:
-                        arch.add_file(f.arcname, f.source, f.size, progress=advance)
+                        arch.add_file(f.arcname, f.source, f.size, progress=advance, data=f.data)
                         continue
-                    scan.begin(s.id, f.arcname, f.source)
-                    arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed)
+                    scan.begin(s.id, f.arcname, f.content)
+                    arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed, data=f.data)
                     scan.end()
         if carried is not None and carried.bundle is not None:  # after the sessions, under a reserved name
             arch.add_file(gitwork.BUNDLE_NAME, carried.bundle, carried.size)
@@ -338,10 +338,13 @@ def resume_keys(tool: str, repo: Repo, sessions: list[Session], redact: bool) ->
     h = hashlib.sha256(json.dumps([scope, redact]).encode())
     for s in sessions:
         for f in s.files:
-            try:
-                mtime = os.stat(f.source).st_mtime_ns
-            except OSError:
-                mtime = -1
+            if f.data is not None:  # a part of a shared file: its bytes say whether it changed
+                mtime: int | str = hashlib.sha256(f.data).hexdigest()
+            else:
+                try:
+                    mtime = os.stat(f.source).st_mtime_ns
+                except OSError:
+                    mtime = -1
             h.update(json.dumps([s.id, f.arcname, f.size, mtime]).encode())
     return h.hexdigest(), scope
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sync_ai_sessions import osops
 from sync_ai_sessions.errors import FormatError, IOFailure, UnsafePayloadError
 from sync_ai_sessions.gitwork import CARRY_PREFIX, carry_files, validate_git_manifest
 
@@ -85,33 +86,73 @@ class ArchiveWriter:
         data = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         sink.write(ARCHIVE_MAGIC + b"M" + _U32.pack(len(data)) + data)
 
-    def add_file(self, arcname: str, source: Path, size: int, *,
+    def add_file(self, arcname: str, source: Path | str, size: int, *,
                  progress: Callable[[int], None] | None = None,
-                 tap: Callable[[bytes], None] | None = None) -> None:
-        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`); `tap`, if
-        given, also gets every block, in order (send's secret scan reads what is packed)."""
+                 tap: Callable[[bytes], None] | None = None,
+                 data: bytes | None = None) -> None:
+        """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`), or the bytes
+        `data` when given; `tap`, if given, also gets every block, in order (send's secret scan reads what
+        is packed)."""
         if self._next >= len(self._expected) or self._expected[self._next] != (arcname, size):
             raise ValueError(f"{arcname} ({size} bytes) is not the manifest's next file")
         self._next += 1
         name = arcname.encode("utf-8")
-        with open(source, "rb") as fh:
-            self._sink.write(b"F" + _U16.pack(len(name)) + name + _U64.pack(size))
+        head = b"F" + _U16.pack(len(name)) + name + _U64.pack(size)
+        if data is not None:
+            if len(data) != size:
+                raise ValueError(f"{arcname}: {len(data)} bytes given for {size}")
+            self._put(head, [data] if data else [], progress, tap)
+            return
+        # A raw descriptor, not a buffered file object: thousands of small sessions, each opened once here.
+        fd = osops.open_read(source)
+        try:
+            if size <= _BLOCK:  # one read (and so one block) for a small file
+                block = os.read(fd, size) if size else b""
+                if len(block) < size:
+                    block += _read_rest(fd, size - len(block), source)
+                self._put(head, [block] if block else [], progress, tap)
+                return
+            self._sink.write(head)
             left = size
             while left:
-                block = fh.read(min(_BLOCK, left))
+                block = os.read(fd, min(_BLOCK, left))
                 if not block:
                     raise IOFailure(f"{source} shrank while it was being read; try again")
-                self._sink.write(block)
-                if tap:
-                    tap(block)
+                self._emit(block, progress, tap)
                 left -= len(block)
-                if progress:
-                    progress(len(block))
+        finally:
+            os.close(fd)
+
+    def _put(self, head: bytes, blocks: list[bytes], progress: Callable[[int], None] | None,
+             tap: Callable[[bytes], None] | None) -> None:
+        self._sink.write(head)
+        for block in blocks:
+            self._emit(block, progress, tap)
+
+    def _emit(self, block: bytes, progress: Callable[[int], None] | None,
+              tap: Callable[[bytes], None] | None) -> None:
+        self._sink.write(block)
+        if tap:
+            tap(block)
+        if progress:
+            progress(len(block))
 
     def finish(self) -> None:
         if self._next != len(self._expected):
             raise ValueError("not every file of the manifest was written")
         self._sink.write(b"E")
+
+
+def _read_rest(fd: int, n: int, source: Path | str) -> bytes:
+    """The next `n` bytes of the open file `fd` (a short read is retried; a file that ends early shrank)."""
+    parts = []
+    while n:
+        b = os.read(fd, n)
+        if not b:
+            raise IOFailure(f"{source} shrank while it was being read; try again")
+        parts.append(b)
+        n -= len(b)
+    return b"".join(parts)
 
 
 def _read_exact(src: BinaryIO, n: int) -> bytes:
