@@ -309,3 +309,23 @@ def test_safe_arcname_refuses_every_control_character_and_only_those():
                 safe_arcname(name)
         elif not (0xD800 <= code <= 0xDFFF):
             assert safe_arcname(name) == name
+
+
+def test_send_names_the_first_sessions_and_counts_the_rest(tmp_path):
+    """Thousands of sessions are not thousands of lines on the terminal: the newest MAX_SHOWN are named,
+    the rest counted, with the command that lists them all; --json still holds every one."""
+    from sync_ai_sessions.commands.send import MAX_SHOWN
+    from support.machines import git_repo, make_machine, write_demo_session
+
+    a = make_machine(tmp_path, "A")
+    ra = git_repo(a.root / "proj", "git@github.com:o/r.git")
+    n = MAX_SHOWN + 5
+    for i in range(n):
+        write_demo_session(a, ra, f"s{i:03d}", lines=[{"type": "user", "text": f"prompt {i}"}])
+    p = a.run("send", "--tool", "demo", "--cwd", str(ra), "--to", str(tmp_path / "h.sais"))
+    assert p.returncode == 0, p.stderr
+    named = [line for line in p.stderr.splitlines() if line.rstrip().split("  ")[-1].startswith("s0")]
+    assert len(named) == MAX_SHOWN, p.stderr
+    assert "... and 5 more (`sync-ai-sessions sessions --tool demo` lists them all)" in p.stderr
+    rc, doc = a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(tmp_path / "h2.sais"))
+    assert rc == 0 and len(doc["sessions"]) == n

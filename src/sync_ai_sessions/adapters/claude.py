@@ -90,6 +90,17 @@ def _real_dir(p: Path) -> bool:
         return False
 
 
+def _real_dirs(folder: Path) -> set[str]:
+    """The names of the real folders (not symlinks) in `folder`, from one listing; empty when it is none."""
+    if not _real_dir(folder):
+        return set()
+    try:
+        with os.scandir(folder) as it:
+            return {e.name for e in it if e.is_dir(follow_symlinks=False)}
+    except OSError:
+        return set()
+
+
 class ClaudeAdapter(Adapter):
     name = "claude"
     display_name = "Claude Code"
@@ -155,6 +166,12 @@ class ClaudeAdapter(Adapter):
 
     def _transcript_paths(self) -> Iterator[str]:
         """Main transcripts (`projects/*/<id>.jsonl`, not `agent-*`), as strings: cheap among thousands."""
+        for _, paths, _ in self._project_folders():
+            yield from paths
+
+    def _project_folders(self) -> Iterator[tuple[str, list[str], set[str]]]:
+        """Each project folder: (its path, its main transcripts, the names of the real folders in it).  The
+        folder names come from the same listing (no stat): a session's `<id>/` sidecar folder is one."""
         projects = self.projects_dir()
         try:
             dirs = sorted(os.scandir(projects), key=lambda e: e.name)
@@ -167,13 +184,16 @@ class ClaudeAdapter(Adapter):
                 entries = sorted(os.scandir(d.path), key=lambda e: e.name)
             except OSError:
                 continue
+            paths: list[str] = []
+            folders: set[str] = set()
             for e in entries:
-                if (
-                    e.name.endswith(".jsonl")
-                    and not e.name.startswith("agent-")
-                    and e.is_file(follow_symlinks=False)
-                ):
-                    yield e.path
+                name = e.name
+                if name.endswith(".jsonl"):
+                    if not name.startswith("agent-") and e.is_file(follow_symlinks=False):
+                        paths.append(e.path)
+                elif e.is_dir(follow_symlinks=False):
+                    folders.add(name)
+            yield d.path, paths, folders
 
     # -- send side ---------------------------------------------------------------------------
     def session_cwd(self, path: Path | str) -> str | None:
@@ -195,24 +215,29 @@ class ClaudeAdapter(Adapter):
     def find_sessions(self, repo: Repo) -> list[Session]:
         root = os.path.realpath(repo.root)
         sessions: list[Session] = []
-        agents: dict[Path, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
+        agents: dict[str, dict[str, list[Path]]] = {}  # per project folder: its agent files by session
         best: tuple[float, str] | None = None  # the newest transcript, as `newest` picks it (for tool_version)
-        for path in self._transcript_paths():
-            # One open: both ends settle the cwd, and a small matching transcript is read whole there, every
-            # question below asked of that buffer.
-            try:
-                st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
-            except (OSError, ValueError):
-                continue
-            if best is None or st.st_mtime > best[0]:
-                best = (st.st_mtime, path)
-            if not settled:
-                cwd = self.session_cwd(path)
-            if cwd is None or not is_inside(cwd, root):
-                continue
-            session = self._describe(Path(path), cwd, root, agents, st, data)
-            if session is not None:
-                sessions.append(session)
+        history = self.config_dir() / "file-history"
+        with_history = _real_dirs(history)  # one listing, not a stat per session
+        for folder, paths, sub in self._project_folders():
+            for path in paths:
+                # One open: both ends settle the cwd, and a small matching transcript is read whole there,
+                # every question below asked of that buffer.
+                try:
+                    st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
+                except (OSError, ValueError):
+                    continue
+                if best is None or st.st_mtime > best[0]:
+                    best = (st.st_mtime, path)
+                if not settled:
+                    cwd = self.session_cwd(path)
+                if cwd is None or not is_inside(cwd, root):
+                    continue
+                sid = path[len(folder) + 1: -len(".jsonl")]
+                session = self._describe(Path(path), cwd, root, agents, st, data,
+                                         sidecars=sid in sub, history=history if sid in with_history else None)
+                if session is not None:
+                    sessions.append(session)
         self._newest_seen = (Path(best[1]) if best else None,)
         # Project memory travels with every session (each under its own names: the payload refuses
         # duplicates); on import the first session of the handoff that carries it places it.
@@ -233,10 +258,12 @@ class ClaudeAdapter(Adapter):
         return out
 
     def _describe(self, path: Path, cwd: str, root: str,
-                  agents: dict[Path, dict[str, list[Path]]] | None = None,
-                  st: os.stat_result | None = None, data: bytes | None = None) -> Session | None:
+                  agents: dict[str, dict[str, list[Path]]] | None = None,
+                  st: os.stat_result | None = None, data: bytes | None = None, *,
+                  sidecars: bool | None = None, history: Path | bool | None = True) -> Session | None:
         """The session of the transcript at `path`; with `data` (the file read whole, `st` its status)
-        nothing of it is read again."""
+        nothing of it is read again.  `sidecars`: whether its `<id>/` folder exists (None: look);
+        `history`: the file-history folder when this session has one there (None: it has none; True: look)."""
         sid = path.name[: -len(".jsonl")]
         if not _ID_RE.match(sid):
             return None
@@ -248,21 +275,25 @@ class ClaudeAdapter(Adapter):
             size = complete_size(path, st.st_size)
             info = self._scan(path, size)
         files = [ExportFile(f"projects/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
-        sibling = path.parent / sid
-        if _real_dir(sibling):
+        folder = path.parent  # one Path for the session's names (thousands of sessions: each costs)
+        sibling = folder / sid if sidecars or sidecars is None else None
+        if sibling is not None and (sidecars or _real_dir(sibling)):
             for p in _walk_files(sibling):
                 rel_p = p.relative_to(sibling).as_posix()
                 files.append(ExportFile(f"projects/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
-        for p in self._old_agent_files(path.parent, sid, agents):
+        for p in self._old_agent_files(str(folder), sid, agents):
             files.append(ExportFile(f"agents/{sid}/{p.name}", p, p.stat().st_size, ROLE_SIDECAR))
-        history = self.config_dir() / "file-history" / sid
-        if _real_dir(history):
-            for p in _walk_files(history):
-                rel_p = p.relative_to(history).as_posix()
+        if history is True:
+            history = self.config_dir() / "file-history"
+            history = history if _real_dir(history / sid) else None
+        if history:
+            h = history / sid
+            for p in _walk_files(h):
+                rel_p = p.relative_to(h).as_posix()
                 files.append(ExportFile(f"file-history/{sid}/{rel_p}", p, p.stat().st_size, ROLE_SIDECAR))
-        return described(sid, files, cwd, root, info, st.st_mtime, {"cwd": cwd, "project_dir": path.parent.name})
+        return described(sid, files, cwd, root, info, st.st_mtime, {"cwd": cwd, "project_dir": folder.name})
 
-    def _old_agent_files(self, folder: Path, sid: str, cache: dict[Path, dict[str, list[Path]]] | None = None
+    def _old_agent_files(self, folder: str, sid: str, cache: dict[str, dict[str, list[Path]]] | None = None
                          ) -> list[Path]:
         """Old-style subagent transcripts (`agent-*.jsonl` beside the session) whose head names `sid`.
 
@@ -279,7 +310,8 @@ class ClaudeAdapter(Adapter):
         return [p for p in self._agent_files(folder) if self._agent_owner(p) == sid]
 
     @staticmethod
-    def _agent_files(folder: Path) -> list[Path]:
+    def _agent_files(folder: str | Path) -> list[Path]:
+        folder = Path(folder)
         try:
             names = sorted(e.name for e in os.scandir(folder)
                            if e.name.startswith("agent-") and e.name.endswith(".jsonl"))
@@ -326,8 +358,9 @@ class ClaudeAdapter(Adapter):
                 if d and d.get("type") == "user":
                     first_prompt = _prompt_text(d)
                 pos = mm.find(b'"type":"user"', pos + 1, end)
-            timestamp = _last_value(mm, "timestamp", end)
-            version = _last_value(mm, "version", end)
+            parsed: dict[int, dict[str, Any] | None] = {}
+            timestamp = _last_value(mm, "timestamp", end, parsed)
+            version = _last_value(mm, "version", end, parsed)
         return {"lines": lines, "title": title or first_prompt, "timestamp": timestamp, "version": version}
 
     def export_meta(self) -> dict[str, Any]:

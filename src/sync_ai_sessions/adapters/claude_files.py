@@ -142,14 +142,33 @@ def _head_value(mm: mmap.mmap | bytes, key: str, limit: int = _HEAD_LIMIT) -> st
         pos += len(needle)
 
 
-def _last_value(mm: mmap.mmap | bytes, key: str, end: int) -> str | None:
-    """The top-level string `key` of the last line before `end` that has one."""
+def _last_value(mm: mmap.mmap | bytes, key: str, end: int,
+                parsed: dict[int, dict[str, Any] | None] | None = None) -> str | None:
+    """The top-level string `key` of the last line before `end` that has one.  `parsed`: the lines already
+    parsed by an earlier call, by where they start (the last record holds both the timestamp and the
+    version: parsed once for both)."""
     needle = b'"' + key.encode() + b'":"'
     while True:
         pos = mm.rfind(needle, 0, end)
         if pos < 0:
             return None
-        v = _top_str(_line_at(mm, pos), key)
+        if parsed is None:
+            v = _top_str(_line_at(mm, pos), key)
+        else:
+            start = mm.rfind(b"\n", 0, pos) + 1
+            if start in parsed:
+                d = parsed[start]
+                v = d.get(key) if d is not None else None
+                v = v if isinstance(v, str) else None
+            else:
+                stop = mm.find(b"\n", pos)
+                line = mm[start: stop if stop >= 0 else len(mm)]
+                if len(line) <= _SMALL_LINE:
+                    d = parsed[start] = load_object(line)
+                    v = d.get(key) if d is not None else None
+                    v = v if isinstance(v, str) else None
+                else:
+                    v = _top_str(line, key)
         if v is not None:
             return v
         end = pos

@@ -50,6 +50,7 @@ def select_sessions(sessions: list[Session], ids: list[str] | None, latest: bool
 
 
 MAX_LISTED = 50
+MAX_SHOWN = 20  # sessions named one per line before a send; the rest are counted
 
 
 def scan_for_secrets(sessions: list[Session], ui: UI, *, redacting: bool = False
@@ -243,9 +244,13 @@ def send(
         transport.preflight()
     ui.say(f"{'Would send' if dry_run else 'Sending'} {len(sessions)} {adapter.display_name} session(s) "
            f"of [bold]{repo.root}[/bold]:")
-    for s in sessions:
-        ui.say(f"  {one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
-               f"{human_size(sum(f.size for f in s.files))}  {s.id}[/dim]")
+    if not ui.json_mode:  # (thousands of sessions: not even formatted for --json)
+        for s in sessions[:MAX_SHOWN]:
+            ui.say(f"  {one_line(s.title, 50)}  [dim]{local_time(s.last_activity)}  "
+                   f"{human_size(sum(f.size for f in s.files))}  {s.id}[/dim]")
+        if len(sessions) > MAX_SHOWN:
+            ui.say(f"  [dim]... and {len(sessions) - MAX_SHOWN:,} more (`sync-ai-sessions sessions --tool {tool}` "
+                   "lists them all)[/dim]")
     if dry_run:
         return _result_of(tool, repo, sessions, dry_run=True,
                           secrets=scan_for_secrets(sessions, ui)[0] if scan else None,
@@ -336,6 +341,7 @@ def resume_keys(tool: str, repo: Repo, sessions: list[Session], redact: bool) ->
     `send --resume` continues). Hashes: nothing readable, even in our private config folder."""
     scope = hashlib.sha256(json.dumps([tool, str(repo.root)]).encode()).hexdigest()
     h = hashlib.sha256(json.dumps([scope, redact]).encode())
+    rows: list[list[Any]] = []
     for s in sessions:
         for f in s.files:
             if f.data is not None:  # a part of a shared file: its bytes say whether it changed
@@ -345,7 +351,8 @@ def resume_keys(tool: str, repo: Repo, sessions: list[Session], redact: bool) ->
                     mtime = os.stat(f.source).st_mtime_ns
                 except OSError:
                     mtime = -1
-            h.update(json.dumps([s.id, f.arcname, f.size, mtime]).encode())
+            rows.append([s.id, f.arcname, f.size, mtime])
+    h.update(json.dumps(rows).encode())  # one encoding for all: thousands of files
     return h.hexdigest(), scope
 
 
