@@ -86,6 +86,7 @@ from sync_ai_sessions.adapters.codex_files import (
     latest_turn_cwd,
     read_rollout_head,
 )
+from sync_ai_sessions.adapters.jsonl import newlines
 from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -367,8 +368,10 @@ class CodexAdapter(Adapter):
         root = os.path.normpath(str(repo.root))
         found = self.scan(root, summarise=True)
         wanted = {rh.id for rh, _, _ in found}
-        shared = {fname: self._lines_by_id(self.home() / fname, key, wanted)
+        home = self.home()
+        shared = {fname: self._lines_by_id(home / fname, key, wanted)
                   for fname, key in ((HISTORY_FILE, "session_id"), (SESSION_INDEX_FILE, "id"))}
+        shared_path = {fname: home / fname for fname in shared}
         for rh, rel, recorded_cwd in found:
             if rh.id in seen or not _UUID_RE.match(rh.id):
                 continue
@@ -390,7 +393,7 @@ class CodexAdapter(Adapter):
                 # The session's lines of the shared file, carried from memory (a temporary file per session
                 # cost about 0.8 ms each to create here: most of a send of thousands).
                 data = b"\n".join(lines) + b"\n"
-                files.append(ExportFile(f"{arcdir}/{rh.id}.jsonl", self.home() / fname, len(data), ROLE_SIDECAR,
+                files.append(ExportFile(f"{arcdir}/{rh.id}.jsonl", shared_path[fname], len(data), ROLE_SIDECAR,
                                         data=data))
             # The root as this session spelled it (it may differ from the physical repo root).
             recorded_root = recorded_cwd
@@ -435,7 +438,7 @@ class CodexAdapter(Adapter):
         first = True
         run = b""
         for run in runs:
-            lines += run.count(b"\n")
+            lines += newlines(run, 0, len(run))
             if first:
                 first = False
                 vm = _CLI_VERSION.search(run, 0, run.find(b"\n") + 1 or len(run))
@@ -443,8 +446,9 @@ class CodexAdapter(Adapter):
             ts = _last_timestamp(run)
             if ts is not None:
                 last_ts = ts
-            if _PROVIDER_KEY.hits(run):
-                for pm in _PROVIDER.finditer(run):
+            for at, _ in _PROVIDER_KEY.hits(run):  # the key's rare: matched where it is, not searched for
+                pm = _PROVIDER.match(run, at)
+                if pm is not None:
                     provider = _jstr(pm.group(2))
             if title is None:
                 for i in _PROMPT_KEYS.starts(run):

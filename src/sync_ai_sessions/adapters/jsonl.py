@@ -27,6 +27,20 @@ def load_object(line: bytes) -> dict[str, Any] | None:
     return d if isinstance(d, dict) else None
 
 
+def newlines(buf: bytearray | bytes, a: int, b: int) -> int:
+    """Newlines in buf[a:b].  Transcript lines are long (kilobytes: tool output, pasted images), so hopping
+    from one to the next with `find` (memchr) beats `count`, which looks at every byte (0.13 against
+    0.42 s per GiB here); where lines turn out short, `count` takes the rest."""
+    n = 0
+    i = buf.find(b"\n", a, b)
+    while i >= 0:
+        n += 1
+        if n == 64 and i - a < 64 * 256:  # lines under 256 bytes on average: count the rest
+            return n + buf.count(b"\n", i + 1, b)
+        i = buf.find(b"\n", i + 1, b)
+    return n
+
+
 def complete_size(path: Path, size: int) -> int:
     """`size` cut back to the end of the last complete line (a writer may be mid-line)."""
     if size == 0:
