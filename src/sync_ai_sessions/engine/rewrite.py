@@ -28,6 +28,7 @@ from typing import BinaryIO
 
 from sync_ai_sessions import pathflavor
 from sync_ai_sessions.engine.rewrite_cross import CrossPlan
+from sync_ai_sessions.literals import every_start
 
 # Characters that may continue a file name: a match followed or preceded by one is not a whole prefix.
 _NAME_BYTE = rb"A-Za-z0-9_.\-~@+\x80-\xff"
@@ -183,12 +184,7 @@ class PathRewriter:
             return self._rewrite_plain(data)
         # Same result as self._re.sub(self._sub, data): candidates are the needles' occurrences, tried from
         # left to right; a match must start at a name boundary and begins the next search at its end.
-        starts: list[int] = []
-        for needle in self.needles:
-            i = data.find(needle)
-            while i >= 0:
-                starts.append(i)
-                i = data.find(needle, i + 1)
+        starts = every_start(data, self.needles)
         if not starts:
             return data
         starts = sorted(set(starts))

@@ -34,6 +34,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sync_ai_sessions import pathflavor as pf
+from sync_ai_sessions.literals import every_start
 
 # Keys whose string value (or array of strings) is one whole path: separators are converted through spaces.
 PATH_KEYS = frozenset({
@@ -228,15 +229,7 @@ class CrossPlan:
     def _hits(self, data: bytes) -> list[int]:
         if self.always:
             return [0] if data else []
-        low = data.lower()
-        hits: list[int] = []
-        for lit in self.literals:
-            i = low.find(lit)
-            while i >= 0:
-                hits.append(i)
-                i = low.find(lit, i + 1)
-        hits.sort()
-        return hits
+        return every_start(data.lower(), self.literals)
 
     def rewrite(self, data: bytes) -> bytes:
         """Rewrite whole lines of JSON (or text)."""
@@ -394,30 +387,28 @@ class CrossPlan:
         return self.rewrite_text(s, whole=key in PATH_KEYS)
 
 
+def _escaped(line: bytes, i: int) -> bool:
+    """Whether the byte at `i` follows an odd number of backslashes (is escaped)."""
+    n = 0
+    while i - n - 1 >= 0 and line[i - n - 1] == 0x5C:
+        n += 1
+    return n % 2 == 1
+
+
 def _quote_before(line: bytes, pos: int) -> int:
     """The last unescaped `"` before `pos` (-1 when none)."""
     i = line.rfind(b'"', 0, pos)
-    while i >= 0:
-        n = 0
-        while i - n - 1 >= 0 and line[i - n - 1] == 0x5C:
-            n += 1
-        if n % 2 == 0:
-            return i
+    while i >= 0 and _escaped(line, i):
         i = line.rfind(b'"', 0, i)
-    return -1
+    return i
 
 
 def _quote_after(line: bytes, pos: int) -> int:
     """The first unescaped `"` at or after `pos` (-1 when none)."""
     i = line.find(b'"', pos)
-    while i >= 0:
-        n = 0
-        while i - n - 1 >= 0 and line[i - n - 1] == 0x5C:
-            n += 1
-        if n % 2 == 0:
-            return i
+    while i >= 0 and _escaped(line, i):
         i = line.find(b'"', i + 1)
-    return -1
+    return i
 
 
 def _encode_like(new: str, old: str, raw: bytes) -> bytes:
