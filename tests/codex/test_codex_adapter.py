@@ -573,6 +573,31 @@ def test_backfill_reset_is_journalled_and_undo_puts_the_row_back(tmp_path: Path)
     assert kept == [str(dbs[1])]
 
 
+def test_an_index_table_of_another_shape_is_emptied_and_put_back_exactly(tmp_path: Path) -> None:
+    """Another Codex version's backfill_state may have no primary key, NULLs, duplicate rows and BLOBs:
+    the reset journals every row as it was (bytes included) and `undo` puts back exactly those rows."""
+    from sync_ai_sessions.commands.undo import undo
+
+    w = World(tmp_path)
+    f = fixture("exec-0.169.0")
+    w.put(f, f.name)
+    db = w.dst_home / "state_5.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE backfill_state (id INTEGER, status TEXT, cursor BLOB)")
+    rows = [(None, "running", b"\x00\xff\x10"), (1, None, None), (1, None, None), (2, "complete", b"")]
+    con.executemany("INSERT INTO backfill_state VALUES (?, ?, ?)", rows)
+    con.commit()
+    con.close()
+    (s,) = w.export()
+    sm, files = manifest(s)
+    (r,) = _import_into(w, _one_session_doc(w, sm), files, tmp_path / "staging1").results
+    assert r.action == "new" and _backfill(db) == []
+    undo(env=w.dst_env)
+    assert not r.path.exists()
+    assert sorted(_backfill(db), key=repr) == sorted(rows, key=repr)
+
+
 def test_undo_after_a_state_database_was_removed_puts_nothing_there(tmp_path: Path) -> None:
     """Codex rebuilds a state database that is gone (a user clearing CODEX_SQLITE_HOME): undo still
     removes the imported session and restores the other database's row, and creates no database file."""

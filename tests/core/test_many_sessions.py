@@ -314,8 +314,9 @@ def test_safe_arcname_refuses_every_control_character_and_only_those():
 def test_send_names_the_first_sessions_and_counts_the_rest(tmp_path):
     """Thousands of sessions are not thousands of lines on the terminal: the newest MAX_SHOWN are named,
     the rest counted, with the command that lists them all; --json still holds every one."""
-    from sync_ai_sessions.commands.send import MAX_SHOWN
     from support.machines import git_repo, make_machine, write_demo_session
+
+    from sync_ai_sessions.commands.send import MAX_SHOWN
 
     a = make_machine(tmp_path, "A")
     ra = git_repo(a.root / "proj", "git@github.com:o/r.git")

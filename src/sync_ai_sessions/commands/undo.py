@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -28,7 +29,7 @@ from sync_ai_sessions import gitreceive, osops
 from sync_ai_sessions.config import config_dir, private_dir
 from sync_ai_sessions.engine.journal import import_lock, latest_journal, read_journal, row_digest, sha256_file
 from sync_ai_sessions.engine.place import put_bytes
-from sync_ai_sessions.engine.store import delete_row, open_store, quote_ident, update_row
+from sync_ai_sessions.engine.store import delete_row, from_journal, open_store, quote_ident, update_row, where_key
 from sync_ai_sessions.errors import ConflictError
 from sync_ai_sessions.results import Reverted, UndoResult
 from sync_ai_sessions.ui import UI
@@ -38,7 +39,7 @@ _ROW_OPS = ("row-insert", "row-update", "row-delete")
 
 def _row_now(con: Any, op: dict[str, Any]) -> dict[str, Any] | None:
     key = op["key"]
-    where = " AND ".join(f"{quote_ident(k)} = ?" for k in key)
+    where = where_key(key)
     r = con.execute(f"SELECT * FROM {quote_ident(op['table'])} WHERE {where}", list(key.values())).fetchone()
     return dict(r) if r is not None else None
 
@@ -125,6 +126,9 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
     with import_lock(env, Path(os.path.realpath(home))), contextlib.ExitStack() as stack:
         gone: dict[tuple[str, str], bool] = {}
         ops = [op for op in ops if not (op.get("op") == "row-delete" and _index_gone(op, gone))]
+        for op in ops:
+            if op.get("op") == "row-delete":  # the row as it was, BLOBs included (see store.to_journal)
+                op["key"], op["old"] = from_journal(op["key"]), from_journal(op["old"])
         cons: dict[str, Any] = {}
         for db in dict.fromkeys(op["path"] for op in ops if op.get("op") in _ROW_OPS):
             if not Path(db).is_file():  # opening it for writing would create an empty database there
@@ -156,6 +160,7 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
             if problems:
                 raise ConflictError(f"cannot undo the last import: {problems[0]}", code="changed_since")
             reverted: list[Reverted] = []
+            reindexed: dict[tuple[str, str, str], bool] = {}
             for op in reversed(git_ops):
                 if what := gitreceive.undo_op(op, scratch):
                     reverted.append(Reverted(op="git", path=op["repo"], what=what))
@@ -186,7 +191,12 @@ def undo(*, env: Mapping[str, str] | None = None, ui: UI | None = None) -> UndoR
                 if kind == "row-insert":
                     delete_row(con, op["table"], op["key"])
                 elif kind == "row-delete":
-                    if _row_now(con, op) is not None:  # the tool re-indexed since: keep its newer row
+                    # Rows alike (a table without a primary key) are decided together, before any is put
+                    # back: the first of them found there again means the tool re-indexed since.
+                    same = (op["path"], op["table"], json.dumps(op["key"], sort_keys=True, default=repr))
+                    if same not in reindexed:
+                        reindexed[same] = _row_now(con, op) is not None
+                    if reindexed[same]:  # the tool re-indexed since: keep its newer row
                         reverted.append(Reverted(op=kind, path=str(p), table=op["table"], kept=True))
                         continue
                     cols = list(op["old"])

@@ -95,6 +95,7 @@ from sync_ai_sessions.engine.store import (
     open_store,
     quote_ident,
     table_columns,
+    to_journal,
     update_row,
 )
 from sync_ai_sessions.errors import ConflictError, IOFailure, NotFoundError, UnsafePayloadError
@@ -398,7 +399,8 @@ class Importer:
             rows = [dict(r) for r in con.execute(f"SELECT * FROM {quote_ident(rs.table)}")]
             for old in rows:  # read inside the transaction: exactly what is deleted is journalled
                 key = {k: old[k] for k in pk}
-                journal.record(op="row-delete", path=str(db), table=rs.table, key=key, old=old)
+                journal.record(op="row-delete", path=str(db), table=rs.table, key=to_journal(key),
+                               old=to_journal(old))
                 delete_row(con, rs.table, key)
             if rows and rs.note:
                 self.notes.append(rs.note)
