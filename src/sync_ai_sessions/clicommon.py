@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from sync_ai_sessions.errors import SyncError
-from sync_ai_sessions.memtune import reuse_freed_blocks
+from sync_ai_sessions.memtune import collect_less, reuse_freed_blocks
 from sync_ai_sessions.results import render
 from sync_ai_sessions.ui import UI, emit_json, utf8_output
 
@@ -39,6 +39,7 @@ def common(fn: Callable[..., Any]) -> Callable[..., Any]:
         ui = UI(json_mode=json_mode, debug=debug)
         _route_gh_notices(ui)
         reuse_freed_blocks()
+        collect_less()
         try:
             code = render(fn(*args, ui=ui, **kwargs), ui)
         except SyncError as exc:

@@ -15,7 +15,7 @@ A journal is a JSON-lines file in `<config>/journal/`, written ahead of each cha
   {"op": "row-insert", "path", "table", "key", "cols", "digest"}      a row we insert (the database is `path`)
   {"op": "row-update", "path", "table", "key", "old", "digest"}       a row we update: its old values, the new digest
   {"op": "row-delete", "path", "table", "key", "old"}                 an index row we delete (`RowsReset`): all of it
-                                                                      (a BLOB as {"$b64": ...}; no primary key: all columns are the key)
+                                                                   (BLOBs as {"$b64": ...}; no primary key: all columns)
   {"status": "complete", "sessions": [...]}                            the import finished
   {"op": "git", "repo", "do": "ref"|"ff"|"switch"|"apply"|"stash", ...}  a change `receive --with-changes`
         made to the clone, after the sessions (appended after "complete"; `gitreceive.undo_op` reverts it)
