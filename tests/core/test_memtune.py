@@ -20,7 +20,7 @@ def test_collect_less_freezes_start_up_and_raises_the_young_threshold():
         gc.set_threshold(*before)
 
 
-def test_the_command_line_applies_it_and_importing_the_package_does_not():
+def test_importing_the_package_leaves_the_collector_alone():
     code = ("import gc, sync_ai_sessions.commands.send, sync_ai_sessions.engine.importer; "
             "print(gc.get_threshold()[0], gc.get_freeze_count())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
