@@ -254,6 +254,34 @@ def test_undo_refuses_when_the_tree_changed_since(world):
     assert g(rb, "branch", "--show-current").strip() == BRANCH
 
 
+def test_ctrl_c_while_the_carried_work_comes_in_says_what_was_done(world, monkeypatch):
+    """Ctrl-C after the sessions were imported, while git brings in the changes: not "nothing was
+    changed" (exit 130 with the usual message) but what was done, and `undo` reverts the receive."""
+    from sync_ai_sessions import gitreceive
+    from sync_ai_sessions.commands.receive import receive
+    from sync_ai_sessions.errors import Interrupted
+    from sync_ai_sessions.ui import UI
+
+    a, b, ra, rb, _remote, _x, tmp = world
+    handoff = tmp / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(handoff), "--with-changes")[0] == 0
+    before = snapshot(rb)
+
+    def stopped(*_a, **_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gitreceive, "receive_work", stopped)
+    with pytest.raises(Interrupted) as exc:
+        receive(from_file=str(handoff), cwd=str(rb), env=b.env, with_changes=True, ui=UI(json_mode=True))
+    assert exc.value.exit_code == 130
+    assert "after the sessions' import had finished" in exc.value.message
+    assert "`sync-ai-sessions undo`" in exc.value.message
+    assert list((b.home / ".sais-demo").rglob("s1.jsonl"))  # the import did happen
+    rc, un = b.run_json("undo")
+    assert rc == 0, un
+    assert not list((b.home / ".sais-demo").rglob("s1.jsonl")) and snapshot(rb) == before
+
+
 # -- the archive's reserved names and the manifest's git object -------------------------------------------
 
 def _manifest(**git: object) -> dict:

@@ -186,6 +186,19 @@ def test_receive_delete_goes_through_the_transport(world, capsys, tmp_path):
     assert rc == 3 and doc["error"]["code"] == "no_file"  # gone: the usual not-found error
 
 
+def test_receive_delete_with_session_is_refused_before_anything(world, tmp_path):
+    """--delete removes the whole handoff: with --session naming some of its sessions it would lose the
+    others, so the pair is refused up front, nothing imported, the handoff kept."""
+    a, b, ra, rb = world
+    out = tmp_path / "h.sais"
+    assert a.run_json("send", "--tool", "demo", "--cwd", str(ra), "--to", str(out))[0] == 0
+    rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb), "--session", "s1", "--delete")
+    assert rc == 2 and doc["error"]["code"] == "usage" and "--session" in doc["error"]["message"], doc
+    assert out.exists() and not (b.home / ".sais-demo").exists()
+    rc, doc = b.run_json("receive", "--from", str(out), "--cwd", str(rb), "--session", "s1")
+    assert rc == 0 and [i["id"] for i in doc["imported"]] == ["s1"] and out.exists()
+
+
 def test_receive_delete_refused_by_a_transport_that_cannot(world, tmp_path, monkeypatch):
 
     from sync_ai_sessions.errors import IOFailure

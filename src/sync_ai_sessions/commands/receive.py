@@ -251,9 +251,14 @@ def receive(
                     raise IOFailure(f"import failed, nothing was changed: {exc.strerror or exc}") from exc
                 git["changes"] = "none"
                 if carry:
-                    git.update(_receive_work(carry, arch.carried.get(gitwork.BUNDLE_NAME), target, staging, env,
-                                             name, adapter.home(), report.journal,
-                                             manifest["source"].get("hostname")))
+                    try:
+                        git.update(_receive_work(carry, arch.carried.get(gitwork.BUNDLE_NAME), target, staging,
+                                                 env, name, adapter.home(), report.journal,
+                                                 manifest["source"].get("hostname")))
+                    except KeyboardInterrupt:  # not "nothing was changed": the sessions are in
+                        raise Interrupted("interrupted while bringing in the carried commits and changes, after "
+                                          "the sessions' import had finished; `sync-ai-sessions undo` reverts "
+                                          "this receive") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
@@ -319,6 +324,11 @@ def receive_command(*, from_file: str | None = None, gist: str | None = None, de
     a dry run) the handoff removed through its transport's delete capability.  With `delete_after` the
     import is durable (its files reach the disk) before the only other copy goes."""
     options = {**(options or {}), "durable": delete_after}
+    if delete_after and kw.get("sessions") and not inspect:
+        # The handoff holds the other sessions too: deleting it for the ones asked for would lose those.
+        raise UsageError("--delete removes the whole handoff, so it does not go with --session: receive all of "
+                         "it, or remove it afterwards (the file, or the gist with `sync-ai-sessions delete ID`)",
+                         code="usage")
     if inspect:
         return receive(from_file=from_file, gist=gist, inspect=True, **kw)
     read = _identity(from_file) if delete_after and from_file else None
