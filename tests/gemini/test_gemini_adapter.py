@@ -273,6 +273,22 @@ def test_registration_keeps_the_registry_and_a_skip_writes_nothing(tmp_path: Pat
     assert tree(home_b) == after
 
 
+@pytest.mark.parametrize("before, after", [
+    # another version's key is kept, in its place, as Gemini keeps what it loaded
+    (b'{"version": 2, "projects": {"/w/x": "x"}, "z": [1]}',
+     {"version": 2, "projects": {"/w/x": "x", "TARGET": "proj"}, "z": [1]}),
+    (b'{"projects": {}, "note": "kept"}', {"projects": {"TARGET": "proj"}, "note": "kept"}),
+    # a document Gemini resets to empty: so do we, with our entry
+    (b'{"projects": {"/w/x": "Not A Slug"}, "note": "dropped"}', {"projects": {"TARGET": "proj"}}),
+    (b"not json", {"projects": {"TARGET": "proj"}}),
+])
+def test_registration_keeps_what_gemini_keeps(tmp_path: Path, before: bytes, after: dict) -> None:
+    from sync_ai_sessions.adapters.gemini_files import registration
+
+    got = json.loads(registration("TARGET", "proj")(before))
+    assert got == after and list(got) == list(after)
+
+
 def test_a_name_taken_between_plan_and_apply_refuses_and_leaves_nothing(tmp_path: Path) -> None:
     m, files = _send(tmp_path)
     home_b = tmp_path / "b"

@@ -211,18 +211,25 @@ def load_registry(registry: Path) -> dict[str, str]:
 
 def parse_registry(raw: bytes | None) -> dict[str, str]:
     """The `projects` of a projects.json document (None: no file); {} for anything Gemini would reset."""
+    doc = _registry_doc(raw)
+    return {} if doc is None else {str(k): v for k, v in doc["projects"].items()}
+
+
+def _registry_doc(raw: bytes | None) -> dict[str, Any] | None:
+    """The projects.json document when Gemini accepts it (its schema: `projects` maps paths to short
+    names; other keys are allowed and kept), else None (no file, or one Gemini resets to empty)."""
     if raw is None:
-        return {}
+        return None
     try:
         data = json.loads(raw)
     except ValueError:
-        return {}
+        return None
     projects = data.get("projects") if isinstance(data, dict) else None
     if not isinstance(projects, dict) or not all(
         isinstance(v, str) and re.fullmatch(r"[a-z0-9-]+", v) for v in projects.values()
     ):
-        return {}  # Gemini resets an invalid registry to empty
-    return {str(k): v for k, v in projects.items()}
+        return None  # Gemini resets an invalid registry to empty
+    return data
 
 
 def registration(key: str, slug: str) -> Callable[[bytes | None], bytes]:
@@ -232,8 +239,11 @@ def registration(key: str, slug: str) -> Callable[[bytes | None], bytes]:
         registry = parse_registry(raw)
         if raw is not None and registry.get(key) == slug:
             return raw
-        registry[key] = slug
-        return json.dumps({"projects": registry}, indent=2, ensure_ascii=False).encode("utf-8")  # as Gemini
+        # Gemini keeps a valid document as it loaded it (other keys too, in their order) and resets an
+        # invalid one to {"projects": {}}; so do we.
+        doc = _registry_doc(raw) or {"projects": {}}
+        doc["projects"] = {**registry, key: slug}
+        return json.dumps(doc, indent=2, ensure_ascii=False).encode("utf-8")  # as Gemini
 
     return edit
 
