@@ -71,6 +71,7 @@ from sync_ai_sessions.adapters.jsonl import (
     newest,
     payload_files,
 )
+from sync_ai_sessions.adapters.scancache import ScanCache
 from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -80,6 +81,7 @@ _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _WIN_DEVICE_RE = re.compile(r"^(con|prn|aux|nul|com\d|lpt\d)$", re.IGNORECASE)
 
 _TITLE_TYPES = (b'"type":"custom-title"', b'"type":"ai-title"', b'"type":"summary"')
+_CACHE_SCHEMA = 1  # what a discovery cache entry holds: {"cwd"} and, for a session of a repo sent, "size", "info"
 
 
 def _real_dir(p: Path) -> bool:
@@ -219,25 +221,44 @@ class ClaudeAdapter(Adapter):
         best: tuple[float, str] | None = None  # the newest transcript, as `newest` picks it (for tool_version)
         history = self.config_dir() / "file-history"
         with_history = _real_dirs(history)  # one listing, not a stat per session
+        cache = ScanCache(self.env, "claude", _CACHE_SCHEMA)
         for folder, paths, sub in self._project_folders():
             for path in paths:
-                # One open: both ends settle the cwd, and a small matching transcript is read whole there,
-                # every question below asked of that buffer.
                 try:
-                    st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
-                except (OSError, ValueError):
+                    st = os.stat(path)
+                except OSError:
                     continue
                 if best is None or st.st_mtime > best[0]:
                     best = (st.st_mtime, path)
-                if not settled:
-                    cwd = self.session_cwd(path)
-                if cwd is None or not is_inside(cwd, root):
-                    continue
+                known = cache.get(path, st)  # unchanged since a discovery before: its answers, unread
+                if known is not None:
+                    cwd = known["cwd"]
+                    if cwd is None or not is_inside(cwd, root):
+                        continue
+                    data = None
+                else:
+                    # One open: both ends settle the cwd, and a small matching transcript is read whole
+                    # there, every question below asked of that buffer.
+                    try:
+                        st, settled, cwd, data = read_session(path, lambda c: is_inside(c, root))
+                    except (OSError, ValueError):
+                        continue
+                    if not settled:
+                        cwd = self.session_cwd(path)
+                    known = {"cwd": cwd}
+                    cache.put(path, st, known)
+                    if cwd is None or not is_inside(cwd, root):
+                        continue
                 sid = path[len(folder) + 1: -len(".jsonl")]
+                described = "info" in known
                 session = self._describe(Path(path), cwd, root, agents, st, data,
-                                         sidecars=sid in sub, history=history if sid in with_history else None)
+                                         sidecars=sid in sub, history=history if sid in with_history else None,
+                                         known=known)
+                if not described and "info" in known:
+                    cache.put(path, st, known)
                 if session is not None:
                     sessions.append(session)
+        cache.save()
         self._newest_seen = (Path(best[1]) if best else None,)
         # Project memory travels with every session (each under its own names: the payload refuses
         # duplicates); on import the first session of the handoff that carries it places it.
@@ -260,20 +281,27 @@ class ClaudeAdapter(Adapter):
     def _describe(self, path: Path, cwd: str, root: str,
                   agents: dict[str, dict[str, list[Path]]] | None = None,
                   st: os.stat_result | None = None, data: bytes | None = None, *,
-                  sidecars: bool | None = None, history: Path | bool | None = True) -> Session | None:
+                  sidecars: bool | None = None, history: Path | bool | None = True,
+                  known: dict[str, Any] | None = None) -> Session | None:
         """The session of the transcript at `path`; with `data` (the file read whole, `st` its status)
         nothing of it is read again.  `sidecars`: whether its `<id>/` folder exists (None: look);
-        `history`: the file-history folder when this session has one there (None: it has none; True: look)."""
+        `history`: the file-history folder when this session has one there (None: it has none; True: look).
+        `known`: the discovery cache's entry for the file in status `st`: its "size" and "info" are taken
+        from there when it has them, else computed and kept there."""
         sid = path.name[: -len(".jsonl")]
         if not _ID_RE.match(sid):
             return None
-        if data is not None and st is not None:
+        if known is not None and st is not None and "info" in known:
+            size, info = known["size"], known["info"]
+        elif data is not None and st is not None:
             size = complete_len(data)
             info = self._scan_in(data, size, *count_and_last_of(data, size, _TITLE_TYPES))
         else:
             st = path.stat()
             size = complete_size(path, st.st_size)
             info = self._scan(path, size)
+        if known is not None and "info" not in known:
+            known.update(size=size, info=info)
         files = [ExportFile(f"projects/{sid}.jsonl", path, size, ROLE_TRANSCRIPT)]
         folder = path.parent  # one Path for the session's names (thousands of sessions: each costs)
         sibling = folder / sid if sidecars or sidecars is None else None

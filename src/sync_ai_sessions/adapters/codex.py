@@ -87,6 +87,7 @@ from sync_ai_sessions.adapters.codex_files import (
     read_rollout_head,
 )
 from sync_ai_sessions.adapters.jsonl import newlines
+from sync_ai_sessions.adapters.scancache import ScanCache
 from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
@@ -98,6 +99,7 @@ SESSION_INDEX_FILE = "session_index.jsonl"
 DEFAULT_PROVIDER = "openai"
 
 SMALL_ROLLOUT = 1 << 20  # rollouts up to this size are read whole, once, by discovery
+_CACHE_SCHEMA = 1  # a discovery cache entry: {"cwd", "tcwd"?, and for a rollout of a repo sent "info", "size"}
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 ROLLOUT_NAME = re.compile(
     r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
@@ -271,12 +273,14 @@ class CodexAdapter(Adapter):
                             stack.append(e.path)
 
     def _probe(self, path: str, root: str, cache: dict[str, str | None]
-               ) -> tuple[str | None, str, str, int | None, bytes | None] | None:
-        """(session_meta cwd, rel, matching cwd, size, the file's bytes) when the rollout at `path` belongs
-        to `root`, else None.  The head (and, when it does not settle it, a bounded tail) is read as
-        always; a matching plain rollout up to SMALL_ROLLOUT is then read on, through the same descriptor,
-        to its end, so that its summary needs no second open nor stat (the size and bytes are None
-        otherwise).  Rollouts of other folders are never read further than before."""
+               ) -> tuple[dict[str, Any], str | None, str | None, int | None, bytes | None] | None:
+        """(facts, rel, matching cwd, size, the file's bytes) of the rollout at `path`: `facts` are what the
+        file says (session_meta's "cwd", and "tcwd", the latest turn_context's, when it was needed), kept by
+        the discovery cache; rel and the matching cwd are None when the rollout is not `root`'s; None when it
+        is no rollout (no session_meta first).  The head (and, when it does not settle it, a bounded tail)
+        is read as always; a matching plain rollout up to SMALL_ROLLOUT is then read on, through the same
+        descriptor, to its end, so that its summary needs no second open nor stat (the size and bytes are
+        None otherwise).  Rollouts of other folders are never read further than before."""
         rel_to = self._rel_to
         if path.endswith(".zst"):
             line0, cwd, _ = read_rollout_head(path)
@@ -284,10 +288,11 @@ class CodexAdapter(Adapter):
                 return None
             rel = rel_to(root, cwd, cache) if cwd else None
             if rel is not None and cwd:
-                return cwd, rel, cwd, None, None
+                return {"cwd": cwd}, rel, cwd, None, None
             tcwd = latest_turn_cwd(Path(path))
             rel = rel_to(root, tcwd, cache) if tcwd else None
-            return (cwd, rel, tcwd, None, None) if rel is not None and tcwd else None
+            facts = {"cwd": cwd, "tcwd": tcwd}
+            return (facts, rel, tcwd, None, None) if rel is not None and tcwd else (facts, None, None, None, None)
         fd = osops.open_read(path)
         try:
             head = os.read(fd, HEAD_BYTES)
@@ -300,46 +305,87 @@ class CodexAdapter(Adapter):
                 line0, cwd, _ = read_rollout_head(path)
             rel = rel_to(root, cwd, cache) if cwd else None
             if rel is not None and cwd:
-                return (cwd, rel, cwd, *_rest(fd, head))
+                return ({"cwd": cwd}, rel, cwd, *_rest(fd, head))
             if len(head) < HEAD_BYTES:  # the head is the whole file
                 i = head.rfind(_TURN_CONTEXT)
                 tcwd = _cwd_at(head[i:].split(b"\n", 1)[0]) if i > len(line0) else None
             else:
                 tcwd = _tail_turn_cwd_fd(fd, os.fstat(fd).st_size, len(line0))
             rel = rel_to(root, tcwd, cache) if tcwd else None
-            return (cwd, rel, tcwd, *_rest(fd, head)) if rel is not None and tcwd else None
+            facts = {"cwd": cwd, "tcwd": tcwd}
+            if rel is not None and tcwd:
+                return (facts, rel, tcwd, *_rest(fd, head))
+            return facts, None, None, None, None
         finally:
             os.close(fd)
 
-    def scan(self, repo_root: str | Path, *, summarise: bool = False) -> list[tuple[RolloutHead, str, str]]:
+    def _known(self, known: dict[str, Any], root: str, cache: dict[str, str | None]
+               ) -> tuple[str | None, str | None] | None:
+        """(rel, matching cwd) from the discovery cache's `facts` of a rollout, as `_probe` decides them;
+        (None, None) when it is not `root`'s; None when the facts do not settle it (the tail was never
+        needed before: look at the file)."""
+        cwd = known.get("cwd")
+        rel = self._rel_to(root, cwd, cache) if cwd else None
+        if rel is not None and cwd:
+            return rel, cwd
+        if "tcwd" not in known:
+            return None
+        tcwd = known["tcwd"]
+        rel = self._rel_to(root, tcwd, cache) if tcwd else None
+        return (rel, tcwd) if rel is not None and tcwd else (None, None)
+
+    def scan(self, repo_root: str | Path, *, summarise: bool = False, known: ScanCache | None = None
+             ) -> list[tuple[RolloutHead, str, str]]:
         """(head, rel, matching cwd) for every rollout whose cwd lies in `repo_root`.
 
         Reads the first HEAD_BYTES of each rollout (session_meta's cwd sits in its first few hundred bytes);
         only when that cwd is outside the repo is the tail read back to the latest `turn_context`, whose cwd
         is what Codex's own listing filters on.  With `summarise`, a rollout read whole is summarised
-        there and then (its bytes are not kept: thousands of sessions).
+        there and then (its bytes are not kept: thousands of sessions).  With `known` (the discovery cache),
+        an unchanged rollout is decided, and summarised when it was before, without being opened.
         """
         root = os.path.normpath(str(repo_root))
         cache: dict[str, str | None] = {}
 
         def probe(entry: tuple[str, str, bool]) -> tuple[RolloutHead, str, str] | None:
             path, name, archived = entry
+            # The id in the file name is the one Codex resolves `resume <id>` by.
+            sid = name.removesuffix(".zst").removesuffix(".jsonl")[-36:]
+            st = None
+            if known is not None:
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    return None
+                facts = known.get(path, st)
+                decided = self._known(facts, root, cache) if facts is not None else None
+                if decided is not None:
+                    rel, recorded = decided
+                    if rel is None or recorded is None:
+                        return None
+                    info = facts.get("info")  # type: ignore[union-attr]
+                    return RolloutHead(Path(path), sid, facts.get("cwd"), archived,  # type: ignore[union-attr]
+                                       facts.get("size"), info), rel, recorded  # type: ignore[union-attr]
             try:
                 hit = self._probe(path, root, cache)
             except (OSError, ValueError):
                 return None
             if hit is None:
                 return None
-            cwd, rel, recorded, size, data = hit
+            facts, rel, recorded, size, data = hit
+            if st is not None and known is not None:
+                known.put(path, st, facts)
+            if rel is None or recorded is None:
+                return None
             info: dict[str, Any] | Exception | None = None
             if summarise and data is not None:
                 try:
                     info = self._summarise_runs(_runs(data_blocks(data)))
                 except Exception as e:  # raised again where find_sessions uses it, as before
                     info = e
-            # The id in the file name is the one Codex resolves `resume <id>` by.
-            sid = name.removesuffix(".zst").removesuffix(".jsonl")[-36:]
-            return RolloutHead(Path(path), sid, cwd, archived, size, info), rel, recorded
+                if st is not None and isinstance(info, dict):
+                    facts.update(info=info, size=size)
+            return RolloutHead(Path(path), sid, facts["cwd"], archived, size, info), rel, recorded
 
         # (Threads were measured: on 2 cores they make it slower.)
         return [r for r in map(probe, self._walk(self.include_archived)) if r is not None]
@@ -366,7 +412,8 @@ class CodexAdapter(Adapter):
         sessions: list[Session] = []
         seen: set[str] = set()
         root = os.path.normpath(str(repo.root))
-        found = self.scan(root, summarise=True)
+        known = ScanCache(self.env, "codex", _CACHE_SCHEMA)
+        found = self.scan(root, summarise=True, known=known)
         wanted = {rh.id for rh, _, _ in found}
         home = self.home()
         shared = {fname: self._lines_by_id(home / fname, key, wanted)
@@ -416,6 +463,7 @@ class CodexAdapter(Adapter):
                     },
                 )
             )
+        known.save()
         sessions.sort(key=lambda s: s.last_activity or "", reverse=True)
         return sessions
 
