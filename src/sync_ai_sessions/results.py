@@ -10,6 +10,11 @@ back the very same document, and send continues an interrupted upload from the s
 Progress and warnings said *during* long work (bars, "Sending 3 sessions", secrets found) are not results
 and still go through `ui.UI` as the work happens.  The exit code of a result that is not a failure but
 still says "not fine" (doctor) is the result's `exit_code`.
+
+Why this module stays whole (~740 lines): it is the whole output contract of the command line, one
+section per command, each a few records, their `to_json`, `from_json` and `messages`; a reader checking
+what a script may rely on, or how a message is worded, reads one file, and the sections share the
+rendering helpers (times, sizes, the handoff line) without importing one another.
 """
 
 from __future__ import annotations

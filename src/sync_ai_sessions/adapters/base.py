@@ -1,6 +1,6 @@
 """The one small interface every AI-tool adapter implements.
 
-It is kept in one module (~470 lines) on purpose: an adapter author reads here, top to bottom, every
+It is kept in one module (~520 lines) on purpose: an adapter author reads here, top to bottom, every
 type a plan is made of and every rule the engine holds it to.
 
 Send side:   `find_sessions(repo)` -> the repo's sessions, each with the files that travel with it.

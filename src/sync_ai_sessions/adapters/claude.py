@@ -18,7 +18,7 @@ Path forms per OS (all translated on import, both ways; see pathflavor / rewrite
   `c--work-app`); the Bash tool runs Git-Bash, so commands and outputs hold `/c/work/app/...`; Node may
   write `C:/work/app` and `\\\\?\\C:\\...`; the temp folder is `%TEMP%\\claude\\<enc(cwd)>\\` (no uid).
 
-The project folder name and the fast transcript readers are in `claude_files.py`; this module (~480
+The project folder name and the fast transcript readers are in `claude_files.py`; this module (~570
 lines) is the adapter: discovery, the rewriting rules and staging, which share the layout above.
 """
 

@@ -1,7 +1,7 @@
 """Codex CLI adapter.
 
 Reading rollouts (plain or zstd, head, tail, runs of lines) is in `codex_files.py`.  What stays here
-(~650 lines) is one adapter whose parts lean on each other: discovery (a parallel scan that decides a
+(~720 lines) is one adapter whose parts lean on each other: discovery (a parallel scan that decides a
 rollout's repo from its head and tail), the rewriting rules (JSON-in-JSON, the model provider) and
 staging with its shared history/index lines; splitting it further would pass the same state around.
 

@@ -1,6 +1,6 @@
 """The import engine shared by every adapter: decide on bytes, place atomically, never overwrite.
 
-Why this module stays whole (~680 lines): `Importer` is one state machine (plan -> journal -> apply ->
+Why this module stays whole (~700 lines): `Importer` is one state machine (plan -> journal -> apply ->
 roll back) whose placing, fast-forward, file-edit and row steps share its op list and its rollback; cut
 apart, each piece would need the others' private state.  The decisions (`decide.py`), writes inside a
 tool's folder (`place.py`), SQL (`store.py`) and payload intake (`intake.py`) live beside it.
