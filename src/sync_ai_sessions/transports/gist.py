@@ -601,15 +601,13 @@ class GistTransport(Transport):
         mains = [g for g in gists if g.get("description") == MARKER]
         now = datetime.now(UTC)
 
+        def listed(g: dict[str, Any], size: int | None = None, kind: str = "handoff") -> Handoff:
+            """The row of the gist `g` as the list shows it, before its index (if any) is read."""
+            return Handoff(id=g["id"], created_at=g.get("created_at", ""), age_seconds=_age(g.get("created_at"), now),
+                           size=size, parts=None, url=g.get("html_url"), kind=kind)
+
         def info(g: dict[str, Any]) -> Handoff:
-            h = Handoff(
-                id=g["id"],
-                created_at=g.get("created_at", ""),
-                age_seconds=_age(g.get("created_at"), now),
-                size=None,
-                parts=None,
-                url=g.get("html_url"),
-            )
+            h = listed(g)
             entry = (g.get("files") or {}).get(INDEX_NAME) or {}
             raw = entry.get("raw_url")
             if isinstance(raw, str) and raw.startswith("https://"):
@@ -627,17 +625,7 @@ class GistTransport(Transport):
         for g in gists:
             if g.get("description") == PART_MARKER and g["id"] not in referenced:
                 size = sum(int(f.get("size") or 0) for f in (g.get("files") or {}).values()) * 3 // 4
-                out.append(
-                    Handoff(
-                        id=g["id"],
-                        created_at=g.get("created_at", ""),
-                        age_seconds=_age(g.get("created_at"), now),
-                        size=size,
-                        parts=None,
-                        url=g.get("html_url"),
-                        kind="orphan-part",
-                    )
-                )
+                out.append(listed(g, size, kind="orphan-part"))
         out.sort(key=lambda h: (h.created_at, h.id), reverse=True)
         return out
 
