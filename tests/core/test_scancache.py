@@ -53,7 +53,7 @@ def test_claude_discovery_remembers_until_the_file_changes(tmp_path, monkeypatch
 
     (s,) = found(repo).values()
     assert (s.title, s.lines) == ("hello there", 1) and len(reads) == 1
-    cache = tmp_path / "home" / ".sync-ai-sessions" / "cache" / "claude-discovery.json"
+    cache = tmp_path / "home" / ".sync-ai-sessions" / "cache" / "claude-discovery.jsonl"
     assert cache.is_file() and cache.stat().st_mode & 0o777 == 0o600
     assert found(other) == {} and len(reads) == 1  # decided from what was remembered: not opened
     (s,) = found(repo).values()
@@ -125,3 +125,29 @@ def test_a_cache_of_another_schema_is_not_used(tmp_path):
     c.save()
     assert ScanCache(env, "t", 1).get(str(f), f.stat()) == {"cwd": "/a"}
     assert ScanCache(env, "t", 2).get(str(f), f.stat()) is None
+
+
+def test_any_file_name_and_answer_round_trip(tmp_path):
+    """Names with tabs, line breaks, quotes, backslashes, non-UTF-8 bytes (POSIX), and answers of any text:
+    each comes back as it was, and an unchanged file's line is written back as it was read."""
+    env = {"HOME": str(tmp_path)}
+    names = ["plain", "tab\there", "line\nbreak", 'quote"d', "back\\slash", "ünï", os.fsdecode(b"raw\xff")]
+    files = []
+    for n in names:
+        f = tmp_path / n
+        f.write_text("x")
+        files.append(f)
+    c = ScanCache(env, "t", 1)
+    for f in files:
+        c.put(str(f), f.stat(), {"cwd": str(f), "title": "tab\t nl\n \u2028 end"})
+    c.save()
+    first = next((tmp_path / ".sync-ai-sessions" / "cache").iterdir()).read_bytes()
+    c = ScanCache(env, "t", 1)
+    for f in files:
+        assert c.get(str(f), f.stat()) == {"cwd": str(f), "title": "tab\t nl\n \u2028 end"}
+    c.put(str(files[0]), files[0].stat(), {"cwd": "changed"})
+    c.save()
+    c = ScanCache(env, "t", 1)
+    assert c.get(str(files[0]), files[0].stat()) == {"cwd": "changed"}
+    assert all(c.get(str(f), f.stat()) is not None for f in files[1:])
+    assert len(first.splitlines()) == len(names) + 1
