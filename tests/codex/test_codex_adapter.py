@@ -626,13 +626,8 @@ def test_undo_after_a_state_database_was_removed_puts_nothing_there(tmp_path: Pa
     assert not dbs[1].exists()
 
 
-def test_a_busy_state_database_refuses_the_import_in_one_line_and_places_nothing(tmp_path: Path,
-                                                                                  monkeypatch: pytest.MonkeyPatch
-                                                                                  ) -> None:
-    """Codex writing its state database while we receive: a busy error (exit 6) that says what to do,
-    not an internal error, and nothing placed (the reset is part of the import's plan)."""
-    from sync_ai_sessions.errors import ConflictError
-
+def _with_state_db(tmp_path: Path) -> tuple[World, Path, dict, dict[str, Path]]:
+    """A world whose receiving Codex has a state database, and the handoff of one exec session for it."""
     w = World(tmp_path)
     f = fixture("exec-0.169.0")
     w.put(f, f.name)
@@ -641,7 +636,17 @@ def test_a_busy_state_database_refuses_the_import_in_one_line_and_places_nothing
     w.dst = CodexAdapter(w.dst_env)
     (s,) = w.export()
     sm, files = manifest(s)
-    doc = _one_session_doc(w, sm)
+    return w, db, _one_session_doc(w, sm), files
+
+
+def test_a_busy_state_database_refuses_the_import_in_one_line_and_places_nothing(tmp_path: Path,
+                                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                                  ) -> None:
+    """Codex writing its state database while we receive: a busy error (exit 6) that says what to do,
+    not an internal error, and nothing placed (the reset is part of the import's plan)."""
+    from sync_ai_sessions.errors import ConflictError
+
+    w, db, doc, files = _with_state_db(tmp_path)
     real_connect = sqlite3.connect
     monkeypatch.setattr(sqlite3, "connect", lambda *a, **k: real_connect(*a, **{**k, "timeout": 0.2}))
     holder = real_connect(db, isolation_level=None)
@@ -663,15 +668,7 @@ def test_undo_while_codex_writes_its_state_database_refuses_in_one_line(tmp_path
     from sync_ai_sessions.commands.undo import undo
     from sync_ai_sessions.errors import ConflictError
 
-    w = World(tmp_path)
-    f = fixture("exec-0.169.0")
-    w.put(f, f.name)
-    db = w.dst_home / "state_5.sqlite"
-    _state_db(db)
-    w.dst = CodexAdapter(w.dst_env)
-    (s,) = w.export()
-    sm, files = manifest(s)
-    doc = _one_session_doc(w, sm)
+    w, db, doc, files = _with_state_db(tmp_path)
     st = tmp_path / "import-staging"
     st.mkdir()
     (r,) = import_sessions(w.dst, doc, files, Repo(root=w.target_root), env=w.dst_env, staging=st).results
