@@ -99,7 +99,7 @@ SESSION_INDEX_FILE = "session_index.jsonl"
 DEFAULT_PROVIDER = "openai"
 
 SMALL_ROLLOUT = 1 << 20  # rollouts up to this size are read whole, once, by discovery
-_CACHE_SCHEMA = 1  # a discovery cache entry: {"cwd", "tcwd"?, and for a rollout of a repo sent "info", "size"}
+_CACHE_SCHEMA = 1  # a cache entry: {"cwd", "tcwd"?; "info", "size" for a small plain rollout of a repo sent}
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 ROLLOUT_NAME = re.compile(
     r"^rollout-(?P<y>\d{4})-(?P<m>\d{2})-(?P<d>\d{2})T\d{2}-\d{2}-\d{2}-(?P<id>" + _UUID + r")\.jsonl(?P<zst>\.zst)?$"
@@ -357,15 +357,13 @@ class CodexAdapter(Adapter):
                     st = os.stat(path)
                 except OSError:
                     return None
-                facts = known.get(path, st)
-                decided = self._known(facts, root, cache) if facts is not None else None
-                if decided is not None:
+                remembered = known.get(path, st)
+                if remembered is not None and (decided := self._known(remembered, root, cache)) is not None:
                     rel, recorded = decided
                     if rel is None or recorded is None:
                         return None
-                    info = facts.get("info")  # type: ignore[union-attr]
-                    return RolloutHead(Path(path), sid, facts.get("cwd"), archived,  # type: ignore[union-attr]
-                                       facts.get("size"), info), rel, recorded  # type: ignore[union-attr]
+                    return RolloutHead(Path(path), sid, remembered.get("cwd"), archived, remembered.get("size"),
+                                       remembered.get("info")), rel, recorded
             try:
                 hit = self._probe(path, root, cache)
             except (OSError, ValueError):
