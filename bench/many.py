@@ -341,7 +341,7 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
         r["rpipe"].append(run_age(rpipe, passphrase))
 
     # The first send on a machine (here: with the discovery cache deleted)
-    # reads every session; the repetitions then find them remembered (adapters/scancache.py), as a user's
+    # reads every session; the repetitions then find them remembered (statcache.py), as a user's
     # next send does.  Both are reported.
     _drop(home_a / ".sync-ai-sessions")
     ours_send()
@@ -402,7 +402,7 @@ def render_many(results: list[dict]) -> list[str]:
              "with age's passphrase mode (scrypt work factor 18, like ours), typed on a pseudo-terminal when age "
              "asks for it.  `send` runs the secret scan (the default).  \"again\" is the same `receive` run a "
              "second time: nothing to import.  \"first send\" is one send with no discovery cache "
-             "(`~/.sync-ai-sessions/cache`, see adapters/scancache.py): every session read, as on a machine's "
+             "(`~/.sync-ai-sessions/cache`, see statcache.py): every session read, as on a machine's "
              "first send; the repetitions find the unchanged sessions remembered.  Wall time: median of the "
              "repetitions; in brackets the median of "
              "the per-repetition ratios (both commands of a pair run back to back, alternating which goes "

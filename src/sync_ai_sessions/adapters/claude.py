@@ -71,10 +71,10 @@ from sync_ai_sessions.adapters.jsonl import (
     newest,
     payload_files,
 )
-from sync_ai_sessions.adapters.scancache import ScanCache
 from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.statcache import StatCache
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _OVERRIDE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -221,7 +221,7 @@ class ClaudeAdapter(Adapter):
         best: tuple[float, str] | None = None  # the newest transcript, as `newest` picks it (for tool_version)
         history = self.config_dir() / "file-history"
         with_history = _real_dirs(history)  # one listing, not a stat per session
-        cache = ScanCache(self.env, "claude", _CACHE_SCHEMA)
+        cache = StatCache(self.env, "claude-discovery", _CACHE_SCHEMA)
         for folder, paths, sub in self._project_folders():
             for path in paths:
                 try:

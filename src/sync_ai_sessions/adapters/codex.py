@@ -87,10 +87,10 @@ from sync_ai_sessions.adapters.codex_files import (
     read_rollout_head,
 )
 from sync_ai_sessions.adapters.jsonl import newlines
-from sync_ai_sessions.adapters.scancache import ScanCache
 from sync_ai_sessions.engine.rewrite import PathRewriter, Rule
 from sync_ai_sessions.errors import UnsafePayloadError
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.statcache import StatCache
 
 SESSIONS_SUBDIR = "sessions"
 ARCHIVED_SUBDIR = "archived_sessions"
@@ -334,7 +334,7 @@ class CodexAdapter(Adapter):
         rel = self._rel_to(root, tcwd, cache) if tcwd else None
         return (rel, tcwd) if rel is not None and tcwd else (None, None)
 
-    def scan(self, repo_root: str | Path, *, summarise: bool = False, known: ScanCache | None = None
+    def scan(self, repo_root: str | Path, *, summarise: bool = False, known: StatCache | None = None
              ) -> list[tuple[RolloutHead, str, str]]:
         """(head, rel, matching cwd) for every rollout whose cwd lies in `repo_root`.
 
@@ -410,7 +410,7 @@ class CodexAdapter(Adapter):
         sessions: list[Session] = []
         seen: set[str] = set()
         root = os.path.normpath(str(repo.root))
-        known = ScanCache(self.env, "codex", _CACHE_SCHEMA)
+        known = StatCache(self.env, "codex-discovery", _CACHE_SCHEMA)
         found = self.scan(root, summarise=True, known=known)
         wanted = {rh.id for rh, _, _ in found}
         home = self.home()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from sync_ai_sessions.adapters.claude import ClaudeAdapter
 from sync_ai_sessions.adapters.codex import CodexAdapter
-from sync_ai_sessions.adapters.scancache import ScanCache
 from sync_ai_sessions.gitrepo import Repo
+from sync_ai_sessions.statcache import StatCache
 
 SID = "5f0c1c56-3a1e-4b7e-9d52-7a1c2b3c4d5e"
 CODEX_SID = "01a20ae9-7e9b-7f80-aab9-acfbe801e500"
@@ -120,11 +120,11 @@ def test_a_cache_of_another_schema_is_not_used(tmp_path):
     env = {"HOME": str(tmp_path)}
     f = tmp_path / "f"
     f.write_text("x")
-    c = ScanCache(env, "t", 1)
+    c = StatCache(env, "t", 1)
     c.put(str(f), f.stat(), {"cwd": "/a"})
     c.save()
-    assert ScanCache(env, "t", 1).get(str(f), f.stat()) == {"cwd": "/a"}
-    assert ScanCache(env, "t", 2).get(str(f), f.stat()) is None
+    assert StatCache(env, "t", 1).get(str(f), f.stat()) == {"cwd": "/a"}
+    assert StatCache(env, "t", 2).get(str(f), f.stat()) is None
 
 
 def test_any_file_name_and_answer_round_trip(tmp_path):
@@ -137,17 +137,17 @@ def test_any_file_name_and_answer_round_trip(tmp_path):
         f = tmp_path / n
         f.write_text("x")
         files.append(f)
-    c = ScanCache(env, "t", 1)
+    c = StatCache(env, "t", 1)
     for f in files:
         c.put(str(f), f.stat(), {"cwd": str(f), "title": "tab\t nl\n \u2028 end"})
     c.save()
     first = next((tmp_path / ".sync-ai-sessions" / "cache").iterdir()).read_bytes()
-    c = ScanCache(env, "t", 1)
+    c = StatCache(env, "t", 1)
     for f in files:
         assert c.get(str(f), f.stat()) == {"cwd": str(f), "title": "tab\t nl\n \u2028 end"}
     c.put(str(files[0]), files[0].stat(), {"cwd": "changed"})
     c.save()
-    c = ScanCache(env, "t", 1)
+    c = StatCache(env, "t", 1)
     assert c.get(str(files[0]), files[0].stat()) == {"cwd": "changed"}
     assert all(c.get(str(f), f.stat()) is not None for f in files[1:])
     assert len(first.splitlines()) == len(names) + 1

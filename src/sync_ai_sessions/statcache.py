@@ -1,15 +1,18 @@
-"""What discovery learned from a session file, remembered until the file changes.
+"""What was learned from a session file, remembered until the file changes.
 
-Scripted use makes thousands of sessions, and each `send` or `sessions` looks at all of them again: the
-cwd that says which repo a transcript belongs to, its title, line count, last activity.  Like git's
-index, this remembers those answers by the file's identity and status (size, mtime and ctime in
-nanoseconds, inode): a file whose status is unchanged gives the same answers without being opened.
-Anything else (a file written to, replaced, touched, renamed in: its ctime moves) is read again.
+Scripted use makes thousands of sessions, and each `send` or `sessions` looks at all of them again.
+Discovery asks each transcript the cwd that says which repo it belongs to, its title, line count, last
+activity (the adapters' `{tool}-discovery` caches); the secret scan asks whether it holds anything
+(`secrets.CleanMemo`).  Like git's index, a cache remembers those answers by the file's identity and
+status (size, mtime and ctime in nanoseconds, inode): a file whose status is unchanged gives the same
+answers without being opened.  Anything else (a file written to, replaced, touched, renamed in: its
+ctime moves) is read again.
 
-The cache is one file of JSON lines per tool in this machine's private config folder (mode 0700), beside the
+Each cache is one file of JSON lines in this machine's private config folder (mode 0700), beside the
 journals; it holds what the tool's own files already hold on this machine, never more, and nothing of it
 leaves the machine.  It is only an optimisation: unreadable, of another version or missing, it is
-ignored and rebuilt; a write that fails is skipped.  Entries for files no longer seen are dropped on save.
+ignored and rebuilt; a write that fails is skipped.  Entries for files no longer seen are dropped on save
+(unless the caller saw only some of them: `save(prune=False)`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def stamp(st: os.stat_result) -> str:
     return f"{st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
 
 
-class ScanCache:
+class StatCache:
     """`get` the answers remembered for the file at `path` in status `st`, `put` new ones, `save` once.
 
     The file is a first line `{"schema": [...]}`, then one line per file: its path as a JSON string, a
@@ -40,9 +43,9 @@ class ScanCache:
     (a string each, not a tree of objects) and less time, and an unchanged file's line is written back as
     it was."""
 
-    def __init__(self, env: Mapping[str, str], name: str, schema: int):
-        # `schema`: the adapter's version of what it keeps in an entry; another one empties the cache.
-        self.path = config_dir(env) / "cache" / f"{name}-discovery.jsonl"
+    def __init__(self, env: Mapping[str, str], name: str, schema: object):
+        # `schema` (any JSON value): the user's version of what an entry means; another one empties the cache.
+        self.path = config_dir(env) / "cache" / f"{name}.jsonl"
         self._head = json.dumps({"schema": [VERSION, schema]}) + "\n"
         self._old: dict[str, str] = {}  # path -> its line
         try:
@@ -73,13 +76,24 @@ class ScanCache:
         self._new[path] = line
         return got
 
+    def has(self, path: str, st: os.stat_result) -> bool:
+        """Whether an entry for `path` in status `st` is remembered (kept, like `get`; its answers unread)."""
+        line = self._old.get(path)
+        if line is None or line.split("\t", 2)[1] != stamp(st):
+            return False
+        self._new[path] = line
+        return True
+
     def put(self, path: str, st: os.stat_result, answers: dict[str, Any]) -> None:
         self._new[path] = (stamp(st), answers)
         self._changed = True
 
-    def save(self) -> None:
+    def save(self, *, prune: bool = True) -> None:
         """Write what was seen this time, when it differs from what was loaded (not atomically durable:
-        losing it costs one slower discovery)."""
+        losing it costs one slower discovery).  `prune=False` keeps the entries not asked for this time."""
+        if not prune:
+            for path, line in self._old.items():
+                self._new.setdefault(path, line)
         if not self._changed and len(self._new) == len(self._old):
             return
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
