@@ -20,7 +20,8 @@ occurs; only a window of a few KiB around each spot, with JSON string escapes un
 transcript line is a line break of the file the tool read), goes through the regexes.  Line numbers are
 counted only for files that have a finding.  About 0.8 s per GB here, against 29 s for the earlier one
 `bytes.find` pass per trigger (still the fallback).  Findings never hold the secret itself, only where it
-is and what kind.
+is and what kind.  A small file found clean is remembered by its status (`CleanMemo`): the next send of
+an unchanged file packs it without scanning it again (thousands of old sessions, sent again and again).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ import hashlib
 import io
 import os
 import re
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -356,6 +358,45 @@ def scan_file(path: Path | bytes, session_id: str = "", arcname: str = "") -> li
     return findings(src, _scan_path(src), session_id, arcname)
 
 
+# -- remembering clean files ----------------------------------------------------------------------------
+# Everything that decides a scan's answer: another detect-secrets release or any change to the detectors
+# or the search here (bump _SCAN_LOGIC for a change of code alone) forgets every file remembered clean.
+_SCAN_LOGIC = 1
+_RULES = hashlib.sha256(repr((
+    _SCAN_LOGIC, _BACKEND, _TRIGGERS, _WINDOW, _BLOB, _SHORT, _PLACEHOLDER.pattern,
+    [(d.type, d.triggers, [(p.pattern, p.flags) for p in d.patterns], d.group) for d in _DETECTORS],
+    sorted((k, back, rx.pattern) for k, (back, rx) in _NEEDS.items()),
+)).encode()).hexdigest()[:32]
+_SETTLED_NS = 2_000_000_000  # a file changed this recently may change again within its timestamp's tick
+
+
+class CleanMemo:
+    """The files a scan found nothing in, under these rules, remembered by status (`statcache`), so a later
+    send reads them for packing but does not scan them again.  One memo per `scope` (a tool and repo).
+
+    Safe by construction: a file is remembered only with the status taken *after* the bytes scanned were
+    read, only when those bytes were the whole file, and only when its mtime is more than two seconds old
+    (git's "racy" rule: a write within the same timestamp tick could leave the status as it was; FAT's
+    tick is two seconds).  Any later write, replacement or touch changes the status, and the file is
+    scanned again; so is every file after a change of rules.  A file with a finding is never remembered."""
+
+    def __init__(self, env: Mapping[str, str], scope: str) -> None:
+        from sync_ai_sessions.statcache import StatCache
+
+        self._cache = StatCache(env, f"secrets-{scope}", _RULES)
+
+    def clean(self, path: Path | str, st: os.stat_result) -> bool:
+        return self._cache.has(str(path), st)
+
+    def remember(self, path: Path | str, st: os.stat_result) -> None:
+        if st.st_mtime_ns < time.time_ns() - _SETTLED_NS:
+            self._cache.put(str(path), st, {})
+
+    def save(self, *, prune: bool = True) -> None:
+        """`prune=False` when only some of the scope's files were sent: the others stay remembered."""
+        self._cache.save(prune=prune)
+
+
 class BackgroundScan:
     """Scans files on a worker thread while their bytes are read for another purpose (`send` packs them),
     so each file is read once and the search overlaps compression and encryption:
@@ -372,14 +413,16 @@ class BackgroundScan:
     _BATCH = 1 << 20
     _BATCH_FILES = 256
 
-    def __init__(self, queued: int = 16) -> None:
+    def __init__(self, queued: int = 16, memo: CleanMemo | None = None) -> None:
         self.findings: list[Finding] = []
-        self._done: list[tuple[str, str, Path | bytes, list[Match]]] = []
+        self.remembered = 0  # files not scanned: `memo` had them clean, unchanged
+        self._memo = memo
+        self._done: list[tuple[str, str, Path | bytes, os.stat_result | None, list[Match]]] = []
         self._worker: Behind[Any] = Behind(self._run, depth=queued, name="secret-scan")
         self._file: tuple[str, str, Path | bytes] | None = None  # begun, still held here
         self._blocks: list[bytes] | None = None  # its bytes so far (None: streamed to the worker)
         self._size = 0
-        self._batch: list[tuple[tuple[str, str, Path], list[bytes]]] = []
+        self._batch: list[tuple[tuple[str, str, Path | bytes, os.stat_result | None], list[bytes]]] = []
         self._batch_size = 0
 
     def _put(self, item: Any) -> None:
@@ -404,15 +447,24 @@ class BackgroundScan:
         if self._size > self._SMALL:  # a large file: streamed to the worker from here on
             assert self._file is not None
             blocks, self._blocks = self._blocks, None
-            self._put(self._file)
+            self._put((*self._file, None))
             for b in blocks:
                 self._worker.put(b)
 
-    def end(self) -> None:
+    def end(self, st: os.stat_result | None = None) -> None:
+        """The file begun is complete.  `st`: its status taken after its bytes were read (the memo's key:
+        a small file whose status the memo had clean is not scanned, and one found clean is remembered)."""
         if self._blocks is None:
             self._worker.put(b"")
         elif self._file is not None:
-            self._batch.append((self._file, self._blocks))
+            path = self._file[2]
+            if st is None or self._memo is None or isinstance(path, bytes) or st.st_size != self._size:
+                st = None  # (a file that grew after the bytes packed: its status is not theirs)
+            elif self._memo.clean(path, st):
+                self.remembered += 1
+                self._file, self._blocks = None, None
+                return
+            self._batch.append(((*self._file, st), self._blocks))
             self._batch_size += self._size
             if self._batch_size >= self._BATCH or len(self._batch) >= self._BATCH_FILES:
                 batch, self._batch, self._batch_size = self._batch, [], 0
@@ -432,12 +484,15 @@ class BackgroundScan:
         self._batch = []
         self._worker.__exit__(exc_type, exc, tb)  # raises the worker's error, unless already failing
         if exc_type is None:
-            for sid, arcname, path, matches in self._done:
-                self.findings.extend(findings(path, matches, sid, arcname))
+            for sid, arcname, path, st, matches in self._done:
+                if matches:
+                    self.findings.extend(findings(path, matches, sid, arcname))
+                elif st is not None and self._memo is not None:
+                    self._memo.remember(path, st)
 
     def _run(self, items: Iterable[Any]) -> None:
         sc = Scanner()
-        current: tuple[str, str, Path] | None = None
+        current: tuple[str, str, Path | bytes, None] | None = None
         for item in items:
             if isinstance(item, list):  # whole small files
                 for head, blocks in item:

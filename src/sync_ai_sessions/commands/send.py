@@ -168,8 +168,8 @@ def write_payload(path: Path, key: Key, tool: str, adapter: Any, repo: Repo,
                         arch.add_file(f.arcname, f.source, f.size, progress=advance, data=f.data)
                         continue
                     scan.begin(s.id, f.arcname, f.content)
-                    arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed, data=f.data)
-                    scan.end()
+                    scan.end(arch.add_file(f.arcname, f.source, f.size, progress=advance, tap=scan.feed,
+                                           data=f.data))
         if carried is not None and carried.bundle is not None:  # after the sessions, under a reserved name
             arch.add_file(gitwork.BUNDLE_NAME, carried.bundle, carried.size)
         arch.finish()
@@ -255,13 +255,16 @@ def send(
         return _result_of(tool, repo, sessions, dry_run=True,
                           secrets=scan_for_secrets(sessions, ui)[0] if scan else None,
                           extra=transport.describe() if transport is not None else {})
-    keys = resume_keys(tool, repo, sessions, redact)
-    if with_changes:  # the working tree may have changed unseen: only `send --resume` continues such an upload
-        keys = (keys[0] + "-work-" + os.urandom(8).hex(), keys[1])
+    everything = len(sessions) == len(found)
     resumable = getattr(transport, "resumable", None)
-    saved = resumable(key=keys[0], scope=keys[1] if resume else None) if resumable else None
-    if saved is not None:
-        return _continue(transport, saved, ui)
+    keys = ("", send_scope(tool, repo))
+    if resumable:  # (a transport that cannot continue an upload needs no key: thousands of files to stat)
+        keys = resume_keys(tool, repo, sessions, redact)
+        if with_changes:  # the working tree may have changed unseen: only `send --resume` continues it
+            keys = (keys[0] + "-work-" + os.urandom(8).hex(), keys[1])
+        saved = resumable(key=keys[0], scope=keys[1] if resume else None)
+        if saved is not None:
+            return _continue(transport, saved, ui)
     if resume:
         raise UsageError("there is no interrupted upload of this repo's sessions to continue: "
                          "run send without --resume", code="nothing_to_resume")
@@ -298,15 +301,17 @@ def send(
         git_doc = {"sender": git_state, "carry": carried.meta if carried is not None else None}
         try:
             if scan and not redact:
-                from sync_ai_sessions.secrets import BackgroundScan
+                from sync_ai_sessions.secrets import BackgroundScan, CleanMemo
 
-                with BackgroundScan() as bg:
+                memo = CleanMemo(env, keys[1][:32])  # files found clean before, unchanged: not scanned again
+                with BackgroundScan(memo=memo) as bg:
                     plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, scan=bg, git=git_doc,
                                           carried=carried)
-                found = bg.findings
+                memo.save(prune=everything)
+                hits = bg.findings
                 if carried is not None and work_dir is not None:
-                    found += gitwork.scan_carried(repo.root, carried, work_dir)
-                report, _ = report_secrets(found, ui, sessions)
+                    hits += gitwork.scan_carried(repo.root, carried, work_dir)
+                report, _ = report_secrets(hits, ui, sessions)
             else:
                 plain = write_payload(tmp, secret, tool, adapter, repo, sessions, ui, git=git_doc, carried=carried)
         except OSError as exc:
@@ -335,11 +340,16 @@ def send(
     return _result(summary, stored)
 
 
+def send_scope(tool: str, repo: Repo) -> str:
+    """The tool and repo of a send, hashed: what names its interrupted upload and its secret-scan memo."""
+    return hashlib.sha256(json.dumps([tool, str(repo.root)]).encode()).hexdigest()
+
+
 def resume_keys(tool: str, repo: Repo, sessions: list[Session], redact: bool) -> tuple[str, str]:
     """(key, scope) of a send, kept only on this machine: `key` changes when any sent file changes (an
     identical send continues an interrupted upload by itself), `scope` is the tool and repo only (what
     `send --resume` continues). Hashes: nothing readable, even in our private config folder."""
-    scope = hashlib.sha256(json.dumps([tool, str(repo.root)]).encode()).hexdigest()
+    scope = send_scope(tool, repo)
     h = hashlib.sha256(json.dumps([scope, redact]).encode())
     rows: list[list[Any]] = []
     for s in sessions:

@@ -89,10 +89,11 @@ class ArchiveWriter:
     def add_file(self, arcname: str, source: Path | str, size: int, *,
                  progress: Callable[[int], None] | None = None,
                  tap: Callable[[bytes], None] | None = None,
-                 data: bytes | None = None) -> None:
+                 data: bytes | None = None) -> os.stat_result | None:
         """Copy exactly `size` bytes of `source` (a growing append-only file is cut at `size`), or the bytes
         `data` when given; `tap`, if given, also gets every block, in order (send's secret scan reads what
-        is packed)."""
+        is packed).  Returns the file's status taken after its bytes were read (None for `data`): the key
+        under which the scan may remember what it found."""
         if self._next >= len(self._expected) or self._expected[self._next] != (arcname, size):
             raise ValueError(f"{arcname} ({size} bytes) is not the manifest's next file")
         self._next += 1
@@ -102,7 +103,7 @@ class ArchiveWriter:
             if len(data) != size:
                 raise ValueError(f"{arcname}: {len(data)} bytes given for {size}")
             self._put(head, [data] if data else [], progress, tap)
-            return
+            return None
         # A raw descriptor, not a buffered file object: thousands of small sessions, each opened once here.
         fd = osops.open_read(source)
         try:
@@ -110,8 +111,9 @@ class ArchiveWriter:
                 block = os.read(fd, size) if size else b""
                 if len(block) < size:
                     block += _read_rest(fd, size - len(block), source)
+                st = os.fstat(fd)
                 self._put(head, [block] if block else [], progress, tap)
-                return
+                return st
             self._sink.write(head)
             left = size
             while left:
@@ -120,6 +122,7 @@ class ArchiveWriter:
                     raise IOFailure(f"{source} shrank while it was being read; try again")
                 self._emit(block, progress, tap)
                 left -= len(block)
+            return os.fstat(fd)
         finally:
             os.close(fd)
 
