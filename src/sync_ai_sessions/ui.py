@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import functools
 import io
 import json
 import sys
 from collections.abc import Callable, Iterator
+from itertools import repeat
 from typing import Any
 
 from rich.console import Console
@@ -96,8 +98,98 @@ def absolute(advance: Callable[[int], None]) -> Callable[[int, int | None], None
 
 
 def emit_json(doc: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=2, default=str) + "\n")
+    sys.stdout.write(dumps_indented(doc) + "\n")
     sys.stdout.flush()
+
+
+_SCALARS = (str, int, float, type(None))  # (bool is an int)
+
+
+def dumps_indented(doc: Any) -> str:
+    """`json.dumps(doc, ensure_ascii=False, indent=2, default=str)`, the very same text, faster: the
+    standard library's indented encoder is pure Python (a generator per value: 0.15 s for the 20,000
+    sessions of a send), while a container of plain values only is left to its C encoder, with the line
+    break and indent of its level as the item separator."""
+    out: list[str] = []
+    _put(doc, "\n", out)
+    return "".join(out)
+
+
+@functools.cache
+def _flat_encoder(inner: str) -> Callable[[Any], str]:
+    """The compact encoder whose item separator is "," + `inner`, made once per level (a `json.dumps` with
+    separators builds a new encoder each call: most of the time for small containers)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        # (markers, default, encoder, indent, key_separator, item_separator, sort_keys, skipkeys, allow_nan)
+        c = make(None, None, json.encoder.encode_basestring, None, ": ", "," + inner, False, False, True)
+    except TypeError:  # no C accelerator, or another signature: the standard encoder, the same text
+        return json.JSONEncoder(ensure_ascii=False, separators=("," + inner, ": ")).encode
+    return lambda o: "".join(c(o, 0))
+
+
+def _key(k: Any) -> str:
+    """A dict key as JSON writes it (a string; numbers, booleans and null spelled as JSON spells them)."""
+    if isinstance(k, str):
+        return k
+    if isinstance(k, bool) or k is None:
+        return {True: "true", False: "false", None: "null"}[k]
+    if isinstance(k, (int, float)):
+        return json.dumps(k)
+    raise TypeError(f"keys must be str, int, float, bool or None, not {type(k).__name__}")
+
+
+def _is_flat_dict(o: Any) -> bool:
+    return (type(o) is dict and bool(o) and all(map(isinstance, o, repeat(str)))
+            and all(map(isinstance, o.values(), repeat(_SCALARS))))
+
+
+def _put(o: Any, nl: str, out: list[str]) -> None:
+    if isinstance(o, dict):
+        items: Any = o
+        if not o:
+            out.append("{}")
+            return
+        flat = all(map(isinstance, o, repeat(str))) and all(map(isinstance, o.values(), repeat(_SCALARS)))
+        opening, closing = "{", "}"
+    elif isinstance(o, (list, tuple)):
+        items = o
+        if not o:
+            out.append("[]")
+            return
+        flat = all(map(isinstance, o, repeat(_SCALARS)))
+        opening, closing = "[", "]"
+    else:
+        out.append(json.dumps(o, ensure_ascii=False, default=str))
+        return
+    inner = nl + "  "
+    if flat:  # one call of the C encoder: its item separator carries the line break and indent
+        text = _flat_encoder(inner)(items)
+        out.append(opening + inner + text[1:-1] + nl + closing)
+        return
+    if opening == "[" and all(map(_is_flat_dict, o)):  # (sessions, files: thousands of rows)
+        # One call for all the rows, its item separator marked by a NUL byte (the encoder escapes every
+        # control character inside strings, so a raw one is structure): between rows it is followed by
+        # "{", which no key is.  Then each kind of separator gets its own line break and indent.
+        text = _flat_encoder("\x00")(o)[2:-2]
+        inner2 = inner + "  "
+        text = text.replace("},\x00{", "\x01").replace(",\x00", "," + inner2)
+        text = text.replace("\x01", inner + "}," + inner + "{" + inner2)
+        out.append("[" + inner + "{" + inner2 + text + inner + "}" + nl + "]")
+        return
+    out.append(opening)
+    sep = inner
+    if isinstance(o, dict):
+        for k, v in o.items():
+            out.append(sep + json.dumps(_key(k), ensure_ascii=False) + ": ")
+            _put(v, inner, out)
+            sep = "," + inner
+    else:
+        for v in o:
+            out.append(sep)
+            _put(v, inner, out)
+            sep = "," + inner
+    out.append(nl + closing)
 
 
 def human_size(n: int | None) -> str:

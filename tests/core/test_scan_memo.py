@@ -8,10 +8,10 @@ import time
 from pathlib import Path
 
 import pytest
+from support.machines import git_repo, make_machine, write_demo_session
 
 from sync_ai_sessions import secrets
 from sync_ai_sessions.secrets import BackgroundScan, CleanMemo
-from support.machines import git_repo, make_machine, write_demo_session
 
 TOKEN = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
 HOUR_NS = 3600 * 10**9
