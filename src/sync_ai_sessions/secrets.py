@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import re
 import time
@@ -149,15 +150,33 @@ def _load() -> tuple[str, list[_Detector]]:
     return "detect-secrets", [*dets, _PRIVATE_KEY, _ENV]
 
 
-_BACKEND, _DETECTORS = _load()
-_TRIGGERS = sorted({t for d in _DETECTORS for t in d.triggers})
+class _Rules:
+    """The detectors in use and what the search needs of them, made on the first scan (`_rules()`):
+    importing detect-secrets takes about 0.1 s, which a send whose every file is remembered clean
+    (`CleanMemo`) does not pay."""
+
+    def __init__(self) -> None:
+        self.backend, self.detectors = _load()
+        self.triggers = sorted({t for d in self.detectors for t in d.triggers})
+        # Where any trigger starts, in one SIMD pass (see `literals`).  Leftmost-first reports no trigger
+        # that starts inside an earlier one; the window examined around the earlier one holds it, and every
+        # detector whose trigger is in a window is run there.
+        self.prefilter = LiteralFinder(self.triggers)
+        self.longest = max(len(t) for t in self.triggers)
+        # For each of _NEEDS' triggers: the (offset, trigger) pairs of other triggers that could start
+        # inside it.
+        self.inside = {k: [(q, t) for q in range(1, len(k)) for t in self.triggers
+                           if t.startswith(k[q:]) or k[q:].startswith(t)] for k in _NEEDS}
 
 
-# Where any trigger starts, in one SIMD pass (see `literals`).  Leftmost-first reports no trigger that
-# starts inside an earlier one; the window examined around the earlier one holds it, and every detector
-# whose trigger is in a window is run there.
-_PREFILTER = LiteralFinder(_TRIGGERS)
-_LONGEST = max(len(t) for t in _TRIGGERS)
+_loaded: _Rules | None = None
+
+
+def _rules() -> _Rules:
+    global _loaded
+    if _loaded is None:
+        _loaded = _Rules()
+    return _loaded
 
 # Base64 blobs (pasted screenshots, file dumps) are a quarter of a typical transcript, and short triggers
 # turn up in them by chance (a 3-letter one about 4 times per MB).  A short trigger with nothing but base64
@@ -181,13 +200,11 @@ _NEEDS: dict[bytes, tuple[int, re.Pattern[bytes]]] = {
 }
 
 
-# For each of those: the (offset, trigger) pairs of other triggers that could start inside it.
-_INSIDE = {k: [(q, t) for q in range(1, len(k)) for t in _TRIGGERS if t.startswith(k[q:]) or k[q:].startswith(t)]
-           for k in _NEEDS}
 _NEED_FIRST = frozenset(k[0] for k in _NEEDS)
 
 
-def _cannot_start(buf: bytearray, n: int, start: int, end: int) -> bool:
+def _cannot_start(buf: bytearray, n: int, start: int, end: int, inside: dict[bytes, list[tuple[int, bytes]]]
+                  ) -> bool:
     if buf[start] not in _NEED_FIRST or end - start != 3:
         return False
     key = bytes(buf[start:end])
@@ -197,7 +214,7 @@ def _cannot_start(buf: bytearray, n: int, start: int, end: int) -> bool:
     back, rx = need
     if start >= back and rx.match(buf, start - back, n) is not None:
         return False
-    return not any(buf.startswith(t, start + q) for q, t in _INSIDE[key])
+    return not any(buf.startswith(t, start + q) for q, t in inside[key])
 
 
 def _in_blob(buf: bytearray, n: int, start: int, end: int) -> bool:
@@ -206,9 +223,27 @@ def _in_blob(buf: bytearray, n: int, start: int, end: int) -> bool:
     return _NOT_B64.search(buf, start - _BLOB, end + _BLOB) is None
 
 
+def _installed(name: str) -> os.stat_result | None:
+    """The status of the installed package `name`'s first file (an upgrade or reinstall changes it), found
+    without importing it; None when it is not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+        return os.stat(spec.origin) if spec is not None and spec.origin else None
+    except (ImportError, ValueError, OSError):
+        return None
+
+
+_DETECT_SECRETS = _installed("detect_secrets")
+
+
 def backend() -> str:
-    """"detect-secrets" or "builtin" (the library is an optional extra)."""
-    return _BACKEND
+    """"detect-secrets" or "builtin" (the library is an optional extra): the one the scan uses, or, before
+    any scan, the one it will use."""
+    if _loaded is not None:
+        return _loaded.backend
+    return "builtin" if _DETECT_SECRETS is None else "detect-secrets"
 
 
 # -- scanning -------------------------------------------------------------------------------------------
@@ -240,6 +275,7 @@ class Scanner:
     more (page faults) than the search itself."""
 
     def __init__(self, *, keep_raw: bool = False) -> None:
+        self._rules = _rules()
         self._keep_raw = keep_raw
         self._buf = bytearray()
         self.reset()
@@ -280,12 +316,14 @@ class Scanner:
         buf, n, lo, base = self._buf, self._n, self._lo, self._base
         hi = n if eof else max(n - _WINDOW, lo)
         # Triggers that start in [lo, hi) are examined now, including one that runs past hi.
-        with memoryview(buf) as mv, mv[lo:min(n, hi + _LONGEST - 1)] as part:
-            hits = _PREFILTER.hits(part, lo)
+        rules = self._rules
+        with memoryview(buf) as mv, mv[lo:min(n, hi + rules.longest - 1)] as part:
+            hits = rules.prefilter.hits(part, lo)
         for pos, end in hits:
             if pos >= hi:
                 break  # the next pass starts there
-            if base + pos < self._covered or _in_blob(buf, n, pos, end) or _cannot_start(buf, n, pos, end):
+            if (base + pos < self._covered or _in_blob(buf, n, pos, end)
+                    or _cannot_start(buf, n, pos, end, rules.inside)):
                 continue
             self._covered = base + self._check_window(buf, n, pos, base + pos)
         start = max(hi - _WINDOW, 0)
@@ -300,7 +338,7 @@ class Scanner:
         raw = bytes(buf[a:b])
         text = _unescape(raw.decode("utf-8", "replace"))
         plain = text.encode("utf-8", "replace")
-        for d in _DETECTORS:
+        for d in self._rules.detectors:
             if not any(t in plain for t in d.triggers):
                 continue
             for rx in d.patterns:
@@ -359,14 +397,24 @@ def scan_file(path: Path | bytes, session_id: str = "", arcname: str = "") -> li
 
 
 # -- remembering clean files ----------------------------------------------------------------------------
-# Everything that decides a scan's answer: another detect-secrets release or any change to the detectors
-# or the search here (bump _SCAN_LOGIC for a change of code alone) forgets every file remembered clean.
-_SCAN_LOGIC = 1
-_RULES = hashlib.sha256(repr((
-    _SCAN_LOGIC, _BACKEND, _TRIGGERS, _WINDOW, _BLOB, _SHORT, _PLACEHOLDER.pattern,
-    [(d.type, d.triggers, [(p.pattern, p.flags) for p in d.patterns], d.group) for d in _DETECTORS],
-    sorted((k, back, rx.pattern) for k, (back, rx) in _NEEDS.items()),
-)).encode()).hexdigest()[:32]
+def _rules_id() -> str:
+    """What decides a scan's answer, known without making the rules: this module's and the literal
+    search's own code, whether ahocorasick-rs is there and the installed detect-secrets (the status of
+    their files: an upgrade or reinstall changes it).  Any change forgets every file remembered clean."""
+    from sync_ai_sessions import literals
+
+    h = hashlib.sha256()
+    try:
+        for f in (__file__, literals.__file__):
+            h.update(Path(f).read_bytes())
+    except (OSError, TypeError):  # (frozen, no source): never the same twice, so nothing is remembered
+        h.update(os.urandom(16))
+    for st in (_DETECT_SECRETS, _installed("ahocorasick_rs")):
+        h.update(repr(None if st is None else (st.st_size, st.st_mtime_ns, st.st_ino)).encode())
+    return h.hexdigest()[:32]
+
+
+_RULES = _rules_id()
 _SETTLED_NS = 2_000_000_000  # a file changed this recently may change again within its timestamp's tick
 
 
@@ -389,6 +437,8 @@ class CleanMemo:
         return self._cache.has(str(path), st)
 
     def remember(self, path: Path | str, st: os.stat_result) -> None:
+        if _loaded is not None and _loaded.backend != ("builtin" if _DETECT_SECRETS is None else "detect-secrets"):
+            return  # detect-secrets is installed but would not load: _RULES does not describe these rules
         if st.st_mtime_ns < time.time_ns() - _SETTLED_NS:
             self._cache.put(str(path), st, {})
 
@@ -491,9 +541,13 @@ class BackgroundScan:
                     self._memo.remember(path, st)
 
     def _run(self, items: Iterable[Any]) -> None:
+        items = iter(items)
+        first = next(items, None)
+        if first is None:
+            return  # every file remembered clean: the rules are not even made
         sc = Scanner()
         current: tuple[str, str, Path | bytes, None] | None = None
-        for item in items:
+        for item in itertools.chain((first,), items):
             if isinstance(item, list):  # whole small files
                 for head, blocks in item:
                     sc.reset()

@@ -129,3 +129,33 @@ def test_send_twice_finds_a_secret_added_between(tmp_path):
     _settled(local)
     rc, doc = m.run_json("send", "--tool", "demo", "--cwd", str(repo), "--to", str(h), "--force")
     assert rc == 0 and doc["secrets"]["found"] >= 1 and TOKEN not in memos[0].read_text()
+
+
+def test_files_all_remembered_need_no_detectors(tmp_path, monkeypatch):
+    """Nothing to scan, nothing to load: detect-secrets (0.1 s to import) is imported by the first scan."""
+    env = {"HOME": str(tmp_path)}
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"text": "hello"}\n')
+    _settled(a)
+    _scan(env, [a])
+    monkeypatch.setattr(secrets, "_loaded", None)
+    bg, _ = _scan(env, [a])
+    assert bg.remembered == 1 and secrets._loaded is None
+    assert secrets.backend() in ("detect-secrets", "builtin")
+    secrets.Scanner()
+    assert secrets._loaded is not None
+
+
+def test_rules_other_than_the_ones_named_are_not_remembered(tmp_path, monkeypatch):
+    """detect-secrets installed but failing to load (the built-in set scans instead): _RULES names the
+    installed library, so nothing found clean by the other rules is remembered under it."""
+    env = {"HOME": str(tmp_path)}
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"text": "hello"}\n')
+    _settled(a)
+    secrets.Scanner()  # the rules in use, loaded
+    predicted = None if secrets._loaded.backend == "detect-secrets" else os.stat(a)
+    monkeypatch.setattr(secrets, "_DETECT_SECRETS", predicted)
+    _scan(env, [a])
+    bg, _ = _scan(env, [a])
+    assert bg.remembered == 0

@@ -156,7 +156,7 @@ def test_short_triggers_inside_a_base64_blob_are_not_examined():
 def test_without_the_simd_matcher_the_same_findings(monkeypatch, tmp_path):
     p = _session(tmp_path)
     fast = S.scan_file(p)
-    monkeypatch.setattr(S._PREFILTER, "_ac", None)
+    monkeypatch.setattr(S._rules().prefilter, "_ac", None)
     assert S.scan_file(p) == fast and fast
 
 
@@ -185,8 +185,8 @@ def test_any_feeding_of_the_bytes_gives_the_same_matches(parts, cuts):
     finally:
         S._STEP = step
     view = memoryview(data)
-    fast = S._PREFILTER.hits(view, 0)
-    slow = LiteralFinder(S._TRIGGERS)
+    fast = S._rules().prefilter.hits(view, 0)
+    slow = LiteralFinder(S._rules().triggers)
     slow._ac = None
     every = slow.hits(view, 0)
     # Leftmost-first leaves out a trigger that starts inside an earlier one, and only those.
