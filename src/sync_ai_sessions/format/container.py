@@ -71,15 +71,15 @@ class _Keys:
         self.mac_key = _hkdf(kek, header.nonce, b"sync-ai-sessions v1 header")
 
 
-_HOLD = 4 << 20  # compressed bytes held while the key is still being derived (memory: at most this more)
+_HOLD = 16 << 20  # compressed bytes held while the key is still being derived
 
 
 class _Sealing:
     """Where the compressed bytes go: sealed into chunks under the key, after the header.  While scrypt is
     still running (on its thread, see `Key`), up to _HOLD bytes are held here instead, so that packing
     and compression start at once rather than after the derivation; the next write past that, or the
-    close, waits for the key.  20,000 small sessions compress to about 2 MB: all of it is usually packed
-    by the time the key is there, and a big session's send holds no more than _HOLD."""
+    close, waits for the key.  Thousands of small sessions compress to a few MB: all of it is usually
+    packed by the time the key is there."""
 
     def __init__(self, out: BinaryIO, header: Header, key: Key | None, kek: bytes | None):
         self._out, self._header, self._key, self._kek = out, header, key, kek
