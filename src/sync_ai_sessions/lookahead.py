@@ -90,10 +90,6 @@ class Ahead(Generic[T]):
             raise value
         raise StopIteration
 
-    def ready(self) -> bool:
-        """Whether the next item (or the end, or the error) is there: `next()` would not wait."""
-        return self._finished or not self._q.empty()
-
     def close(self) -> None:
         """Stop the producer (it ends at its next item) and wait for its thread."""
         self._stop.set()
@@ -131,10 +127,6 @@ class Job(Generic[T]):
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
-
-    def ready(self) -> bool:
-        """Whether `result()` would not wait."""
-        return self._done or self._ahead.ready()
 
 
 _STOP = object()

@@ -210,63 +210,6 @@ def test_key_derived_ahead_opens_with_the_passphrase(monkeypatch):
         c.Key("x").get()
 
 
-class _SlowKey:
-    """A Key whose derivation ends only when the test says so (`release`), or fails."""
-
-    def __init__(self, fail: bool = False):
-        import threading
-
-        self._real = c.Key(PW)
-        self.header = self._real.header
-        self._done = threading.Event()
-        self._fail = fail
-        self.waited = 0
-
-    def release(self) -> None:
-        self._done.set()
-
-    def ready(self) -> bool:
-        return self._done.is_set()
-
-    def get(self) -> bytes:
-        self.waited += 1
-        assert self._done.wait(10)
-        if self._fail:
-            raise MemoryError("no memory for scrypt")
-        return self._real.get()
-
-
-def test_packing_starts_before_the_key_is_derived(monkeypatch):
-    """Compressed bytes are held while scrypt runs (nothing reaches the file: not even the header, whose
-    MAC needs the key), then sealed in order; past the hold limit a write waits for the key."""
-    import threading
-
-    monkeypatch.setattr(c, "_HOLD", 64 << 10)
-    key = _SlowKey()
-    buf = io.BytesIO()
-    w = c.EncryptWriter(buf, key, threads=0)
-    small = os.urandom(20_000)
-    w.write(small)
-    w._z.flush()  # compressed output handed on: held
-    assert buf.getvalue() == b"" and key.waited == 0
-    threading.Timer(0.2, key.release).start()
-    big = os.urandom(200_000)  # incompressible, past the limit: waits for the key, then everything is sealed
-    w.write(big)
-    w._z.flush()
-    assert key.waited == 1 and buf.getvalue().startswith(c.MAGIC)
-    w.close()
-    assert open_(buf.getvalue()) == small + big
-
-
-def test_a_derivation_that_fails_is_raised_by_close():
-    key = _SlowKey(fail=True)
-    w = c.EncryptWriter(io.BytesIO(), key, threads=0)
-    w.write(b"hello")
-    key.release()
-    with pytest.raises(MemoryError):
-        w.close()
-
-
 def test_repeats_further_back_than_zstd_level_3_looks_are_found():
     """The writer's 8 MiB window: content seen 4 MiB earlier (a file read again, a transcript copied
     into a sidecar) is stored once; level 3's own 2 MiB window would store it twice."""

@@ -71,59 +71,11 @@ class _Keys:
         self.mac_key = _hkdf(kek, header.nonce, b"sync-ai-sessions v1 header")
 
 
-_HOLD = 16 << 20  # compressed bytes held while the key is still being derived
-
-
-class _Sealing:
-    """Where the compressed bytes go: sealed into chunks under the key, after the header.  While scrypt is
-    still running (on its thread, see `Key`), up to _HOLD bytes are held here instead, so that packing
-    and compression start at once rather than after the derivation; the next write past that, or the
-    close, waits for the key.  Thousands of small sessions compress to a few MB: all of it is usually
-    packed by the time the key is there."""
-
-    def __init__(self, out: BinaryIO, header: Header, key: Key | None, kek: bytes | None):
-        self._out, self._header, self._key, self._kek = out, header, key, kek
-        self._stream: StreamWriter | None = None
-        self._held: list[bytes] = []
-        self._held_bytes = 0
-        if key is None:
-            self._open()
-
-    def _open(self) -> StreamWriter:
-        kek = self._kek if self._key is None else self._key.get()  # (raises what the derivation raised)
-        assert kek is not None
-        keys = _Keys(kek, self._header)
-        body = self._header.body()
-        header = body + hmac.new(keys.mac_key, body, hashlib.sha256).digest()
-        self._out.write(header)
-        stream = self._stream = StreamWriter(self._out, keys.aead, header, self._header.chunk_size)
-        for part in self._held:
-            stream.write(part)
-        self._held, self._held_bytes = [], 0
-        return stream
-
-    def write(self, data: bytes | bytearray | memoryview) -> int:
-        stream = self._stream
-        if stream is None:
-            assert self._key is not None
-            if self._held_bytes + len(data) <= _HOLD and not self._key.ready():
-                self._held.append(bytes(data))  # (copied: the compressor may reuse its buffer)
-                self._held_bytes += len(data)
-                return len(data)
-            stream = self._open()
-        return stream.write(data)
-
-    def close(self) -> None:
-        (self._stream or self._open()).close()
-
-
 class EncryptWriter:
     """A writable binary stream: bytes written are zstd-compressed, chunked and encrypted into `out`.
 
     `key` is the new handoff's `Key` (its header is the one written), or a passphrase to make one from
-    (for `header`, if given); compression starts before its derivation ends (see `_Sealing`), and an error
-    of the derivation is raised by a later `write` or by `close`.  `kek` with `header` skips the
-    derivation: test vectors."""
+    (for `header`, if given).  `kek` with `header` skips the derivation: test vectors."""
 
     def __init__(
         self,
@@ -140,11 +92,13 @@ class EncryptWriter:
                 raise ValueError("key, passphrase or kek required")
             if isinstance(key, str):
                 key = Key(key, header)
-            self.header = key.header
-            self._stream = _Sealing(out, self.header, key, None)
-        else:
-            self.header = header or Header.new()
-            self._stream = _Sealing(out, self.header, None, kek)
+            header, kek = key.header, key.get()
+        self.header = header or Header.new()
+        keys = _Keys(kek, self.header)
+        body = self.header.body()
+        header = body + hmac.new(keys.mac_key, body, hashlib.sha256).digest()
+        out.write(header)
+        self._stream = StreamWriter(out, keys.aead, header, self.header.chunk_size)
         self._closed = False
         self.plain_bytes = 0
         # An 8 MiB window (zstd -3 alone uses 2 MiB): sessions repeat what they read and wrote, often

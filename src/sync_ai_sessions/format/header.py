@@ -134,9 +134,6 @@ class Derivation:
     def result(self) -> bytes:
         return self._job.result()
 
-    def ready(self) -> bool:
-        return self._job.ready()
-
 
 _early: list[tuple[Derivation, bool]] = []  # (derivation, for a new handoff), started by Key.start_early
 _early_lock = threading.Lock()
@@ -185,10 +182,6 @@ class Key:
             self.early = False
             self._job = Derivation(self.passphrase, self.header)
             return self._job.result()
-
-    def ready(self) -> bool:
-        """Whether `get()` would return (or raise) without waiting."""
-        return self._job.ready()
 
     @staticmethod
     def start_early(passphrase: str, header: Header, *, new: bool = False) -> None:
