@@ -157,10 +157,11 @@ def write_payload(path: Path, key: Key, tool: str, adapter: Any, repo: Repo,
     it half-written) or uploads and deletes it.  A crash right after `send` can lose only this file,
     and the sessions it was made from are still here."""
     total = sum(f.size for s in sessions for f in s.files)
+    arch = ArchiveWriter(None, build_manifest(tool, adapter, repo, sessions, git))  # while scrypt may still run
     # The ciphertext is written from a background thread (see bgwrite), overlapping compression.
     with BackgroundWriter() as bw, bw.open(path) as out:
-        enc = EncryptWriter(out, key)  # type: ignore[arg-type]
-        arch = ArchiveWriter(enc, build_manifest(tool, adapter, repo, sessions, git))
+        enc = EncryptWriter(out, key)  # type: ignore[arg-type]  (waits for the key)
+        arch.start(enc)
         with ui.progress(total, "Encrypting") as advance:
             for s in sessions:
                 for f in s.files:

@@ -76,15 +76,24 @@ def fold_key(name: str) -> str:
 class ArchiveWriter:
     """Writes a version 2 archive: the manifest first, then each file it lists, in its order."""
 
-    def __init__(self, sink: BinaryIO, manifest: dict[str, Any]):
-        self._sink = sink
+    def __init__(self, sink: BinaryIO | None, manifest: dict[str, Any]):
+        """With `sink` None, the manifest is checked and encoded now and written by `start(sink)`: a send
+        prepares it while the key is still being derived (thousands of sessions: a tenth of a second)."""
         self._expected = [(f["arcname"], f["size"]) for s in manifest["sessions"] for f in s["files"]]
         self._expected += carry_files(manifest)
         self._next = 0
         for name, _ in self._expected:
             safe_arcname(name)
         data = json.dumps(manifest, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        sink.write(ARCHIVE_MAGIC + b"M" + _U32.pack(len(data)) + data)
+        self._head = ARCHIVE_MAGIC + b"M" + _U32.pack(len(data)) + data
+        if sink is not None:
+            self.start(sink)
+
+    def start(self, sink: BinaryIO) -> None:
+        """Write the manifest to `sink`, where every file goes next."""
+        self._sink = sink
+        sink.write(self._head)
+        self._head = b""
 
     def add_file(self, arcname: str, source: Path | str, size: int, *,
                  progress: Callable[[int], None] | None = None,
