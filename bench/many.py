@@ -326,10 +326,13 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
         _drop(th_b)
         _drop(home_b / ".config")
         _drop(home_b / ".sync-ai-sessions")  # our journals, locks and staging: a fresh machine has none
+        os.sync()  # (untimed) each side starts with nothing to write back: the pipeline's `sync` would
+        # otherwise also flush what the command before it wrote (ours, or its own last repetition)
         run, out = run_popen(recv, env(home_b))
         doc = json.loads(out)
         assert doc["ok"] and len(doc["imported"]) == count, (len(doc["imported"]), count)
         r["recv"].append(run)
+        os.sync()
         run, out = run_popen(recv, env(home_b))
         doc = json.loads(out)
         assert doc["ok"] and not doc["imported"] and len(doc["skipped"]) == count, doc["imported"][:3]
@@ -338,6 +341,7 @@ def bench_many(root: Path, tool: str, count: int, reps: int, *, passphrase: str,
     def theirs_recv() -> None:
         _drop(untar)
         untar.mkdir()
+        os.sync()
         r["rpipe"].append(run_age(rpipe, passphrase))
 
     # The first send on a machine (here: with the discovery cache deleted)
@@ -400,10 +404,13 @@ def render_many(results: list[dict]) -> list[str]:
     L.append("Corpus from `bench/many.py`: copies of the real-CLI fixtures (mixed sizes, see its docstring), all in "
              "one repo.  Pipelines: `tar -c | zstd -3 -q | age -p > F` and `age -d F | zstd -d -q | tar -x && sync` "
              "with age's passphrase mode (scrypt work factor 18, like ours), typed on a pseudo-terminal when age "
-             "asks for it.  `send` runs the secret scan (the default).  \"again\" is the same `receive` run a "
-             "second time: nothing to import.  \"first send\" is one send with no discovery cache "
-             "(`~/.sync-ai-sessions/cache`, see statcache.py): every session read, as on a machine's "
-             "first send; the repetitions find the unchanged sessions remembered.  Wall time: median of the "
+             "asks for it.  An untimed `sync` comes before every receive-side command, so that none pays for "
+             "writing back what the one before it wrote (the pipeline's own `sync` would).  `send` runs the "
+             "secret scan (the default).  \"again\" is the same `receive` run a "
+             "second time: nothing to import.  \"first send\" is one send with no caches "
+             "(`~/.sync-ai-sessions/cache`, see statcache.py): every session read and scanned, as on a "
+             "machine's first send; the repetitions find the unchanged sessions remembered (what discovery "
+             "learned, and which files the secret scan found clean).  Wall time: median of the "
              "repetitions; in brackets the median of "
              "the per-repetition ratios (both commands of a pair run back to back, alternating which goes "
              "first).  CPU: user + sys seconds, median.\n")
