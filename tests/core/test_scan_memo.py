@@ -23,6 +23,14 @@ def _settled(path: Path) -> None:
     os.utime(path, ns=(t, t))
 
 
+def _one_file(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A home and one clean, settled session file."""
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"text": "hello"}\n')
+    _settled(a)
+    return {"HOME": str(tmp_path)}, a
+
+
 def _scan(env: dict[str, str], paths: list[Path], *, prune: bool = True) -> tuple[BackgroundScan, list[str]]:
     """What `send` does for each file: its bytes fed as packed, then its status after the read."""
     memo = CleanMemo(env, "scope")
@@ -70,10 +78,7 @@ def test_a_file_changed_moments_ago_is_not_remembered(tmp_path):
 
 
 def test_another_set_of_rules_forgets_everything(tmp_path, monkeypatch):
-    env = {"HOME": str(tmp_path)}
-    a = tmp_path / "a.jsonl"
-    a.write_text('{"text": "hello"}\n')
-    _settled(a)
+    env, a = _one_file(tmp_path)
     _scan(env, [a])
     monkeypatch.setattr(secrets, "_RULES", secrets._RULES + "-other")  # e.g. a detect-secrets upgrade
     bg, _ = _scan(env, [a])
@@ -99,10 +104,7 @@ def test_a_partial_send_keeps_the_others_remembered(tmp_path):
 def test_only_the_status_of_the_bytes_scanned_counts(tmp_path, grown):
     """The status must be that of exactly the bytes fed: a file that grew after its packed prefix was read
     is neither remembered nor taken as remembered."""
-    env = {"HOME": str(tmp_path)}
-    a = tmp_path / "a.jsonl"
-    a.write_text('{"text": "hello"}\n')
-    _settled(a)
+    env, a = _one_file(tmp_path)
     memo = CleanMemo(env, "scope")
     with BackgroundScan(memo=memo) as bg:
         bg.begin("s", "a", a)
@@ -133,10 +135,7 @@ def test_send_twice_finds_a_secret_added_between(tmp_path):
 
 def test_files_all_remembered_need_no_detectors(tmp_path, monkeypatch):
     """Nothing to scan, nothing to load: detect-secrets (0.1 s to import) is imported by the first scan."""
-    env = {"HOME": str(tmp_path)}
-    a = tmp_path / "a.jsonl"
-    a.write_text('{"text": "hello"}\n')
-    _settled(a)
+    env, a = _one_file(tmp_path)
     _scan(env, [a])
     monkeypatch.setattr(secrets, "_loaded", None)
     bg, _ = _scan(env, [a])
@@ -149,10 +148,7 @@ def test_files_all_remembered_need_no_detectors(tmp_path, monkeypatch):
 def test_rules_other_than_the_ones_named_are_not_remembered(tmp_path, monkeypatch):
     """detect-secrets installed but failing to load (the built-in set scans instead): _RULES names the
     installed library, so nothing found clean by the other rules is remembered under it."""
-    env = {"HOME": str(tmp_path)}
-    a = tmp_path / "a.jsonl"
-    a.write_text('{"text": "hello"}\n')
-    _settled(a)
+    env, a = _one_file(tmp_path)
     secrets.Scanner()  # the rules in use, loaded
     predicted = None if secrets._loaded.backend == "detect-secrets" else os.stat(a)
     monkeypatch.setattr(secrets, "_DETECT_SECRETS", predicted)
