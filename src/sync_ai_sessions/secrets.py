@@ -1,6 +1,6 @@
 """Find (and optionally redact) well-known secret shapes in what `send` is about to upload.
 
-Why this module stays whole (~540 lines): the detectors, their trigger table and prefilter, the block
+Why this module stays whole (~600 lines): the detectors, their trigger table and prefilter, the block
 `Scanner` (its window and overlap between blocks), the background scan and the redactor all work from
 the same detector list and the same raw forms of a match; it is one feature, read top to bottom.
 
@@ -238,12 +238,16 @@ def _installed(name: str) -> os.stat_result | None:
 _DETECT_SECRETS = _installed("detect_secrets")
 
 
+def _named_backend() -> str:
+    """The backend that loads when nothing is broken: detect-secrets when it is installed (what `_RULES`
+    names)."""
+    return "builtin" if _DETECT_SECRETS is None else "detect-secrets"
+
+
 def backend() -> str:
     """"detect-secrets" or "builtin" (the library is an optional extra): the one the scan uses, or, before
     any scan, the one it will use."""
-    if _loaded is not None:
-        return _loaded.backend
-    return "builtin" if _DETECT_SECRETS is None else "detect-secrets"
+    return _loaded.backend if _loaded is not None else _named_backend()
 
 
 # -- scanning -------------------------------------------------------------------------------------------
@@ -437,7 +441,7 @@ class CleanMemo:
         return self._cache.has(str(path), st)
 
     def remember(self, path: Path | str, st: os.stat_result) -> None:
-        if _loaded is not None and _loaded.backend != ("builtin" if _DETECT_SECRETS is None else "detect-secrets"):
+        if _loaded is not None and _loaded.backend != _named_backend():
             return  # detect-secrets is installed but would not load: _RULES does not describe these rules
         if st.st_mtime_ns < time.time_ns() - _SETTLED_NS:
             self._cache.put(str(path), st, {})

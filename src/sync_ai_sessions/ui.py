@@ -140,6 +140,7 @@ def _key(k: Any) -> str:
 
 
 def _is_flat_dict(o: Any) -> bool:
+    """A non-empty dict of string keys and plain values: one call of the C encoder writes it."""
     return (type(o) is dict and bool(o) and all(map(isinstance, o, repeat(str)))
             and all(map(isinstance, o.values(), repeat(_SCALARS))))
 
@@ -150,7 +151,7 @@ def _put(o: Any, nl: str, out: list[str]) -> None:
         if not o:
             out.append("{}")
             return
-        flat = all(map(isinstance, o, repeat(str))) and all(map(isinstance, o.values(), repeat(_SCALARS)))
+        flat = _is_flat_dict(o)  # (a subclass of dict goes the long way: the same text)
         opening, closing = "{", "}"
     elif isinstance(o, (list, tuple)):
         items = o
